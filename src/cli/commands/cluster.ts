@@ -1,0 +1,47 @@
+import { Command } from 'commander';
+import { isAlive, startCluster, stopCluster } from '../../providers/standalone.js';
+import { configFrom, type GlobalOptions, globalArgs, withGlobalOptions } from '../global-options.js';
+
+export function clusterCommand(): Command {
+  const cluster = new Command('cluster').description(
+    'start or stop a standalone session cluster on this host',
+  );
+  cluster.addCommand(
+    withGlobalOptions(new Command('start'))
+      .description('start a JobManager and TaskManagers as background processes')
+      .option('--taskmanagers <n>', 'number of TaskManagers', '1')
+      .option('--slots <n>', 'slots per TaskManager (taskmanager.numberOfTaskSlots)')
+      .action(async (options: GlobalOptions & { taskmanagers: string; slots?: string }) => {
+        const config = configFrom(options, { 'taskmanager.numberOfTaskSlots': options.slots });
+        const taskManagers = Number(options.taskmanagers);
+        if (!Number.isInteger(taskManagers) || taskManagers < 0 || taskManagers > 64) {
+          throw new Error(`--taskmanagers must be an integer from 0 to 64, got '${options.taskmanagers}'`);
+        }
+        const state = await startCluster(config, {
+          taskManagers,
+          slots: config.taskmanager.numberOfTaskSlots,
+          childArgs: globalArgs(options),
+          onProgress: (line) => process.stdout.write(`${line}\n`),
+        });
+        process.stdout.write(
+          `Cluster '${state.clusterId}' is up on ${state.nats.join(', ')}: 1 JobManager, ${taskManagers} TaskManagers × ${config.taskmanager.numberOfTaskSlots} slots\n`,
+        );
+      }),
+  );
+  cluster.addCommand(
+    withGlobalOptions(new Command('stop'))
+      .description('stop the processes started by `cluster start` (SIGTERM, then wait)')
+      .action(async (options: GlobalOptions) => {
+        const config = configFrom(options);
+        const state = await stopCluster(config);
+        if (!state) {
+          process.stdout.write(`No cluster '${config.clusterId}' is running from this host.\n`);
+          return;
+        }
+        const left = state.processes.filter((p) => isAlive(p.pid));
+        process.stdout.write(`Stopped cluster '${state.clusterId}' (${state.processes.length} processes).\n`);
+        if (left.length > 0) process.exitCode = 1;
+      }),
+  );
+  return cluster;
+}

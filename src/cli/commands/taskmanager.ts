@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+import { startTaskManager } from '../../runtime/taskmanager.js';
+import { configFrom, type GlobalOptions, processLogger, withGlobalOptions } from '../global-options.js';
+import { shutdownSignal } from '../signals.js';
+
+export function taskManagerCommand(): Command {
+  return withGlobalOptions(new Command('taskmanager'))
+    .description('run a TaskManager (a TaskExecutor offering slots) in the foreground')
+    .option('--slots <n>', 'number of task slots (taskmanager.numberOfTaskSlots)')
+    .action(async (options: GlobalOptions & { slots?: string }) => {
+      const config = configFrom(options, { 'taskmanager.numberOfTaskSlots': options.slots });
+      const log = processLogger(config);
+      let fatal: (err: Error) => void = () => undefined;
+      const fatalError = new Promise<Error>((resolve) => {
+        fatal = resolve;
+      });
+      const tm = await startTaskManager(config, log, { onFatal: (err) => fatal(err) });
+      const outcome = await Promise.race([
+        shutdownSignal(),
+        fatalError,
+        tm.nc.closed().then((err) => err ?? new Error('NATS connection closed')),
+      ]);
+      if (outcome instanceof Error) {
+        log.fatal({ err: outcome.message }, 'TaskManager exits');
+        await tm.stop();
+        log.flush();
+        process.exitCode = 1;
+        return;
+      }
+      log.info({ signal: outcome }, 'shutting down');
+      await tm.stop();
+      log.flush();
+    });
+}

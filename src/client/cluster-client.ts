@@ -1,0 +1,196 @@
+/**
+ * The client's view of a session cluster: submit, list, status, cancel, overview, and following a
+ * job's events until it ends. Everything goes over NATS to the Dispatcher.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decodeEnvelope } from '../actors/envelope.js';
+import { Rpc } from '../actors/rpc.js';
+import { ErrorCode, isSluiceError, SluiceError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { SluiceConfig } from '../config/config.js';
+import type { JobGraph } from '../jobgraph/job-graph.js';
+import { connectNats } from '../nats/connection.js';
+import {
+  CancelReply,
+  type JobDetails,
+  JobDetailsSchema,
+  type JobEvent,
+  JobEventSchema,
+  type JobSummary,
+  ListReply,
+  type Overview,
+  OverviewReply,
+  SubmitReply,
+} from '../runtime/dispatcher/protocol.js';
+import { isTerminalJobStatus, type JobStatus } from '../runtime/job-status.js';
+import { Subjects } from '../runtime/subjects.js';
+
+export interface FollowOptions {
+  onEvent?: (event: JobEvent) => void;
+  /** Status poll period, a fallback for missed events. */
+  pollIntervalMs?: number;
+  /** Give up when the JobManager has not answered for this long. */
+  lostContactMs?: number;
+  signal?: AbortSignal;
+}
+
+export class ClusterClient {
+  readonly subjects: Subjects;
+  readonly #nc: NatsConnection;
+  readonly #rpc: Rpc;
+  readonly #ownsConnection: boolean;
+
+  private constructor(nc: NatsConnection, config: SluiceConfig, ownsConnection: boolean, log?: Logger) {
+    this.#nc = nc;
+    this.#ownsConnection = ownsConnection;
+    this.subjects = new Subjects(config.clusterId);
+    this.#rpc = new Rpc(nc, {
+      maxMessageBytes: config.rpc.maxMessageBytes,
+      askTimeoutMs: config.rpc.askTimeoutMs,
+      askRetries: config.rpc.askRetries,
+      from: 'client',
+      ...(log ? { log } : {}),
+    });
+  }
+
+  static async connect(config: SluiceConfig, log?: Logger): Promise<ClusterClient> {
+    const nc = await connectNats(config.nats, {
+      name: 'sluice-client',
+      reconnect: false,
+      ...(log ? { log } : {}),
+    });
+    return new ClusterClient(nc, config, true, log);
+  }
+
+  /** A client on a connection someone else owns (e.g. the local cluster's). */
+  static on(nc: NatsConnection, config: SluiceConfig, log?: Logger): ClusterClient {
+    return new ClusterClient(nc, config, false, log);
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsConnection) await this.#nc.close();
+  }
+
+  /** Submits a job graph (idempotent: the job id is chosen by the client). */
+  async submit(graph: JobGraph): Promise<string> {
+    const reply = await this.#ask(
+      'submit',
+      { jobGraph: graph, client: `pid ${process.pid}` },
+      SubmitReply,
+      true,
+    );
+    return reply.jobId;
+  }
+
+  async list(all = false): Promise<JobSummary[]> {
+    return (await this.#ask('list', { all }, ListReply, true)).jobs;
+  }
+
+  async status(jobId: string): Promise<JobDetails> {
+    return this.#ask('status', { jobId }, JobDetailsSchema, true);
+  }
+
+  async cancel(jobId: string): Promise<JobStatus> {
+    return (await this.#ask('cancel', { jobId }, CancelReply, true)).status;
+  }
+
+  async overview(timeoutMs?: number): Promise<Overview> {
+    return this.#ask('overview', {}, OverviewReply, timeoutMs === undefined, timeoutMs);
+  }
+
+  /**
+   * Subscribes to a job's events; call before submitting so no event is missed. `done` resolves with the
+   * job's final details (from the JobManager) when it reaches a terminal status.
+   */
+  follow(jobId: string, options: FollowOptions = {}): { done: Promise<JobDetails>; stop: () => void } {
+    const pollMs = options.pollIntervalMs ?? 2_000;
+    const lostContactMs = options.lostContactMs ?? 30_000;
+    let sub: Subscription | undefined;
+    let poller: NodeJS.Timeout | undefined;
+    let settled = false;
+    let lastContact = Date.now();
+    const stop = () => {
+      settled = true;
+      sub?.unsubscribe();
+      clearInterval(poller);
+    };
+    const done = new Promise<JobDetails>((resolve, reject) => {
+      const finish = async () => {
+        if (settled) return;
+        stop();
+        try {
+          resolve(await this.status(jobId));
+        } catch (err) {
+          reject(err);
+        }
+      };
+      const fail = (err: SluiceError) => {
+        if (settled) return;
+        stop();
+        reject(err);
+      };
+      sub = this.#nc.subscribe(this.subjects.jobEvents(jobId), {
+        callback: (_err, msg) => {
+          try {
+            const event = JobEventSchema.parse(
+              decodeEnvelope(msg.data, this.#rpc.options.maxMessageBytes).body,
+            );
+            lastContact = Date.now();
+            options.onEvent?.(event);
+            if (isTerminalJobStatus(event.status)) void finish();
+          } catch {
+            // A malformed event is not ours to act on; the status poll covers us.
+          }
+        },
+      });
+      poller = setInterval(() => {
+        this.status(jobId).then(
+          (details) => {
+            lastContact = Date.now();
+            if (isTerminalJobStatus(details.status)) void finish();
+          },
+          (err: unknown) => {
+            if (isSluiceError(err) && !err.retryable) return fail(err);
+            if (Date.now() - lastContact > lostContactMs) {
+              fail(
+                new SluiceError(
+                  ErrorCode.Timeout,
+                  `lost contact with the JobManager: no answer about job ${jobId} for ${lostContactMs} ms`,
+                ),
+              );
+            }
+          },
+        );
+      }, pollMs);
+      options.signal?.addEventListener('abort', () =>
+        fail(new SluiceError(ErrorCode.IllegalState, 'interrupted')),
+      );
+    });
+    return { done, stop };
+  }
+
+  async #ask<T>(
+    type: string,
+    body: unknown,
+    reply: import('zod').ZodType<T>,
+    idempotent: boolean,
+    timeoutMs?: number,
+  ): Promise<T> {
+    try {
+      return await this.#rpc.ask(`${this.subjects.dispatcher}.${type}`, type, body, {
+        reply,
+        idempotent,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      });
+    } catch (err) {
+      if (isSluiceError(err, ErrorCode.NoResponders)) {
+        throw new SluiceError(
+          ErrorCode.NoResponders,
+          `no JobManager answers for cluster '${this.subjects.prefix.slice('sluice.'.length)}' (start one with 'sluice cluster start' or 'sluice jobmanager')`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+}

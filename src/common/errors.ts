@@ -1,0 +1,105 @@
+/**
+ * Typed errors with stable codes. Callers branch on `code` (or the `is…` predicates), never on message
+ * text. An error's `retryable` flag says whether trying the same thing again can help.
+ */
+
+export const ErrorCode = {
+  /** Bytes that are not a msgpack-encoded Sluice envelope. */
+  BadEnvelope: 'BAD_ENVELOPE',
+  /** An envelope whose version this process does not speak. */
+  UnsupportedVersion: 'UNSUPPORTED_VERSION',
+  /** An envelope whose type the receiving actor has no handler for. */
+  UnknownMessageType: 'UNKNOWN_MESSAGE_TYPE',
+  /** A well-formed envelope whose body fails the handler's schema. */
+  InvalidMessage: 'INVALID_MESSAGE',
+  /** A message over `rpc.max-message-size`. */
+  MessageTooLarge: 'MESSAGE_TOO_LARGE',
+  /** A request naming a job id that the Dispatcher does not know. */
+  UnknownJob: 'UNKNOWN_JOB',
+  /** A submission reusing a job id for a different job. */
+  JobAlreadyExists: 'JOB_ALREADY_EXISTS',
+  /** A request that is not allowed in the job's current state (e.g. cancelling a finished job). */
+  IllegalState: 'ILLEGAL_STATE',
+  /** An invalid job graph or job reference. */
+  InvalidJob: 'INVALID_JOB',
+  /** Not enough slots could be had within `slot.request.timeout`. */
+  NoResourceAvailable: 'NO_RESOURCE_AVAILABLE',
+  /** Nobody is subscribed to the subject (e.g. no JobManager is up, or a leader change is under way). */
+  NoResponders: 'NO_RESPONDERS',
+  /** An ask that got no answer within its deadline. */
+  Timeout: 'TIMEOUT',
+  /** The NATS server could not be reached. */
+  ConnectionFailed: 'CONNECTION_FAILED',
+  /** Invalid configuration (file, environment, -D, flags). */
+  InvalidConfig: 'INVALID_CONFIG',
+  /** A handler threw something it did not mean to: a bug, reported with its message. */
+  Internal: 'INTERNAL',
+  /** A user function threw. */
+  UserCode: 'USER_CODE',
+  /** The standalone cluster is already running, or not running. */
+  ClusterState: 'CLUSTER_STATE',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
+  ErrorCode.NoResponders,
+  ErrorCode.Timeout,
+  ErrorCode.ConnectionFailed,
+]);
+
+export interface SluiceErrorOptions {
+  cause?: unknown;
+  /** Overrides the code's default retryability. */
+  retryable?: boolean;
+  /** Extra context that travels with the error (e.g. the remote stack of a user-code error). */
+  details?: Record<string, unknown>;
+}
+
+export class SluiceError extends Error {
+  override readonly name = 'SluiceError';
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: SluiceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? RETRYABLE.has(code);
+    this.details = options.details;
+  }
+
+  /** The form an error takes in a reply envelope. */
+  toWire(): WireError {
+    return { code: this.code, message: this.message, retryable: this.retryable, details: this.details };
+  }
+
+  static fromWire(wire: WireError): SluiceError {
+    const code = isErrorCode(wire.code) ? wire.code : ErrorCode.Internal;
+    return new SluiceError(code, wire.message, { retryable: wire.retryable, details: wire.details });
+  }
+}
+
+export interface WireError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  details?: Record<string, unknown> | undefined;
+}
+
+const ALL_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return ALL_CODES.has(value);
+}
+
+export function isSluiceError(err: unknown, code?: ErrorCode): err is SluiceError {
+  return err instanceof SluiceError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown into a SluiceError, keeping SluiceErrors as they are. */
+export function toSluiceError(err: unknown, code: ErrorCode = ErrorCode.Internal): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new SluiceError(code, message, { cause: err });
+}

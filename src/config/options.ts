@@ -1,0 +1,197 @@
+/**
+ * Every configuration option of Sluice, in one table: Flink-style dotted keys, their type, default,
+ * bounds and description. The loader (`config.ts`) and the documentation (`docs/configuration.md`) follow
+ * this table; a test checks that every key here is documented.
+ */
+
+export type OptionType = 'string' | 'int' | 'boolean' | 'duration' | 'memory' | 'list' | 'enum';
+
+export interface OptionSpec {
+  readonly type: OptionType;
+  /**
+   * Written the way a user would write it (`'5 s'`, `'512 kb'`, `3`); parsed like any other value.
+   * Options without a default are optional (or, for `cluster.run-dir`, resolved by the loader).
+   */
+  readonly default?: string | number | boolean;
+  /** Lower bound, inclusive: a count for `int`, milliseconds for `duration`, bytes for `memory`. */
+  readonly min?: number;
+  /** Upper bound, inclusive, in the same units as `min`. */
+  readonly max?: number;
+  /** The allowed values of an `enum`. */
+  readonly values?: readonly string[];
+  /** A `string` value must match this. */
+  readonly pattern?: RegExp;
+  /** What `pattern` means, for error messages. */
+  readonly patternHint?: string;
+  /** Each item of a `list` must be a NATS server address. */
+  readonly item?: 'nats-server';
+  /** A file or directory path: a leading `~/` is expanded to the home directory. */
+  readonly path?: boolean;
+  /** Masked as `******` in `SluiceConfig.effective` and in error messages. */
+  readonly secret?: boolean;
+  readonly description: string;
+}
+
+/** Ids that end up in NATS subjects: letters, digits, `_` and `-`, 1 to 64 characters. */
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const ID_HINT = '1 to 64 letters, digits, _ or -; it is used in NATS subjects';
+
+const KB = 1024;
+const MB = 1024 * KB;
+
+export const OPTIONS = {
+  'cluster.id': {
+    type: 'string',
+    default: 'default',
+    pattern: ID_PATTERN,
+    patternHint: ID_HINT,
+    description: 'Id of the cluster; every NATS subject of the cluster starts with it.',
+  },
+  'cluster.run-dir': {
+    type: 'string',
+    path: true,
+    description:
+      'Directory where standalone clusters keep their pid and state files. Default: `~/.sluice/clusters`.',
+  },
+  'nats.servers': {
+    type: 'list',
+    default: 'nats://127.0.0.1:4222',
+    item: 'nats-server',
+    description:
+      'NATS servers to connect to, comma separated: `nats://host:port`, `tls://host:port` or `host:port`.',
+  },
+  'nats.user': { type: 'string', description: 'NATS user name (with `nats.password`).' },
+  'nats.password': { type: 'string', secret: true, description: 'NATS password (with `nats.user`).' },
+  'nats.token': { type: 'string', secret: true, description: 'NATS authentication token.' },
+  'nats.nkey-seed-file': { type: 'string', path: true, description: 'File holding an NKey seed.' },
+  'nats.creds-file': {
+    type: 'string',
+    path: true,
+    description: 'NATS credentials file (JWT and NKey seed), as made by `nsc`.',
+  },
+  'nats.tls.ca-file': {
+    type: 'string',
+    path: true,
+    description: 'CA certificate (PEM) to verify the NATS server with.',
+  },
+  'nats.tls.cert-file': {
+    type: 'string',
+    path: true,
+    description: 'Client certificate (PEM) for mutual TLS, with `nats.tls.key-file`.',
+  },
+  'nats.tls.key-file': {
+    type: 'string',
+    path: true,
+    description: 'Private key (PEM) of the client certificate.',
+  },
+  'nats.connect-timeout': {
+    type: 'duration',
+    default: '5 s',
+    min: 1,
+    description: 'How long to wait for the connection to a NATS server.',
+  },
+  'rpc.ask.timeout': {
+    type: 'duration',
+    default: '10 s',
+    min: 1,
+    description: 'How long an ask (request/reply between actors) waits for its answer.',
+  },
+  'rpc.ask.retries': {
+    type: 'int',
+    default: 3,
+    min: 0,
+    description: 'How often an idempotent ask is retried after a timeout or when nobody is listening.',
+  },
+  'rpc.max-message-size': {
+    type: 'memory',
+    default: '512 kb',
+    min: KB,
+    max: 64 * MB,
+    description: 'Largest message an actor sends or accepts; keep it within the NATS server `max_payload`.',
+  },
+  'heartbeat.interval': {
+    type: 'duration',
+    default: '1 s',
+    min: 1,
+    description: 'How often TaskManagers and JobMasters send heartbeats.',
+  },
+  'heartbeat.timeout': {
+    type: 'duration',
+    default: '5 s',
+    min: 1,
+    description:
+      'How long without a heartbeat before the peer is considered dead. Must be greater than `heartbeat.interval`.',
+  },
+  'slot.request.timeout': {
+    type: 'duration',
+    default: '60 s',
+    min: 1,
+    description: 'How long a job waits for the slots it needs before it fails.',
+  },
+  'taskmanager.numberOfTaskSlots': {
+    type: 'int',
+    default: 1,
+    min: 1,
+    max: 1024,
+    description: 'Number of task slots a TaskManager offers.',
+  },
+  'taskmanager.registration.timeout': {
+    type: 'duration',
+    default: '5 min',
+    min: 1,
+    description:
+      'How long a TaskManager tries to register with a ResourceManager before it gives up and exits.',
+  },
+  'taskmanager.id': {
+    type: 'string',
+    pattern: ID_PATTERN,
+    patternHint: ID_HINT,
+    description: 'Id of the TaskManager. Default: made from the host name and the process id.',
+  },
+  'taskmanager.host': {
+    type: 'string',
+    description: 'Host name the TaskManager reports. Default: the host name of the machine.',
+  },
+  'jobmanager.id': {
+    type: 'string',
+    pattern: ID_PATTERN,
+    patternHint: ID_HINT,
+    description: 'Id of the JobManager. Default: made from the host name and the process id.',
+  },
+  'parallelism.default': {
+    type: 'int',
+    default: 1,
+    min: 1,
+    max: 32768,
+    description: 'Parallelism of operators and jobs that do not set their own.',
+  },
+  'log.level': {
+    type: 'enum',
+    default: 'info',
+    values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    description: 'Lowest level that is logged.',
+  },
+  'log.format': {
+    type: 'enum',
+    default: 'auto',
+    values: ['auto', 'json', 'pretty'],
+    description: 'Log output: `json` lines, `pretty` text, or `auto` (pretty on a terminal, JSON otherwise).',
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+export type OptionKey = keyof typeof OPTIONS;
+
+export const OPTION_KEYS: readonly OptionKey[] = Object.keys(OPTIONS) as OptionKey[];
+
+export function isOptionKey(key: string): key is OptionKey {
+  return Object.hasOwn(OPTIONS, key);
+}
+
+export function optionSpec(key: OptionKey): OptionSpec {
+  return OPTIONS[key];
+}
+
+/** The environment variable of a key: `SLUICE_` + the key upper-cased, `.` and `-` turned into `_`. */
+export function envVarName(key: string): string {
+  return `SLUICE_${key.toUpperCase().replace(/[.-]/g, '_')}`;
+}

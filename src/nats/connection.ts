@@ -1,0 +1,111 @@
+/**
+ * Opens the NATS connection of a Sluice process from its configuration: servers, user/password, token,
+ * NKey seed file or credentials file, TLS. Connection problems become one clear SluiceError.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  type Authenticator,
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  nkeyAuthenticator,
+} from '@nats-io/transport-node';
+import { ErrorCode, SluiceError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { SluiceConfig } from '../config/config.js';
+
+export interface ConnectOptions {
+  /** Connection name shown by the server (e.g. `sluice-jobmanager-<id>`). */
+  name: string;
+  log?: Logger;
+  /** Long-lived processes reconnect forever; a client command gives up with the first failure. */
+  reconnect?: boolean;
+}
+
+export function natsConnectionOptions(
+  nats: SluiceConfig['nats'],
+  options: ConnectOptions,
+): ConnectionOptions {
+  const authenticators: Authenticator[] = [];
+  if (nats.credsFile) {
+    const creds = readAuthFile(nats.credsFile, 'nats.creds-file');
+    authenticators.push(credsAuthenticator(creds));
+  }
+  if (nats.nkeySeedFile) {
+    const seed = new TextEncoder().encode(
+      new TextDecoder().decode(readAuthFile(nats.nkeySeedFile, 'nats.nkey-seed-file')).trim(),
+    );
+    authenticators.push(nkeyAuthenticator(seed));
+  }
+  const opts: ConnectionOptions = {
+    servers: nats.servers,
+    name: options.name,
+    timeout: nats.connectTimeoutMs,
+    reconnect: options.reconnect ?? true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    pingInterval: 10_000,
+  };
+  if (nats.user !== undefined) opts.user = nats.user;
+  if (nats.password !== undefined) opts.pass = nats.password;
+  if (nats.token !== undefined) opts.token = nats.token;
+  if (authenticators.length > 0) opts.authenticator = authenticators;
+  if (nats.tls) {
+    opts.tls = {
+      ...(nats.tls.caFile ? { caFile: nats.tls.caFile } : {}),
+      ...(nats.tls.certFile ? { certFile: nats.tls.certFile } : {}),
+      ...(nats.tls.keyFile ? { keyFile: nats.tls.keyFile } : {}),
+    };
+  }
+  return opts;
+}
+
+export async function connectNats(
+  nats: SluiceConfig['nats'],
+  options: ConnectOptions,
+): Promise<NatsConnection> {
+  const opts = natsConnectionOptions(nats, options);
+  let nc: NatsConnection;
+  try {
+    nc = await connect(opts);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new SluiceError(
+      ErrorCode.ConnectionFailed,
+      `cannot connect to NATS at ${nats.servers.join(', ')}: ${reason} (set nats.servers or --nats)`,
+      { cause: err },
+    );
+  }
+  if (options.log) void logStatus(nc, options.log);
+  return nc;
+}
+
+async function logStatus(nc: NatsConnection, log: Logger): Promise<void> {
+  for await (const status of nc.status()) {
+    switch (status.type) {
+      case 'disconnect':
+        log.warn({ server: status.server }, 'disconnected from NATS');
+        break;
+      case 'reconnect':
+        log.info({ server: status.server }, 'reconnected to NATS');
+        break;
+      case 'slowConsumer':
+        log.error({ subject: status.sub.getSubject() }, 'NATS slow consumer: messages were dropped');
+        break;
+      case 'error':
+        log.error({ err: status.error }, 'NATS connection error');
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+function readAuthFile(path: string, key: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new SluiceError(ErrorCode.InvalidConfig, `${key}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}

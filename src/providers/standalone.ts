@@ -1,0 +1,217 @@
+/**
+ * The standalone provider: a session cluster as processes on this host. `sluice cluster start` spawns
+ * one JobManager and N TaskManagers (detached, logs under the run directory) and records their pids in
+ * `<run-dir>/<cluster-id>/cluster.json`; `sluice cluster stop` sends them SIGTERM and waits.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClusterClient } from '../client/cluster-client.js';
+import { ErrorCode, isSluiceError, SluiceError } from '../common/errors.js';
+import type { SluiceConfig } from '../config/config.js';
+
+export interface ClusterProcess {
+  role: 'jobmanager' | 'taskmanager';
+  pid: number;
+  log: string;
+}
+
+export interface ClusterState {
+  clusterId: string;
+  nats: string[];
+  startedAt: string;
+  processes: ClusterProcess[];
+}
+
+export interface StartOptions {
+  taskManagers: number;
+  /** argv giving children the caller's configuration sources (--nats, --config, -D …). */
+  childArgs: string[];
+  slots?: number;
+  /** How long to wait for the processes to come up. */
+  readyTimeoutMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+const BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
+
+export function clusterDir(config: SluiceConfig): string {
+  return join(config.runDir, config.clusterId);
+}
+
+function stateFile(config: SluiceConfig): string {
+  return join(clusterDir(config), 'cluster.json');
+}
+
+export function readClusterState(config: SluiceConfig): ClusterState | undefined {
+  const file = stateFile(config);
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+  } catch (err) {
+    throw new SluiceError(ErrorCode.ClusterState, `cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function startCluster(config: SluiceConfig, options: StartOptions): Promise<ClusterState> {
+  const progress = options.onProgress ?? (() => undefined);
+  const previous = readClusterState(config);
+  if (previous) {
+    const alive = previous.processes.filter((p) => isAlive(p.pid));
+    if (alive.length > 0) {
+      throw new SluiceError(
+        ErrorCode.ClusterState,
+        `cluster '${config.clusterId}' is already running (${alive.map((p) => `${p.role} pid ${p.pid}`).join(', ')}); stop it with 'sluice cluster stop --cluster-id ${config.clusterId}'`,
+      );
+    }
+    rmSync(stateFile(config), { force: true });
+  }
+
+  const client = await ClusterClient.connect(config);
+  try {
+    const existing = await client.overview(1_000).catch((err: unknown) => {
+      if (isSluiceError(err) && err.retryable) return undefined;
+      throw err;
+    });
+    if (existing) {
+      throw new SluiceError(
+        ErrorCode.ClusterState,
+        `a JobManager (${existing.jobManagerId}) already serves cluster '${config.clusterId}' on ${config.nats.servers.join(', ')}; choose another --cluster-id`,
+      );
+    }
+
+    const dir = clusterDir(config);
+    mkdirSync(dir, { recursive: true });
+    const state: ClusterState = {
+      clusterId: config.clusterId,
+      nats: config.nats.servers,
+      startedAt: new Date().toISOString(),
+      processes: [],
+    };
+    const save = () => writeFileSync(stateFile(config), `${JSON.stringify(state, null, 2)}\n`);
+    const readyBy = Date.now() + (options.readyTimeoutMs ?? 20_000);
+
+    try {
+      const jm = spawnDaemon(dir, 'jobmanager', 'jobmanager', options.childArgs);
+      state.processes.push(jm);
+      save();
+      progress(`Starting JobManager (pid ${jm.pid}, log ${jm.log})`);
+      await waitFor(
+        readyBy,
+        jm,
+        async () => (await client.overview(1_000).catch(() => undefined)) !== undefined,
+      );
+
+      const slotArgs = options.slots === undefined ? [] : ['--slots', String(options.slots)];
+      for (let i = 0; i < options.taskManagers; i++) {
+        const tm = spawnDaemon(dir, 'taskmanager', `taskmanager-${i}`, [...options.childArgs, ...slotArgs]);
+        state.processes.push(tm);
+        save();
+        progress(`Starting TaskManager ${i} (pid ${tm.pid}, log ${tm.log})`);
+      }
+      await waitFor(readyBy, state.processes[0]!, async () => {
+        const overview = await client.overview(1_000).catch(() => undefined);
+        return (overview?.taskManagers.length ?? 0) >= options.taskManagers;
+      });
+      return state;
+    } catch (err) {
+      await stopProcesses(state.processes);
+      rmSync(stateFile(config), { force: true });
+      throw err;
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+/** Stops the cluster's processes (TaskManagers first). Returns undefined when none was recorded. */
+export async function stopCluster(config: SluiceConfig): Promise<ClusterState | undefined> {
+  const state = readClusterState(config);
+  if (!state) return undefined;
+  await stopProcesses(state.processes);
+  rmSync(stateFile(config), { force: true });
+  return state;
+}
+
+async function stopProcesses(processes: ClusterProcess[]): Promise<void> {
+  const tms = processes.filter((p) => p.role === 'taskmanager');
+  const jms = processes.filter((p) => p.role === 'jobmanager');
+  await Promise.all(tms.map((p) => terminate(p.pid)));
+  await Promise.all(jms.map((p) => terminate(p.pid)));
+}
+
+/** SIGTERM, wait up to `graceMs`, then SIGKILL. */
+export async function terminate(pid: number, graceMs = 10_000): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone in between
+    }
+  }
+}
+
+function spawnDaemon(
+  dir: string,
+  role: ClusterProcess['role'],
+  name: string,
+  args: string[],
+): ClusterProcess {
+  const log = join(dir, `${name}.log`);
+  const fd = openSync(log, 'a');
+  try {
+    const child = spawn(process.execPath, [BIN, role, ...args], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, SLUICE_LOG_FORMAT: process.env.SLUICE_LOG_FORMAT ?? 'json' },
+    });
+    if (child.pid === undefined) throw new SluiceError(ErrorCode.ClusterState, `could not start ${role}`);
+    child.unref();
+    return { role, pid: child.pid, log };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function waitFor(deadline: number, proc: ClusterProcess, ready: () => Promise<boolean>): Promise<void> {
+  while (Date.now() < deadline) {
+    if (!isAlive(proc.pid)) {
+      throw new SluiceError(
+        ErrorCode.ClusterState,
+        `${proc.role} (pid ${proc.pid}) exited at start:\n${tail(proc.log)}`,
+      );
+    }
+    if (await ready()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new SluiceError(
+    ErrorCode.ClusterState,
+    `cluster did not come up in time; see ${proc.log}:\n${tail(proc.log)}`,
+  );
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}

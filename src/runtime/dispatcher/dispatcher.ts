@@ -1,0 +1,147 @@
+/**
+ * The Dispatcher: the JobManager's front door. Accepts job submissions, starts one JobMaster per job,
+ * answers list / status / cancel / overview, and keeps the details of ended jobs (bounded archive).
+ */
+import { Actor, type ActorContext } from '../../actors/actor.js';
+import { ErrorCode, SluiceError } from '../../common/errors.js';
+import { validateJobGraph } from '../../jobgraph/job-graph.js';
+import { VERSION } from '../../version.js';
+import { isTerminalJobStatus } from '../job-status.js';
+import { JobMaster } from '../jobmaster/job-master.js';
+import type { ResourceManager } from '../resourcemanager/resource-manager.js';
+import type { Subjects } from '../subjects.js';
+import {
+  type JobDetails,
+  JobIdRequest,
+  type JobSummary,
+  ListRequest,
+  type Overview,
+  OverviewRequest,
+  SubmitRequest,
+} from './protocol.js';
+
+export interface DispatcherOptions {
+  jobManagerId: string;
+  slotRequestTimeoutMs: number;
+  cancelTimeoutMs: number;
+  /** Ended jobs kept for `status` and `list --all`. */
+  archiveSize?: number;
+}
+
+interface ArchivedJob {
+  details: JobDetails;
+  graphJson: string;
+}
+
+export class Dispatcher extends Actor {
+  readonly #subjects: Subjects;
+  readonly #rm: ResourceManager;
+  readonly #options: DispatcherOptions;
+  readonly #running = new Map<string, { master: JobMaster; graphJson: string }>();
+  readonly #archive = new Map<string, ArchivedJob>();
+
+  constructor(ctx: ActorContext, subjects: Subjects, rm: ResourceManager, options: DispatcherOptions) {
+    super(ctx, 'Dispatcher', subjects.dispatcher);
+    this.#subjects = subjects;
+    this.#rm = rm;
+    this.#options = options;
+    rm.onTaskManagerLost((taskManagerId, jobIds, reason) => {
+      for (const jobId of jobIds) this.#running.get(jobId)?.master.taskManagerLost(taskManagerId, reason);
+    });
+
+    this.onAsk('submit', SubmitRequest, ({ jobGraph, client }) => {
+      const graph = validateJobGraph(jobGraph);
+      const graphJson = JSON.stringify(graph);
+      const known = this.#running.get(graph.jobId) ?? this.#archive.get(graph.jobId);
+      if (known) {
+        // A retried submission of the same job is answered as the first one was.
+        if (known.graphJson === graphJson) return { jobId: graph.jobId };
+        throw new SluiceError(
+          ErrorCode.JobAlreadyExists,
+          `job id ${graph.jobId} is already used by another job`,
+        );
+      }
+      const master = new JobMaster(this.ctx, this.#subjects, this.#rm, graph, {
+        slotRequestTimeoutMs: this.#options.slotRequestTimeoutMs,
+        cancelTimeoutMs: this.#options.cancelTimeoutMs,
+        onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
+      });
+      this.#running.set(graph.jobId, { master, graphJson });
+      this.log.info({ job: graph.jobId, name: graph.name, client }, 'job submitted');
+      master.start();
+      return { jobId: graph.jobId };
+    });
+
+    this.onAsk('list', ListRequest, ({ all }) => {
+      const jobs: JobSummary[] = [...this.#running.values()].map(({ master }) => master.summary());
+      if (all) for (const { details } of this.#archive.values()) jobs.push(summaryOf(details));
+      jobs.sort((a, b) => b.startTime - a.startTime);
+      return { jobs };
+    });
+
+    this.onAsk('status', JobIdRequest, ({ jobId }) => {
+      const running = this.#running.get(jobId);
+      if (running) return running.master.details();
+      const archived = this.#archive.get(jobId);
+      if (archived) return archived.details;
+      throw unknownJob(jobId);
+    });
+
+    this.onAsk('cancel', JobIdRequest, async ({ jobId }) => {
+      const running = this.#running.get(jobId);
+      if (running) return { jobId, status: await running.master.cancel() };
+      const archived = this.#archive.get(jobId);
+      if (archived) {
+        throw new SluiceError(
+          ErrorCode.IllegalState,
+          `job ${jobId} has already ended (${archived.details.status}); nothing to cancel`,
+        );
+      }
+      throw unknownJob(jobId);
+    });
+
+    this.onAsk('overview', OverviewRequest, async (): Promise<Overview> => {
+      const taskManagers = await this.#rm.taskManagers();
+      const jobs: Record<string, number> = {};
+      for (const { master } of this.#running.values()) jobs[master.status] = (jobs[master.status] ?? 0) + 1;
+      for (const { details } of this.#archive.values())
+        jobs[details.status] = (jobs[details.status] ?? 0) + 1;
+      return {
+        jobManagerId: this.#options.jobManagerId,
+        version: VERSION,
+        taskManagers,
+        slotsTotal: taskManagers.reduce((n, tm) => n + tm.slotsTotal, 0),
+        slotsFree: taskManagers.reduce((n, tm) => n + tm.slotsFree, 0),
+        jobs,
+      };
+    });
+  }
+
+  /** The JobManager is stopping: running jobs end SUSPENDED (their tasks are cancelled). */
+  protected override async onStop(): Promise<void> {
+    const masters = [...this.#running.values()].map((r) => r.master);
+    await Promise.allSettled(masters.map((m) => m.suspend('JobManager shut down')));
+    await Promise.allSettled(masters.map((m) => m.stop()));
+  }
+
+  #archiveJob(master: JobMaster): void {
+    const running = this.#running.get(master.jobId);
+    if (!running || !isTerminalJobStatus(master.status)) return;
+    this.#running.delete(master.jobId);
+    this.#archive.set(master.jobId, { details: master.details(), graphJson: running.graphJson });
+    const limit = this.#options.archiveSize ?? 1_000;
+    while (this.#archive.size > limit) {
+      const oldest = this.#archive.keys().next().value as string;
+      this.#archive.delete(oldest);
+    }
+  }
+}
+
+function summaryOf(details: JobDetails): JobSummary {
+  const { vertices: _v, error: _e, accumulators: _a, ...summary } = details;
+  return summary;
+}
+
+function unknownJob(jobId: string): SluiceError {
+  return new SluiceError(ErrorCode.UnknownJob, `job ${jobId} is not known to this JobManager`);
+}

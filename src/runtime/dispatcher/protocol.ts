@@ -1,0 +1,98 @@
+/**
+ * The Dispatcher's gateway: what a client may ask on `sluice.<cluster>.dispatcher.<type>`.
+ */
+import { z } from 'zod';
+import { JOB_ID_PATTERN } from '../../jobgraph/job-id.js';
+import { JobStatus, TaskState } from '../job-status.js';
+
+export const JobIdSchema = z.string().regex(JOB_ID_PATTERN, 'job ids are 32 lower-case hex characters');
+
+export const SubmitRequest = z.object({
+  /** Validated further by the Dispatcher (see JobGraphSchema), so the error can name the job. */
+  jobGraph: z.record(z.string(), z.unknown()),
+  client: z.string().max(256).optional(),
+});
+export const SubmitReply = z.object({ jobId: JobIdSchema });
+
+export const ListRequest = z.object({ all: z.boolean().default(false) });
+export const JobIdRequest = z.object({ jobId: JobIdSchema });
+export const OverviewRequest = z.object({}).default({});
+
+const JobStatusSchema = z.enum(JobStatus);
+const TaskStateSchema = z.enum(TaskState);
+
+export const ErrorInfoSchema = z.object({
+  message: z.string(),
+  stack: z.string().optional(),
+  /** Where it happened, e.g. `Source: Counter (2/4) on tm-host-1234`. */
+  location: z.string().optional(),
+});
+export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
+
+export const JobSummarySchema = z.object({
+  jobId: z.string(),
+  name: z.string(),
+  status: JobStatusSchema,
+  parallelism: z.number(),
+  startTime: z.number(),
+  endTime: z.number().nullable(),
+  durationMs: z.number(),
+});
+export type JobSummary = z.infer<typeof JobSummarySchema>;
+
+export const SubtaskInfoSchema = z.object({
+  index: z.number(),
+  state: TaskStateSchema,
+  attempt: z.number(),
+  taskManagerId: z.string().nullable(),
+});
+
+export const JobDetailsSchema = JobSummarySchema.extend({
+  vertices: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      parallelism: z.number(),
+      subtasks: z.array(SubtaskInfoSchema),
+    }),
+  ),
+  error: ErrorInfoSchema.nullable(),
+  accumulators: z.record(z.string(), z.number()),
+});
+export type JobDetails = z.infer<typeof JobDetailsSchema>;
+
+export const ListReply = z.object({ jobs: z.array(JobSummarySchema) });
+export const CancelReply = z.object({ jobId: z.string(), status: JobStatusSchema });
+
+export const TaskManagerInfoSchema = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: z.number(),
+  slotsTotal: z.number(),
+  slotsFree: z.number(),
+  lastHeartbeatMs: z.number(),
+});
+export type TaskManagerInfo = z.infer<typeof TaskManagerInfoSchema>;
+
+export const OverviewReply = z.object({
+  jobManagerId: z.string(),
+  version: z.string(),
+  taskManagers: z.array(TaskManagerInfoSchema),
+  slotsTotal: z.number(),
+  slotsFree: z.number(),
+  jobs: z.record(z.string(), z.number()),
+});
+export type Overview = z.infer<typeof OverviewReply>;
+
+/** A job status change, published on `events.job.<jobId>`. */
+export const JobEventSchema = z.object({
+  jobId: z.string(),
+  name: z.string(),
+  status: JobStatusSchema,
+  timestamp: z.number(),
+  error: ErrorInfoSchema.nullable(),
+  accumulators: z.record(z.string(), z.number()),
+  /** Human-readable progress note, e.g. waiting for slots. */
+  message: z.string().optional(),
+});
+export type JobEvent = z.infer<typeof JobEventSchema>;

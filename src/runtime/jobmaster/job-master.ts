@@ -1,0 +1,349 @@
+/**
+ * The JobMaster: one per job. Gets slots from the ResourceManager, deploys each subtask (the
+ * ExecutionGraph: vertices × subtasks × attempts) to the TaskExecutor owning its slot, follows the
+ * task states they report, and ends the job FINISHED, FAILED or CANCELED. Every job status change is
+ * published on `events.job.<jobId>`.
+ */
+import { Actor, type ActorContext } from '../../actors/actor.js';
+import { isSluiceError } from '../../common/errors.js';
+import { type JobGraph, requiredSlots } from '../../jobgraph/job-graph.js';
+import type { ErrorInfo, JobDetails, JobEvent, JobSummary } from '../dispatcher/protocol.js';
+import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '../job-status.js';
+import type { ResourceManager, SlotAssignment } from '../resourcemanager/resource-manager.js';
+import type { Subjects } from '../subjects.js';
+import { type DeployRequest, TaskStateUpdate, taskName } from '../taskexecutor/protocol.js';
+
+export interface JobMasterOptions {
+  slotRequestTimeoutMs: number;
+  /** How long cancelling tasks may take before they are given up on. */
+  cancelTimeoutMs: number;
+  /** Called once, after the job reached a terminal status and the JobMaster stopped. */
+  onTerminated: (jobMaster: JobMaster) => void;
+}
+
+interface Execution {
+  vertexId: string;
+  index: number;
+  attempt: number;
+  state: TaskState;
+  taskManagerId: string | null;
+  slotIndex: number;
+  accumulators: Record<string, number>;
+}
+
+export class JobMaster extends Actor {
+  readonly graph: JobGraph;
+  readonly #subjects: Subjects;
+  readonly #rm: ResourceManager;
+  readonly #options: JobMasterOptions;
+  readonly #executions: Execution[] = [];
+  #status: JobStatus = JobStatus.CREATED;
+  /** Where a FAILING / CANCELLING job ends once its tasks are down. */
+  #target: JobStatus | undefined;
+  #error: ErrorInfo | null = null;
+  readonly #startTime = Date.now();
+  #endTime: number | null = null;
+  #cancelTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    ctx: ActorContext,
+    subjects: Subjects,
+    rm: ResourceManager,
+    graph: JobGraph,
+    options: JobMasterOptions,
+  ) {
+    super(ctx, 'JobMaster', subjects.jobMaster(graph.jobId), { job: graph.jobId });
+    this.graph = graph;
+    this.#subjects = subjects;
+    this.#rm = rm;
+    this.#options = options;
+    for (const vertex of graph.vertices) {
+      for (let index = 0; index < vertex.parallelism; index++) {
+        this.#executions.push({
+          vertexId: vertex.id,
+          index,
+          attempt: 0,
+          state: TaskState.SCHEDULED,
+          taskManagerId: null,
+          slotIndex: -1,
+          accumulators: {},
+        });
+      }
+    }
+    this.onTell('task-state', TaskStateUpdate, (update) => this.#onTaskState(update));
+  }
+
+  get jobId(): string {
+    return this.graph.jobId;
+  }
+
+  get status(): JobStatus {
+    return this.#status;
+  }
+
+  override start(): void {
+    super.start();
+    this.#publish();
+    void this.#schedule();
+  }
+
+  /** Cancels the job; resolves with the status it is in afterwards (CANCELLING or terminal). */
+  cancel(): Promise<JobStatus> {
+    return this.runInMailbox(() => {
+      if (isTerminalJobStatus(this.#status) || this.#status === JobStatus.CANCELLING) return this.#status;
+      this.log.info('cancelling job');
+      this.#stopTasks(JobStatus.CANCELLING, JobStatus.CANCELED);
+      return this.#status;
+    });
+  }
+
+  /** The JobManager is going away: stop the tasks and end the job SUSPENDED. */
+  suspend(reason: string): Promise<void> {
+    return this.runInMailbox(() => {
+      if (isTerminalJobStatus(this.#status)) return;
+      this.#error = { message: reason };
+      for (const tm of this.#taskManagersInUse()) {
+        this.ctx.rpc.tell(`${this.#subjects.taskExecutor(tm)}.cancel`, 'cancel', { jobId: this.jobId });
+      }
+      this.#terminate(JobStatus.SUSPENDED);
+    }).catch(() => undefined);
+  }
+
+  /** The ResourceManager lost a TaskManager that held slots of this job. */
+  taskManagerLost(taskManagerId: string, reason: string): void {
+    void this.runInMailbox(() => {
+      for (const e of this.#executions) {
+        if (e.taskManagerId !== taskManagerId || isTerminalTaskState(e.state)) continue;
+        const error = {
+          message: `TaskManager ${taskManagerId} lost: ${reason}`,
+          location: this.#taskLocation(e),
+        };
+        this.#onExecutionEnded(e, TaskState.FAILED, error);
+      }
+    }).catch(() => undefined);
+  }
+
+  summary(): JobSummary {
+    const end = this.#endTime ?? Date.now();
+    return {
+      jobId: this.jobId,
+      name: this.graph.name,
+      status: this.#status,
+      parallelism: requiredSlots(this.graph),
+      startTime: this.#startTime,
+      endTime: this.#endTime,
+      durationMs: end - this.#startTime,
+    };
+  }
+
+  details(): JobDetails {
+    return {
+      ...this.summary(),
+      vertices: this.graph.vertices.map((v) => ({
+        id: v.id,
+        name: v.name,
+        parallelism: v.parallelism,
+        subtasks: this.#executions
+          .filter((e) => e.vertexId === v.id)
+          .map((e) => ({
+            index: e.index,
+            state: e.state,
+            attempt: e.attempt,
+            taskManagerId: e.taskManagerId,
+          })),
+      })),
+      error: this.#error,
+      accumulators: this.#accumulators(),
+    };
+  }
+
+  async #schedule(): Promise<void> {
+    const needed = requiredSlots(this.graph);
+    let slots: SlotAssignment[];
+    try {
+      slots = await this.#rm.requestSlots(
+        this.jobId,
+        needed,
+        this.#options.slotRequestTimeoutMs,
+        (_, message) => this.#publish(message),
+      );
+    } catch (err) {
+      await this.runInMailbox(() => {
+        if (this.#status !== JobStatus.CREATED) return;
+        this.#error = { message: err instanceof Error ? err.message : String(err) };
+        this.#terminate(JobStatus.FAILED);
+      }).catch(() => undefined);
+      return;
+    }
+    await this.runInMailbox(() => this.#deployAll(slots)).catch(() => this.#rm.releaseSlots(this.jobId));
+  }
+
+  #deployAll(slots: SlotAssignment[]): void {
+    if (this.#status !== JobStatus.CREATED) {
+      void this.#rm.releaseSlots(this.jobId);
+      return;
+    }
+    this.#setStatus(JobStatus.RUNNING);
+    for (const e of this.#executions) {
+      const slot = slots[e.index]!;
+      e.taskManagerId = slot.taskManagerId;
+      e.slotIndex = slot.slotIndex;
+      e.state = TaskState.DEPLOYING;
+      const vertex = this.graph.vertices.find((v) => v.id === e.vertexId)!;
+      const request: DeployRequest = {
+        task: { jobId: this.jobId, vertexId: e.vertexId, subtaskIndex: e.index, attempt: e.attempt },
+        vertexName: vertex.name,
+        parallelism: vertex.parallelism,
+        slotIndex: slot.slotIndex,
+        operator: vertex.operator,
+      };
+      this.ctx.rpc
+        .ask(`${this.#subjects.taskExecutor(slot.taskManagerId)}.deploy`, 'deploy', request)
+        .catch((err: unknown) =>
+          this.runInMailbox(() => {
+            if (e.state !== TaskState.DEPLOYING) return;
+            const message = `deployment to TaskManager ${slot.taskManagerId} failed: ${isSluiceError(err) ? err.message : String(err)}`;
+            this.#onExecutionEnded(e, TaskState.FAILED, { message, location: this.#taskLocation(e) });
+          }),
+        )
+        .catch(() => undefined);
+    }
+  }
+
+  #onTaskState(update: TaskStateUpdate): void {
+    const { task } = update;
+    const e = this.#executions.find((x) => x.vertexId === task.vertexId && x.index === task.subtaskIndex);
+    if (!e || e.attempt !== task.attempt || e.taskManagerId !== update.taskManagerId) {
+      this.log.debug({ task, from: update.taskManagerId }, 'state update for an unknown or old attempt');
+      return;
+    }
+    if (isTerminalTaskState(e.state)) return;
+    if (update.accumulators) e.accumulators = update.accumulators;
+    if (isTerminalTaskState(update.state)) {
+      this.#onExecutionEnded(e, update.state, update.error);
+    } else {
+      e.state = update.state;
+    }
+  }
+
+  #onExecutionEnded(e: Execution, state: TaskState, error?: ErrorInfo): void {
+    e.state = state;
+    if (
+      state === TaskState.FAILED &&
+      (this.#status === JobStatus.RUNNING || this.#status === JobStatus.CREATED)
+    ) {
+      this.#error = error ?? { message: `task ${this.#taskLocation(e)} failed` };
+      this.log.warn(
+        { error: this.#error.message, location: this.#error.location },
+        'task failed; failing the job',
+      );
+      this.#stopTasks(JobStatus.FAILING, JobStatus.FAILED);
+    }
+    this.#maybeTerminate();
+  }
+
+  /** Moves to FAILING/CANCELLING and cancels every task that still runs; ends at `target`. */
+  #stopTasks(transitional: JobStatus, target: JobStatus): void {
+    this.#target = target;
+    if (this.#status === JobStatus.CREATED) {
+      // Still waiting for slots: nothing is deployed.
+      this.#terminate(target);
+      return;
+    }
+    this.#setStatus(transitional);
+    for (const tm of this.#taskManagersInUse()) {
+      this.ctx.rpc.tell(`${this.#subjects.taskExecutor(tm)}.cancel`, 'cancel', { jobId: this.jobId });
+    }
+    this.#cancelTimer = setTimeout(() => {
+      void this.runInMailbox(() => {
+        if (isTerminalJobStatus(this.#status)) return;
+        const stuck = this.#executions.filter((x) => !isTerminalTaskState(x.state));
+        this.log.warn(
+          { tasks: stuck.map((x) => this.#taskLocation(x)) },
+          `tasks did not stop within ${this.#options.cancelTimeoutMs} ms; giving up on them`,
+        );
+        for (const x of stuck) x.state = TaskState.CANCELED;
+        this.#maybeTerminate();
+      }).catch(() => undefined);
+    }, this.#options.cancelTimeoutMs);
+    this.#maybeTerminate();
+  }
+
+  #maybeTerminate(): void {
+    if (isTerminalJobStatus(this.#status)) return;
+    if (!this.#executions.every((e) => isTerminalTaskState(e.state))) return;
+    if (this.#target) {
+      this.#terminate(this.#target);
+    } else if (this.#executions.every((e) => e.state === TaskState.FINISHED)) {
+      this.#terminate(JobStatus.FINISHED);
+    } else {
+      this.#terminate(JobStatus.CANCELED);
+    }
+  }
+
+  #terminate(status: JobStatus): void {
+    clearTimeout(this.#cancelTimer);
+    this.#endTime = Date.now();
+    this.#setStatus(status);
+    this.log.info(
+      { status, durationMs: this.#endTime - this.#startTime, accumulators: this.#accumulators() },
+      'job ended',
+    );
+    void this.#rm
+      .releaseSlots(this.jobId)
+      .catch(() => undefined)
+      .then(() => this.stop())
+      .catch((err: unknown) => this.log.error({ err }, 'JobMaster did not stop cleanly'))
+      .finally(() => this.#options.onTerminated(this));
+  }
+
+  #setStatus(status: JobStatus): void {
+    if (this.#status === status) return;
+    this.log.info({ from: this.#status, to: status }, `job ${status}`);
+    this.#status = status;
+    this.#publish();
+  }
+
+  #publish(message?: string): void {
+    const event: JobEvent = {
+      jobId: this.jobId,
+      name: this.graph.name,
+      status: this.#status,
+      timestamp: Date.now(),
+      error: this.#error,
+      accumulators: this.#accumulators(),
+      ...(message === undefined ? {} : { message }),
+    };
+    try {
+      this.ctx.rpc.tell(this.#subjects.jobEvents(this.jobId), 'job-status', event);
+    } catch (err) {
+      this.log.error({ err }, 'could not publish job event');
+    }
+  }
+
+  #accumulators(): Record<string, number> {
+    const total: Record<string, number> = {};
+    for (const e of this.#executions) {
+      for (const [k, v] of Object.entries(e.accumulators)) total[k] = (total[k] ?? 0) + v;
+    }
+    return total;
+  }
+
+  #taskManagersInUse(): Set<string> {
+    const tms = new Set<string>();
+    for (const e of this.#executions) {
+      if (e.taskManagerId && !isTerminalTaskState(e.state)) tms.add(e.taskManagerId);
+    }
+    return tms;
+  }
+
+  #taskLocation(e: Execution): string {
+    const vertex = this.graph.vertices.find((v) => v.id === e.vertexId)!;
+    const name = taskName(
+      { jobId: this.jobId, vertexId: e.vertexId, subtaskIndex: e.index, attempt: e.attempt },
+      vertex.name,
+      vertex.parallelism,
+    );
+    return e.taskManagerId ? `${name} on ${e.taskManagerId}` : name;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * A whole cluster in this process, for `sluice run --local` (and the local execution environment): a
+ * private nats-server child (random port, temp store dir) unless a NATS URL is given, a JobManager and
+ * one TaskManager. `close()` leaves no process and no temp dir behind.
+ */
+import type { Logger } from '../common/log.js';
+import type { SluiceConfig } from '../config/config.js';
+import { type NatsServerHandle, startNatsServer } from '../nats/launcher.js';
+import { type JobManager, startJobManager } from './jobmanager.js';
+import { startTaskManager, type TaskManager } from './taskmanager.js';
+
+export interface LocalCluster {
+  readonly config: SluiceConfig;
+  readonly jobManager: JobManager;
+  readonly taskManager: TaskManager;
+  close(): Promise<void>;
+}
+
+export interface LocalClusterOptions {
+  /** Use this NATS instead of starting a private server. */
+  natsUrl?: string;
+  slots: number;
+}
+
+export async function startLocalCluster(
+  base: SluiceConfig,
+  log: Logger,
+  options: LocalClusterOptions,
+): Promise<LocalCluster> {
+  let server: NatsServerHandle | undefined;
+  let jobManager: JobManager | undefined;
+  let taskManager: TaskManager | undefined;
+  const close = async () => {
+    await taskManager?.stop();
+    await jobManager?.stop();
+    await server?.stop();
+  };
+  try {
+    let servers = base.nats.servers;
+    if (options.natsUrl === undefined) {
+      server = await startNatsServer();
+      servers = [server.url];
+    }
+    const config: SluiceConfig = {
+      ...base,
+      nats: { ...base.nats, servers },
+      taskmanager: { ...base.taskmanager, numberOfTaskSlots: Math.max(options.slots, 1) },
+    };
+    jobManager = await startJobManager(config, log);
+    taskManager = await startTaskManager(config, log);
+    return { config, jobManager, taskManager, close };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+}

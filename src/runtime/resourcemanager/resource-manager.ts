@@ -1,0 +1,293 @@
+/**
+ * The ResourceManager: which TaskManagers are alive and which of their slots are free.
+ *
+ * TaskExecutors register (ask) and then heartbeat (tell) with their slot report. One that stays silent
+ * for `heartbeat.timeout` is declared lost: its slots leave the table and the jobs that held them are
+ * told. JobMasters in the same process request and release slots through the methods below, which run
+ * in the ResourceManager's mailbox like its messages.
+ */
+import { performance } from 'node:perf_hooks';
+import { Actor, type ActorContext } from '../../actors/actor.js';
+import { ErrorCode, SluiceError } from '../../common/errors.js';
+import type { TaskManagerInfo } from '../dispatcher/protocol.js';
+import type { Subjects } from '../subjects.js';
+import { TaskManagerReport, UnregisterRequest } from './protocol.js';
+
+export interface SlotAssignment {
+  taskManagerId: string;
+  slotIndex: number;
+}
+
+export interface ResourceManagerOptions {
+  id: string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  /** Monotonic milliseconds; injectable for tests. */
+  now?: () => number;
+}
+
+export type TaskManagerLostListener = (taskManagerId: string, jobIds: string[], reason: string) => void;
+export type SlotWaitListener = (jobId: string, message: string) => void;
+
+interface TaskManagerRecord {
+  id: string;
+  host: string;
+  pid: number;
+  /** slots[i] = the job holding slot i, or null when free. */
+  slots: Array<string | null>;
+  lastHeartbeat: number;
+}
+
+interface PendingRequest {
+  jobId: string;
+  count: number;
+  resolve: (slots: SlotAssignment[]) => void;
+  reject: (err: SluiceError) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class ResourceManager extends Actor {
+  readonly #options: Required<ResourceManagerOptions>;
+  readonly #taskManagers = new Map<string, TaskManagerRecord>();
+  #pending: PendingRequest[] = [];
+  readonly #lostListeners: TaskManagerLostListener[] = [];
+  #checker: NodeJS.Timeout | undefined;
+
+  constructor(ctx: ActorContext, subjects: Subjects, options: ResourceManagerOptions) {
+    super(ctx, 'ResourceManager', subjects.resourceManager);
+    this.#options = { now: () => performance.now(), ...options };
+    this.onAsk('register', TaskManagerReport, (report) => {
+      this.#upsert(report, 'registered');
+      return { resourceManagerId: this.#options.id, heartbeatIntervalMs: this.#options.heartbeatIntervalMs };
+    });
+    this.onTell('heartbeat', TaskManagerReport, (report) => this.#heartbeat(report));
+    this.onTell('unregister', UnregisterRequest, ({ taskManagerId, reason }) =>
+      this.#remove(taskManagerId, `unregistered: ${reason}`, 'info'),
+    );
+  }
+
+  override start(): void {
+    super.start();
+    const every = Math.max(
+      50,
+      Math.min(this.#options.heartbeatIntervalMs, this.#options.heartbeatTimeoutMs / 4),
+    );
+    this.#checker = setInterval(() => void this.runInMailbox(() => this.#checkHeartbeats()), every);
+    this.#checker.unref();
+  }
+
+  protected override async onStop(): Promise<void> {
+    clearInterval(this.#checker);
+    for (const request of this.#pending) {
+      clearTimeout(request.timer);
+      request.reject(new SluiceError(ErrorCode.IllegalState, 'ResourceManager stopped'));
+    }
+    this.#pending = [];
+  }
+
+  onTaskManagerLost(listener: TaskManagerLostListener): void {
+    this.#lostListeners.push(listener);
+  }
+
+  /**
+   * Allocates `count` slots for a job, spread over TaskManagers (most free slots first). Waits for
+   * TaskManagers to register when there are too few free slots, at most `timeoutMs`.
+   */
+  requestSlots(
+    jobId: string,
+    count: number,
+    timeoutMs: number,
+    onWait?: SlotWaitListener,
+  ): Promise<SlotAssignment[]> {
+    // The mailbox item only records the request; the promise settles later, so the mailbox never waits.
+    return new Promise<SlotAssignment[]>((resolve, reject) => {
+      this.runInMailbox(() => {
+        const slots = this.#tryAllocate(jobId, count);
+        if (slots) {
+          resolve(slots);
+          return;
+        }
+        const free = this.#freeSlots();
+        const message = `waiting for ${count} free slots (${free} free in ${this.#taskManagers.size} TaskManagers), at most ${timeoutMs} ms (slot.request.timeout)`;
+        this.log.info({ job: jobId, needed: count, free }, message);
+        onWait?.(jobId, message);
+        const timer = setTimeout(() => {
+          void this.runInMailbox(() => {
+            const index = this.#pending.findIndex((p) => p.timer === timer);
+            if (index < 0) return;
+            this.#pending.splice(index, 1);
+            reject(
+              new SluiceError(
+                ErrorCode.NoResourceAvailable,
+                `could not get ${count} slots within ${timeoutMs} ms (slot.request.timeout): the cluster has ${this.#freeSlots()} free of ${this.#totalSlots()} slots in ${this.#taskManagers.size} TaskManagers`,
+              ),
+            );
+          });
+        }, timeoutMs);
+        this.#pending.push({ jobId, count, resolve, reject, timer });
+      }).catch(reject);
+    });
+  }
+
+  /** Frees every slot a job holds and withdraws its pending requests. */
+  releaseSlots(jobId: string): Promise<void> {
+    return this.runInMailbox(() => {
+      let released = 0;
+      for (const tm of this.#taskManagers.values()) {
+        tm.slots = tm.slots.map((holder) => {
+          if (holder !== jobId) return holder;
+          released++;
+          return null;
+        });
+      }
+      this.#pending = this.#pending.filter((p) => {
+        if (p.jobId !== jobId) return true;
+        clearTimeout(p.timer);
+        p.reject(new SluiceError(ErrorCode.IllegalState, `slot request of job ${jobId} withdrawn`));
+        return false;
+      });
+      if (released > 0) this.log.debug({ job: jobId, released }, 'released slots');
+      this.#servePending();
+    });
+  }
+
+  taskManagers(): Promise<TaskManagerInfo[]> {
+    return this.runInMailbox(() => {
+      const now = this.#options.now();
+      return [...this.#taskManagers.values()].map((tm) => ({
+        id: tm.id,
+        host: tm.host,
+        pid: tm.pid,
+        slotsTotal: tm.slots.length,
+        slotsFree: tm.slots.filter((s) => s === null).length,
+        lastHeartbeatMs: Math.round(now - tm.lastHeartbeat),
+      }));
+    });
+  }
+
+  #heartbeat(report: TaskManagerReport): void {
+    const tm = this.#taskManagers.get(report.taskManagerId);
+    if (!tm) {
+      this.#upsert(report, 're-registered by heartbeat');
+      return;
+    }
+    tm.lastHeartbeat = this.#options.now();
+  }
+
+  #upsert(report: TaskManagerReport, how: string): void {
+    const slots: Array<string | null> = Array.from({ length: report.slots }, () => null);
+    for (const s of report.slotReport) if (s.index < slots.length) slots[s.index] = s.jobId;
+    const existing = this.#taskManagers.get(report.taskManagerId);
+    if (existing) {
+      // A TaskManager that registers again has restarted or reconnected: its own report is the truth.
+      existing.host = report.host;
+      existing.pid = report.pid;
+      existing.slots = slots;
+      existing.lastHeartbeat = this.#options.now();
+    } else {
+      this.#taskManagers.set(report.taskManagerId, {
+        id: report.taskManagerId,
+        host: report.host,
+        pid: report.pid,
+        slots,
+        lastHeartbeat: this.#options.now(),
+      });
+    }
+    this.log.info(
+      {
+        taskManager: report.taskManagerId,
+        host: report.host,
+        slots: report.slots,
+        total: this.#totalSlots(),
+      },
+      `TaskManager ${how}`,
+    );
+    this.#servePending();
+  }
+
+  #checkHeartbeats(): void {
+    const now = this.#options.now();
+    for (const tm of [...this.#taskManagers.values()]) {
+      const silentMs = now - tm.lastHeartbeat;
+      if (silentMs > this.#options.heartbeatTimeoutMs) {
+        this.#remove(
+          tm.id,
+          `no heartbeat for ${Math.round(silentMs)} ms (heartbeat.timeout ${this.#options.heartbeatTimeoutMs} ms)`,
+        );
+      }
+    }
+  }
+
+  #remove(taskManagerId: string, reason: string, level: 'info' | 'warn' = 'warn'): void {
+    const tm = this.#taskManagers.get(taskManagerId);
+    if (!tm) return;
+    this.#taskManagers.delete(taskManagerId);
+    const jobIds = [...new Set(tm.slots.filter((s): s is string => s !== null))];
+    this.log[level](
+      { taskManager: taskManagerId, releasedSlots: tm.slots.length, jobs: jobIds, total: this.#totalSlots() },
+      `TaskManager ${level === 'warn' ? 'lost' : 'left'}: ${reason}; released its ${tm.slots.length} slots`,
+    );
+    for (const listener of this.#lostListeners) {
+      try {
+        listener(taskManagerId, jobIds, reason);
+      } catch (err) {
+        this.log.error({ err }, 'TaskManager-lost listener failed');
+      }
+    }
+  }
+
+  #servePending(): void {
+    const still: PendingRequest[] = [];
+    for (const request of this.#pending) {
+      const slots = this.#tryAllocate(request.jobId, request.count);
+      if (slots) {
+        clearTimeout(request.timer);
+        request.resolve(slots);
+      } else {
+        still.push(request);
+      }
+    }
+    this.#pending = still;
+  }
+
+  #tryAllocate(jobId: string, count: number): SlotAssignment[] | undefined {
+    if (this.#freeSlots() < count) return undefined;
+    const free = new Map<TaskManagerRecord, number[]>();
+    for (const tm of this.#taskManagers.values()) {
+      free.set(
+        tm,
+        tm.slots.flatMap((holder, index) => (holder === null ? [index] : [])),
+      );
+    }
+    const assignments: SlotAssignment[] = [];
+    for (let i = 0; i < count; i++) {
+      // Spread out: take from the TaskManager with the most free slots (ties: lowest id, stable).
+      let best: TaskManagerRecord | undefined;
+      for (const [tm, indexes] of free) {
+        const bestFree = best ? free.get(best)!.length : 0;
+        if (
+          indexes.length > bestFree ||
+          (indexes.length === bestFree && best && indexes.length > 0 && tm.id < best.id)
+        ) {
+          best = tm;
+        }
+      }
+      const slotIndex = free.get(best!)!.shift()!;
+      best!.slots[slotIndex] = jobId;
+      assignments.push({ taskManagerId: best!.id, slotIndex });
+    }
+    return assignments;
+  }
+
+  #freeSlots(): number {
+    let n = 0;
+    for (const tm of this.#taskManagers.values()) n += tm.slots.filter((s) => s === null).length;
+    return n;
+  }
+
+  #totalSlots(): number {
+    let n = 0;
+    for (const tm of this.#taskManagers.values()) n += tm.slots.length;
+    return n;
+  }
+}

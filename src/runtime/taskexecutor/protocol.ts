@@ -1,0 +1,40 @@
+/**
+ * The TaskExecutor's gateway for JobMasters (`sluice.<cluster>.tm.<tmId>.<type>`) and what it reports
+ * back to a JobMaster (`sluice.<cluster>.jm.<jobId>.task-state`).
+ */
+import { z } from 'zod';
+import { OperatorDescriptorSchema } from '../../jobgraph/job-graph.js';
+import { ErrorInfoSchema, JobIdSchema } from '../dispatcher/protocol.js';
+import { TaskState } from '../job-status.js';
+
+export const TaskIdSchema = z.object({
+  jobId: JobIdSchema,
+  vertexId: z.string(),
+  subtaskIndex: z.number().int().min(0),
+  attempt: z.number().int().min(0),
+});
+export type TaskId = z.infer<typeof TaskIdSchema>;
+
+export const DeployRequest = z.object({
+  task: TaskIdSchema,
+  vertexName: z.string(),
+  parallelism: z.number().int().min(1),
+  slotIndex: z.number().int().min(0),
+  operator: OperatorDescriptorSchema,
+});
+export type DeployRequest = z.infer<typeof DeployRequest>;
+
+export const CancelRequest = z.object({ jobId: JobIdSchema });
+
+export const TaskStateUpdate = z.object({
+  task: TaskIdSchema,
+  taskManagerId: z.string(),
+  state: z.enum(TaskState),
+  error: ErrorInfoSchema.optional(),
+  accumulators: z.record(z.string(), z.number()).optional(),
+});
+export type TaskStateUpdate = z.infer<typeof TaskStateUpdate>;
+
+export function taskName(task: TaskId, vertexName: string, parallelism: number): string {
+  return `${vertexName} (${task.subtaskIndex + 1}/${parallelism})#${task.attempt}`;
+}

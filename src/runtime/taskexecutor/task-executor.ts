@@ -1,0 +1,238 @@
+/**
+ * The TaskExecutor: offers a TaskManager's slots to the ResourceManager, runs the subtasks JobMasters
+ * deploy into them, and reports every task state change to the task's JobMaster.
+ *
+ * It registers with the ResourceManager (retrying through "no responders" while no JobManager is up,
+ * bounded by `registrationTimeoutMs`), then heartbeats with its slot report. Tasks run off the mailbox;
+ * their state changes come back through it.
+ */
+import { Actor, type ActorContext } from '../../actors/actor.js';
+import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
+import type { ErrorInfo } from '../dispatcher/protocol.js';
+import { TaskState } from '../job-status.js';
+import { RegisterReply, type TaskManagerReport } from '../resourcemanager/protocol.js';
+import type { Subjects } from '../subjects.js';
+import { BUILTIN_INVOKABLES, type TaskContext } from './builtin-tasks.js';
+import { CancelRequest, DeployRequest, type TaskId, type TaskStateUpdate, taskName } from './protocol.js';
+
+export interface TaskExecutorOptions {
+  id: string;
+  host: string;
+  slots: number;
+  heartbeatIntervalMs: number;
+  /** Give up (and report it) when no ResourceManager answers for this long. */
+  registrationTimeoutMs: number;
+  /** Called when registration gives up; the process decides what to do (exit). */
+  onFatal?: (err: SluiceError) => void;
+}
+
+interface RunningTask {
+  id: TaskId;
+  name: string;
+  slotIndex: number;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class TaskExecutor extends Actor {
+  readonly #options: TaskExecutorOptions;
+  readonly #subjects: Subjects;
+  /** slots[i] = job holding slot i, or null. */
+  readonly #slots: Array<string | null>;
+  readonly #tasks = new Map<string, RunningTask>();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #registered = false;
+  #stopping = false;
+
+  constructor(ctx: ActorContext, subjects: Subjects, options: TaskExecutorOptions) {
+    super(ctx, 'TaskExecutor', subjects.taskExecutor(options.id), { taskManager: options.id });
+    this.#options = options;
+    this.#subjects = subjects;
+    this.#slots = Array.from({ length: options.slots }, () => null);
+    this.onAsk('deploy', DeployRequest, (request) => this.#deploy(request));
+    this.onTell('cancel', CancelRequest, ({ jobId }) => this.#cancelJob(jobId, 'cancelled by JobMaster'));
+  }
+
+  get id(): string {
+    return this.#options.id;
+  }
+
+  get registered(): boolean {
+    return this.#registered;
+  }
+
+  override start(): void {
+    super.start();
+    void this.#register();
+  }
+
+  /** Cancels running tasks, tells the ResourceManager it is leaving, stops. */
+  protected override async onStop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#heartbeat);
+    const running = [...this.#tasks.values()];
+    for (const task of running) task.controller.abort(new Error('TaskManager shutting down'));
+    await Promise.allSettled(running.map((t) => t.done));
+    if (this.#registered) {
+      this.ctx.rpc.tell(`${this.#subjects.resourceManager}.unregister`, 'unregister', {
+        taskManagerId: this.#options.id,
+        reason: 'TaskManager shut down',
+      });
+    }
+  }
+
+  #report(): TaskManagerReport {
+    return {
+      taskManagerId: this.#options.id,
+      host: this.#options.host,
+      pid: process.pid,
+      slots: this.#slots.length,
+      slotReport: this.#slots.map((jobId, index) => ({ index, jobId })),
+    };
+  }
+
+  async #register(): Promise<void> {
+    const started = Date.now();
+    let delay = 100;
+    let lastLog = 0;
+    while (!this.#stopping) {
+      try {
+        await this.ctx.rpc.ask(`${this.#subjects.resourceManager}.register`, 'register', this.#report(), {
+          reply: RegisterReply,
+        });
+        this.#registered = true;
+        this.log.info({ slots: this.#slots.length }, 'registered at ResourceManager');
+        this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#options.heartbeatIntervalMs);
+        return;
+      } catch (err) {
+        if (!isSluiceError(err) || !err.retryable) {
+          this.log.error({ err }, 'registration refused');
+          this.#options.onFatal?.(
+            err instanceof SluiceError ? err : new SluiceError(ErrorCode.Internal, String(err)),
+          );
+          return;
+        }
+        const waited = Date.now() - started;
+        if (waited > this.#options.registrationTimeoutMs) {
+          const error = new SluiceError(
+            ErrorCode.Timeout,
+            `no ResourceManager answered on ${this.#subjects.resourceManager}.register within ${this.#options.registrationTimeoutMs} ms: is a JobManager running for cluster '${this.ctx.clusterId}'?`,
+          );
+          this.log.error(error.message);
+          this.#options.onFatal?.(error);
+          return;
+        }
+        if (Date.now() - lastLog > 5_000) {
+          lastLog = Date.now();
+          this.log.info(
+            { waitedMs: waited, reason: err.code },
+            'waiting for a ResourceManager to register with',
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 1_000);
+      }
+    }
+  }
+
+  #sendHeartbeat(): void {
+    try {
+      this.ctx.rpc.tell(`${this.#subjects.resourceManager}.heartbeat`, 'heartbeat', this.#report());
+    } catch (err) {
+      this.log.warn({ err }, 'heartbeat not sent');
+    }
+  }
+
+  #deploy(request: DeployRequest): { accepted: true } {
+    const { task, slotIndex } = request;
+    if (this.#stopping)
+      throw new SluiceError(ErrorCode.IllegalState, `TaskManager ${this.id} is shutting down`);
+    if (slotIndex >= this.#slots.length) {
+      throw new SluiceError(ErrorCode.IllegalState, `TaskManager ${this.id} has no slot ${slotIndex}`);
+    }
+    const holder = this.#slots[slotIndex];
+    if (holder !== null && holder !== task.jobId) {
+      throw new SluiceError(
+        ErrorCode.IllegalState,
+        `slot ${slotIndex} of ${this.id} is held by job ${holder}`,
+      );
+    }
+    const invokable = BUILTIN_INVOKABLES[request.operator.name];
+    if (!invokable) {
+      throw new SluiceError(ErrorCode.InvalidJob, `unknown built-in operator '${request.operator.name}'`);
+    }
+    const key = taskKey(task);
+    if (this.#tasks.has(key))
+      throw new SluiceError(ErrorCode.IllegalState, `task ${key} is already deployed`);
+    this.#slots[slotIndex] = task.jobId;
+
+    const name = taskName(task, request.vertexName, request.parallelism);
+    const controller = new AbortController();
+    const ctx: TaskContext = {
+      subtaskIndex: task.subtaskIndex,
+      parallelism: request.parallelism,
+      signal: controller.signal,
+      accumulators: {},
+    };
+    const log = this.log.child({ job: task.jobId, task: name });
+    const done = (async () => {
+      this.#sendState(task, TaskState.RUNNING);
+      log.info('task running');
+      try {
+        await invokable(ctx, request.operator.args);
+        controller.signal.throwIfAborted();
+        log.info({ accumulators: ctx.accumulators }, 'task finished');
+        this.#sendState(task, TaskState.FINISHED, { accumulators: ctx.accumulators });
+      } catch (err) {
+        if (controller.signal.aborted) {
+          log.info('task cancelled');
+          this.#sendState(task, TaskState.CANCELED, { accumulators: ctx.accumulators });
+        } else {
+          log.warn({ err }, 'task failed');
+          this.#sendState(task, TaskState.FAILED, { error: errorInfo(err, `${name} on ${this.id}`) });
+        }
+      }
+    })().finally(() => this.runInMailbox(() => this.#taskEnded(key)).catch(() => this.#taskEnded(key)));
+    this.#tasks.set(key, { id: task, name, slotIndex, controller, done });
+    return { accepted: true };
+  }
+
+  #taskEnded(key: string): void {
+    const task = this.#tasks.get(key);
+    if (!task) return;
+    this.#tasks.delete(key);
+    const stillUsed = [...this.#tasks.values()].some((t) => t.slotIndex === task.slotIndex);
+    if (!stillUsed) this.#slots[task.slotIndex] = null;
+  }
+
+  #cancelJob(jobId: string, reason: string): void {
+    for (const task of this.#tasks.values()) {
+      if (task.id.jobId === jobId) task.controller.abort(new Error(reason));
+    }
+  }
+
+  #sendState(
+    task: TaskId,
+    state: TaskState,
+    extra: Pick<TaskStateUpdate, 'error' | 'accumulators'> = {},
+  ): void {
+    const update: TaskStateUpdate = { task, taskManagerId: this.id, state, ...extra };
+    try {
+      this.ctx.rpc.tell(`${this.#subjects.jobMaster(task.jobId)}.task-state`, 'task-state', update);
+    } catch (err) {
+      this.log.error({ err, job: task.jobId }, 'could not report task state');
+    }
+  }
+}
+
+function taskKey(task: TaskId): string {
+  return `${task.jobId}/${task.vertexId}/${task.subtaskIndex}/${task.attempt}`;
+}
+
+/** The user's error as it travels to the JobMaster and the client: message, stack, where. */
+export function errorInfo(err: unknown, location: string): ErrorInfo {
+  if (err instanceof Error) {
+    return { message: `${err.name}: ${err.message}`, stack: err.stack?.slice(0, 16_384), location };
+  }
+  return { message: String(err).slice(0, 4_096), location };
+}

@@ -1,0 +1,79 @@
+/**
+ * A TaskManager: one TaskExecutor with `taskmanager.numberOfTaskSlots` slots on its own NATS connection.
+ * Used by `sluice taskmanager` and by the local cluster.
+ */
+import { hostname } from 'node:os';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Rpc } from '../actors/rpc.js';
+import type { SluiceError } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { SluiceConfig } from '../config/config.js';
+import { connectNats } from '../nats/connection.js';
+import { processId } from './process-id.js';
+import { Subjects } from './subjects.js';
+import { TaskExecutor } from './taskexecutor/task-executor.js';
+
+export interface TaskManager {
+  readonly id: string;
+  readonly taskExecutor: TaskExecutor;
+  readonly nc: NatsConnection;
+  /** Cancels running tasks, unregisters, drains the connection. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface TaskManagerHooks {
+  /** Registration gave up (no ResourceManager within the timeout). */
+  onFatal?: (err: SluiceError) => void;
+}
+
+export async function startTaskManager(
+  config: SluiceConfig,
+  log: Logger,
+  hooks: TaskManagerHooks = {},
+): Promise<TaskManager> {
+  const host = config.taskmanager.host ?? hostname();
+  const id = config.taskmanager.id ?? processId('tm', host);
+  const tmLog = log.child({ cluster: config.clusterId, process: 'taskmanager', taskManager: id });
+  const nc = await connectNats(config.nats, { name: `sluice-taskmanager-${id}`, log: tmLog });
+  const rpc = new Rpc(nc, {
+    maxMessageBytes: config.rpc.maxMessageBytes,
+    askTimeoutMs: Math.min(config.rpc.askTimeoutMs, 2_000),
+    askRetries: config.rpc.askRetries,
+    from: id,
+    log: tmLog,
+  });
+  const taskExecutor = new TaskExecutor(
+    { nc, rpc, log: tmLog, clusterId: config.clusterId, maxMessageBytes: config.rpc.maxMessageBytes },
+    new Subjects(config.clusterId),
+    {
+      id,
+      host,
+      slots: config.taskmanager.numberOfTaskSlots,
+      heartbeatIntervalMs: config.heartbeat.intervalMs,
+      registrationTimeoutMs: config.taskmanager.registrationTimeoutMs,
+      ...(hooks.onFatal ? { onFatal: hooks.onFatal } : {}),
+    },
+  );
+  taskExecutor.start();
+  await nc.flush();
+  tmLog.info(
+    { slots: config.taskmanager.numberOfTaskSlots, nats: config.nats.servers },
+    'TaskManager started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    id,
+    taskExecutor,
+    nc,
+    stop: () => {
+      stopping ??= (async () => {
+        tmLog.info('TaskManager stopping');
+        await taskExecutor.stop();
+        await nc.drain().catch(() => undefined);
+        tmLog.info('TaskManager stopped');
+      })();
+      return stopping;
+    },
+  };
+}
