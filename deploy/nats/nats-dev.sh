@@ -109,7 +109,8 @@ start_mode() {
     fi
     port="$(port_of "$node")"
     if port_open "$port"; then
-      echo "port $port is taken by another process (Debian's nats-server service? systemctl stop nats-server)" >&2
+      echo "port $port is taken by another process" \
+        "(Debian's nats-server service? systemctl stop nats-server)" >&2
       failed=1
       continue
     fi
@@ -138,7 +139,8 @@ start_mode() {
         continue 2
       fi
       if ((SECONDS >= deadline)); then
-        echo "$node did not accept connections on port $port within ${START_TIMEOUT}s; see $STATE/logs/$node.log" >&2
+        echo "$node did not accept connections on port $port within ${START_TIMEOUT}s;" \
+          "see $STATE/logs/$node.log" >&2
         failed=1
         continue 2
       fi

@@ -2,7 +2,7 @@
  * Starts real `nats-server` child processes: one JetStream node, or a JetStream cluster on loopback. Used by
  * the tests and by the product's local mode.
  *
- * How a server is started (the same way nats.js's own test launcher does it):
+ * How a server is started (in the manner of nats.js's own test launcher):
  * - a private temp dir (`mkdtemp` under `os.tmpdir()`) holds the generated config file, the ports-file dir
  *   and, unless `storeDir` is given, the JetStream store; `stop()` removes it;
  * - the config listens on `host:port` with port -1 by default (a free port chosen by the server), and
@@ -48,7 +48,7 @@ export interface NatsServerOptions {
   binary?: string;
   /** Default 10_000. */
   startTimeoutMs?: number;
-  /** Where the server's stdout/stderr go (appended). Default: kept in memory (last 64 KiB) for error messages. */
+  /** Where the server's stdout/stderr go (appended). Default: kept in memory (last 64 KiB) for errors. */
   logFile?: string;
   /**
    * Whether "ready" includes JetStream answering `$JS.API.INFO`. Default: `jetstream && !cluster` (a lone
@@ -471,9 +471,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     live.delete(entry);
     await rm(tempRoot, { recursive: true, force: true, maxRetries: 3 });
     const cause = spawnError ?? err;
+    const logNote = options.logFile !== undefined ? `; log ${options.logFile}` : '';
     throw Object.assign(
       new NatsServerStartError(
-        `${errorText(cause)} (binary ${binary}; config:\n${config.trimEnd()}\n)${options.logFile ? `; log ${options.logFile}` : ''}`,
+        `${errorText(cause)} (binary ${binary}; config:\n${config.trimEnd()}\n)${logNote}`,
         text,
       ),
       { cause },
@@ -587,7 +588,7 @@ export async function startNatsCluster(size: number, options: NatsClusterOptions
   }
 }
 
-/** @internal exported for tests: tempRoot is not part of the handle. */
+/** Servers this process started and has not stopped yet; for leak checks in tests. */
 export function liveServerCount(): number {
   return live.size;
 }
