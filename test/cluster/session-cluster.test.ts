@@ -139,4 +139,9 @@ describe('session cluster of separate processes', () => {
     );
     expect(gone.releasedSlots).toBe(1);
   });
+
+  it('ends the JobManager with exit status 0 on SIGTERM, after an orderly stop', async () => {
+    expect(await jm.stop()).toBe(0);
+    expect(jm.lines.some((l) => l.msg === 'JobManager stopped')).toBe(true);
+  });
 });
