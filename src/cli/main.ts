@@ -7,6 +7,7 @@ import { isSluiceError } from '../common/errors.js';
 import { VERSION } from '../version.js';
 import { clusterCommand } from './commands/cluster.js';
 import { jobManagerCommand } from './commands/jobmanager.js';
+import { infoCommand } from './commands/info.js';
 import { cancelCommand, listCommand, statusCommand } from './commands/jobs.js';
 import { runCommand } from './commands/run.js';
 import { taskManagerCommand } from './commands/taskmanager.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     taskManagerCommand(),
     clusterCommand(),
     runCommand(),
+    infoCommand(),
     listCommand(),
     statusCommand(),
     cancelCommand(),

@@ -53,6 +53,10 @@ export class ClusterClient {
     });
   }
 
+  get nc(): NatsConnection {
+    return this.#nc;
+  }
+
   static async connect(config: SluiceConfig, log?: Logger): Promise<ClusterClient> {
     const nc = await connectNats(config.nats, {
       name: 'sluice-client',
@@ -162,6 +166,7 @@ export class ClusterClient {
           },
         );
       }, pollMs);
+      poller.unref();
       options.signal?.addEventListener('abort', () =>
         fail(new SluiceError(ErrorCode.IllegalState, 'interrupted')),
       );

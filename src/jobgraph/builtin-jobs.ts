@@ -67,9 +67,11 @@ export function builtinJobGraph(ref: string, argv: string[], parallelism: number
         id: `${name}-chain`,
         name: job.vertexName,
         parallelism,
+        maxParallelism: 128,
         operator: { kind: 'builtin', name, args: job.args(argv) },
       },
     ],
     edges: [],
+    bufferTimeoutMs: 100,
   };
 }

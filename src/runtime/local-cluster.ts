@@ -7,6 +7,7 @@ import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
 import { type NatsServerHandle, startNatsServer } from '../nats/launcher.js';
 import { type JobManager, startJobManager } from './jobmanager.js';
+import type { InMemoryPlans } from './taskexecutor/plan-resolver.js';
 import { startTaskManager, type TaskManager } from './taskmanager.js';
 
 export interface LocalCluster {
@@ -20,6 +21,8 @@ export interface LocalClusterOptions {
   /** Use this NATS instead of starting a private server. */
   natsUrl?: string;
   slots: number;
+  /** Plans of jobs whose program runs in this process. */
+  plans?: InMemoryPlans;
 }
 
 export async function startLocalCluster(
@@ -43,11 +46,11 @@ export async function startLocalCluster(
     }
     const config: SluiceConfig = {
       ...base,
-      nats: { ...base.nats, servers },
+      nats: { ...base.nats, servers: options.natsUrl === undefined ? servers : [options.natsUrl] },
       taskmanager: { ...base.taskmanager, numberOfTaskSlots: Math.max(options.slots, 1) },
     };
     jobManager = await startJobManager(config, log);
-    taskManager = await startTaskManager(config, log);
+    taskManager = await startTaskManager(config, log, options.plans ? { plans: options.plans } : {});
     return { config, jobManager, taskManager, close };
   } catch (err) {
     await close().catch(() => undefined);

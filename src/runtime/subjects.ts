@@ -28,9 +28,28 @@ export class Subjects {
     return `${this.prefix}.tm.${taskManagerId}`;
   }
 
+  /** Results of `executeAndCollect` (collect sink → client, ask). */
+  collect(jobId: string): string {
+    return `${this.prefix}.collect.${jobId}`;
+  }
+
   /** Job status events (JobMaster → clients, UI). */
   jobEvents(jobId: string): string {
     return `${this.prefix}.events.job.${jobId}`;
+  }
+
+  /**
+   * Data channel of one target subtask of a job edge: every source subtask of the edge publishes its data
+   * frames here and connects here (request). The target's InputGate subscribes. `attempt` is the job's
+   * execution attempt, so frames of an earlier attempt never reach a later one.
+   */
+  dataSubject(jobId: string, attempt: number, edgeId: string, targetSubtask: number): string {
+    return `${this.prefix}.data.${jobId}.${attempt}.${edgeId}.${targetSubtask}`;
+  }
+
+  /** Credit grants for one source subtask of a job edge, from all its target subtasks. */
+  creditSubject(jobId: string, attempt: number, edgeId: string, sourceSubtask: number): string {
+    return `${this.prefix}.credit.${jobId}.${attempt}.${edgeId}.${sourceSubtask}`;
   }
 }
 

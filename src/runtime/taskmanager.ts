@@ -9,7 +9,9 @@ import type { SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
 import { connectNats } from '../nats/connection.js';
+import { ArtifactCache, ArtifactStore } from './artifacts/artifact-store.js';
 import { processId } from './process-id.js';
+import { DefaultPlanResolver, type InMemoryPlans } from './taskexecutor/plan-resolver.js';
 import { Subjects } from './subjects.js';
 import { TaskExecutor } from './taskexecutor/task-executor.js';
 
@@ -24,6 +26,8 @@ export interface TaskManager {
 export interface TaskManagerHooks {
   /** Registration gave up (no ResourceManager within the timeout). */
   onFatal?: (err: SluiceError) => void;
+  /** Plans of jobs whose program runs in this process (local mode). */
+  plans?: InMemoryPlans;
 }
 
 export async function startTaskManager(
@@ -42,6 +46,14 @@ export async function startTaskManager(
     from: id,
     log: tmLog,
   });
+  let artifacts: Promise<ArtifactCache> | undefined;
+  const artifactCache = () => {
+    artifacts ??= ArtifactStore.open(nc, config.clusterId).then((store) => new ArtifactCache(store));
+    artifacts.catch(() => {
+      artifacts = undefined;
+    });
+    return artifacts;
+  };
   const taskExecutor = new TaskExecutor(
     { nc, rpc, log: tmLog, clusterId: config.clusterId, maxMessageBytes: config.rpc.maxMessageBytes },
     new Subjects(config.clusterId),
@@ -52,6 +64,7 @@ export async function startTaskManager(
       heartbeatIntervalMs: config.heartbeat.intervalMs,
       registrationTimeoutMs: config.taskmanager.registrationTimeoutMs,
       ...(hooks.onFatal ? { onFatal: hooks.onFatal } : {}),
+      plans: new DefaultPlanResolver(artifactCache, hooks.plans),
     },
   );
   taskExecutor.start();

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
 import { Command } from 'commander';
+import { ClientBridge } from '../../client/client-bridge.js';
 import { ClusterClient } from '../../client/cluster-client.js';
-import { ErrorCode, SluiceError } from '../../common/errors.js';
+import { bundleJobFile, localBundleFile, uploadBundle } from '../../client/job-program.js';
 import type { SluiceConfig } from '../../config/config.js';
 import {
   BUILTIN_JOBS,
@@ -12,7 +12,9 @@ import {
 import type { JobGraph } from '../../jobgraph/job-graph.js';
 import { newJobId } from '../../jobgraph/job-id.js';
 import { exitCodeFor, JobStatus } from '../../runtime/job-status.js';
-import { startLocalCluster } from '../../runtime/local-cluster.js';
+import { type LocalCluster, startLocalCluster } from '../../runtime/local-cluster.js';
+import { closeLocalCluster, runLocally } from '../../runtime/local-runner.js';
+import { runProgram } from '../run-program.js';
 import { duration, errorText } from '../format.js';
 import { clientLogger, configFrom, type GlobalOptions, withGlobalOptions } from '../global-options.js';
 
@@ -28,7 +30,7 @@ export function runCommand(): Command {
     .join('\n');
   return withGlobalOptions(new Command('run'))
     .description('submit a job to the cluster and follow it (attached) or return its id (-d)')
-    .argument('<job>', 'the job to run')
+    .argument('<job>', 'a job file (.ts/.js, bundled with its imports) or a built-in job (builtin:<name>)')
     .argument('[args...]', 'arguments of the job')
     .option('-d, --detached', 'print the job id and return at once')
     .option('-p, --parallelism <n>', 'parallelism of the job (default: parallelism.default)')
@@ -37,43 +39,81 @@ export function runCommand(): Command {
     .addHelpText('after', `\nBuilt-in jobs:\n${builtins}`)
     .action(async (job: string, args: string[], options: RunOptions) => {
       const config = configFrom(options, { 'parallelism.default': options.parallelism });
-      const graph = jobGraphFor(job, args, config);
-      if (!options.local) {
-        process.exitCode = await submit(config, graph, options.detached === true);
+      if (isBuiltinJobRef(job)) {
+        const graph = builtinJobGraph(job, args, config.parallelismDefault, newJobId());
+        process.exitCode = options.local
+          ? await onLocalCluster(config, options, (local) =>
+              submit(local.config, graph, false, ClusterClient.on(local.jobManager.nc, local.config)),
+            )
+          : await submit(config, graph, options.detached === true);
         return;
       }
-      const log = clientLogger(config);
-      const local = await startLocalCluster(config, log, {
-        slots: config.parallelismDefault,
-        ...(options.nats === undefined ? {} : { natsUrl: options.nats }),
-      });
-      const interrupted = () => void local.close().finally(() => process.exit(130));
-      process.once('SIGINT', interrupted);
-      try {
-        process.exitCode = await submit(
-          local.config,
-          graph,
-          false,
-          ClusterClient.on(local.jobManager.nc, local.config),
-        );
-      } finally {
-        process.off('SIGINT', interrupted);
-        await local.close();
-      }
+      process.exitCode = await runJobFile(job, args, config, options);
     });
 }
 
-function jobGraphFor(job: string, args: string[], config: SluiceConfig): JobGraph {
-  if (isBuiltinJobRef(job)) return builtinJobGraph(job, args, config.parallelismDefault, newJobId());
-  const what = existsSync(job)
-    ? `'${job}' is a file, but job files`
-    : `'${job}' is neither a built-in job nor a file; job files`;
-  throw new SluiceError(
-    ErrorCode.InvalidJob,
-    `${what} arrive with the DataStream API; until then run a built-in job: ${Object.keys(BUILTIN_JOBS)
-      .map((n) => BUILTIN_PREFIX + n)
-      .join(', ')}`,
-  );
+async function onLocalCluster(
+  config: SluiceConfig,
+  options: RunOptions,
+  fn: (local: LocalCluster) => Promise<number>,
+): Promise<number> {
+  const local = await startLocalCluster(config, clientLogger(config), {
+    slots: config.parallelismDefault,
+    ...(options.nats === undefined ? {} : { natsUrl: options.nats }),
+  });
+  const interrupted = () => void local.close().finally(() => process.exit(130));
+  process.once('SIGINT', interrupted);
+  try {
+    return await fn(local);
+  } finally {
+    process.off('SIGINT', interrupted);
+    await local.close();
+  }
+}
+
+/** A job file: bundled, then its main runs here, submitting each execute() to the cluster. */
+async function runJobFile(job: string, args: string[], config: SluiceConfig, options: RunOptions): Promise<number> {
+  const bundle = await bundleJobFile(job);
+  const file = await localBundleFile(bundle);
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const err = (line: string) => process.stderr.write(`${line}\n`);
+  if (options.local) {
+    const bridge = runLocally({ config, ...(options.nats === undefined ? {} : { natsUrl: options.nats }) });
+    try {
+      return await runProgram({ file, displayName: job, args, bridge, attached: true, out, err });
+    } finally {
+      await closeLocalCluster();
+    }
+  }
+  const client = await ClusterClient.connect(config, clientLogger(config));
+  try {
+    const { ref, uploaded } = await uploadBundle(client.nc, config.clusterId, bundle);
+    err(
+      uploaded
+        ? `Uploaded job bundle ${ref.sha256.slice(0, 12)} (${Math.ceil(ref.sizeBytes / 1024)} KiB)`
+        : `Job bundle ${ref.sha256.slice(0, 12)} is already in the cluster`,
+    );
+    let last: string | undefined;
+    const bridge = new ClientBridge({
+      client,
+      nc: client.nc,
+      maxMessageBytes: config.rpc.maxMessageBytes,
+      artifact: ref,
+      entry: job,
+      args,
+      parallelism: config.parallelismDefault,
+      detached: options.detached === true,
+      report: out,
+      onEvent: (event) => {
+        const line = `${event.jobId.slice(0, 8)} ${event.message ?? event.status}`;
+        if (line !== last) err(`${new Date(event.timestamp).toISOString()}  ${line}`);
+        last = line;
+      },
+    });
+    return await runProgram({ file, displayName: job, args, bridge, attached: options.detached !== true, out, err });
+  } finally {
+    await client.close();
+  }
 }
 
 /** Submits and, when attached, follows the job to its end; returns the exit status. */

@@ -196,6 +196,7 @@ export class JobMaster extends Actor {
         parallelism: vertex.parallelism,
         slotIndex: slot.slotIndex,
         operator: vertex.operator,
+        ...(vertex.operator.kind === 'chain' ? { stream: this.#streamDescriptor(vertex.id) } : {}),
       };
       this.ctx.rpc
         .ask(`${this.#subjects.taskExecutor(slot.taskManagerId)}.deploy`, 'deploy', request)
@@ -208,6 +209,22 @@ export class JobMaster extends Actor {
         )
         .catch(() => undefined);
     }
+  }
+
+  /** A vertex's channels: its incoming and outgoing edges with the parallelism on the other side. */
+  #streamDescriptor(vertexId: string): NonNullable<DeployRequest['stream']> {
+    const parallelismOf = (id: string) => this.graph.vertices.find((v) => v.id === id)!.parallelism;
+    return {
+      attempt: 0,
+      inputs: this.graph.edges
+        .filter((edge) => edge.target === vertexId)
+        .map((edge, inputIndex) => ({ edgeId: edge.id, sourceParallelism: parallelismOf(edge.source), inputIndex })),
+      outputs: this.graph.edges
+        .filter((edge) => edge.source === vertexId)
+        .map((edge) => ({ edgeId: edge.id, targetParallelism: parallelismOf(edge.target) })),
+      bufferTimeoutMs: this.graph.bufferTimeoutMs,
+      ...(this.graph.program ? { program: this.graph.program } : {}),
+    };
   }
 
   #onTaskState(update: TaskStateUpdate): void {

@@ -2,7 +2,7 @@
  * What the built-in operators do when a TaskExecutor runs them (see jobgraph/builtin-jobs.ts).
  */
 import { setTimeout as sleep, setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { OperatorDescriptor } from '../../jobgraph/job-graph.js';
+import type { BuiltinOperator } from '../../jobgraph/job-graph.js';
 
 export interface TaskContext {
   subtaskIndex: number;
@@ -12,7 +12,7 @@ export interface TaskContext {
   accumulators: Record<string, number>;
 }
 
-type Invokable = (ctx: TaskContext, args: OperatorDescriptor['args']) => Promise<void>;
+type Invokable = (ctx: TaskContext, args: BuiltinOperator['args']) => Promise<void>;
 
 const BATCH = 10_000;
 
@@ -41,7 +41,7 @@ function explode(x: number, failAt: number): number {
   return x;
 }
 
-async function endless(ctx: TaskContext, args: OperatorDescriptor['args']): Promise<void> {
+async function endless(ctx: TaskContext, args: BuiltinOperator['args']): Promise<void> {
   const rate = Math.max(1, Number(args.rate ?? 1000));
   const tickMs = 10;
   const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));

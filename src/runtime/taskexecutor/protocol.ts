@@ -3,7 +3,7 @@
  * back to a JobMaster (`sluice.<cluster>.jm.<jobId>.task-state`).
  */
 import { z } from 'zod';
-import { OperatorDescriptorSchema } from '../../jobgraph/job-graph.js';
+import { OperatorDescriptorSchema, ProgramSchema } from '../../jobgraph/job-graph.js';
 import { ErrorInfoSchema, JobIdSchema } from '../dispatcher/protocol.js';
 import { TaskState } from '../job-status.js';
 
@@ -21,6 +21,18 @@ export const DeployRequest = z.object({
   parallelism: z.number().int().min(1),
   slotIndex: z.number().int().min(0),
   operator: OperatorDescriptorSchema,
+  /** For user programs: the vertex's channels and where its code comes from. */
+  stream: z
+    .object({
+      attempt: z.number().int().min(0),
+      inputs: z.array(
+        z.object({ edgeId: z.string(), sourceParallelism: z.number().int().min(1), inputIndex: z.number().int() }),
+      ),
+      outputs: z.array(z.object({ edgeId: z.string(), targetParallelism: z.number().int().min(1) })),
+      bufferTimeoutMs: z.number().int().min(0),
+      program: ProgramSchema.optional(),
+    })
+    .optional(),
 });
 export type DeployRequest = z.infer<typeof DeployRequest>;
 

@@ -12,7 +12,9 @@ import type { ErrorInfo } from '../dispatcher/protocol.js';
 import { TaskState } from '../job-status.js';
 import { RegisterReply, type TaskManagerReport } from '../resourcemanager/protocol.js';
 import type { Subjects } from '../subjects.js';
+import { runStreamTask } from '../task/stream-task.js';
 import { BUILTIN_INVOKABLES, type TaskContext } from './builtin-tasks.js';
+import type { PlanResolver } from './plan-resolver.js';
 import { CancelRequest, DeployRequest, type TaskId, type TaskStateUpdate, taskName } from './protocol.js';
 
 export interface TaskExecutorOptions {
@@ -24,6 +26,8 @@ export interface TaskExecutorOptions {
   registrationTimeoutMs: number;
   /** Called when registration gives up; the process decides what to do (exit). */
   onFatal?: (err: SluiceError) => void;
+  /** Finds the plan (user functions) of a program's job. */
+  plans: PlanResolver;
 }
 
 interface RunningTask {
@@ -157,10 +161,7 @@ export class TaskExecutor extends Actor {
         `slot ${slotIndex} of ${this.id} is held by job ${holder}`,
       );
     }
-    const invokable = BUILTIN_INVOKABLES[request.operator.name];
-    if (!invokable) {
-      throw new SluiceError(ErrorCode.InvalidJob, `unknown built-in operator '${request.operator.name}'`);
-    }
+    const invoke = this.#invokable(request);
     const key = taskKey(task);
     if (this.#tasks.has(key))
       throw new SluiceError(ErrorCode.IllegalState, `task ${key} is already deployed`);
@@ -179,7 +180,7 @@ export class TaskExecutor extends Actor {
       this.#sendState(task, TaskState.RUNNING);
       log.info('task running');
       try {
-        await invokable(ctx, request.operator.args);
+        await invoke(ctx);
         controller.signal.throwIfAborted();
         log.info({ accumulators: ctx.accumulators }, 'task finished');
         this.#sendState(task, TaskState.FINISHED, { accumulators: ctx.accumulators });
@@ -197,12 +198,51 @@ export class TaskExecutor extends Actor {
     return { accepted: true };
   }
 
+  /** What a deployed task runs: a built-in operator, or a chain of the user's program. */
+  #invokable(request: DeployRequest): (ctx: TaskContext) => Promise<void> {
+    const { operator, task } = request;
+    if (operator.kind === 'builtin') {
+      const invokable = BUILTIN_INVOKABLES[operator.name];
+      if (!invokable) throw new SluiceError(ErrorCode.InvalidJob, `unknown built-in operator '${operator.name}'`);
+      return (ctx) => invokable(ctx, operator.args);
+    }
+    const stream = request.stream;
+    if (!stream) throw new SluiceError(ErrorCode.InvalidJob, `task ${taskKey(task)} has no stream description`);
+    return async (ctx) => {
+      const plan = await this.#options.plans.resolve(task.jobId, stream.program);
+      await runStreamTask(
+        {
+          jobId: task.jobId,
+          clusterId: this.ctx.clusterId,
+          attempt: stream.attempt,
+          vertexName: request.vertexName,
+          subtaskIndex: task.subtaskIndex,
+          parallelism: request.parallelism,
+          chain: operator.operators.map((o) => o.uid),
+          inputs: stream.inputs,
+          outputs: stream.outputs,
+          bufferTimeoutMs: stream.bufferTimeoutMs,
+        },
+        plan,
+        {
+          nc: this.ctx.nc,
+          subjects: this.#subjects,
+          log: this.log.child({ job: task.jobId, subtask: task.subtaskIndex }),
+          signal: ctx.signal,
+          accumulators: ctx.accumulators,
+        },
+      );
+    };
+  }
+
   #taskEnded(key: string): void {
     const task = this.#tasks.get(key);
     if (!task) return;
     this.#tasks.delete(key);
     const stillUsed = [...this.#tasks.values()].some((t) => t.slotIndex === task.slotIndex);
     if (!stillUsed) this.#slots[task.slotIndex] = null;
+    const jobId = task.id.jobId;
+    if (![...this.#tasks.values()].some((t) => t.id.jobId === jobId)) this.#options.plans.release(jobId);
   }
 
   #cancelJob(jobId: string, reason: string): void {

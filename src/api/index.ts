@@ -1,0 +1,44 @@
+/**
+ * Sluice's DataStream API: `import { StreamExecutionEnvironment } from 'sluice'`.
+ */
+export type { ConnectorContext, Sink, SinkWriter, Source, SourceContext } from './connector.js';
+export { DataStream, DataStreamSink, KeyedStream, WindowedStream } from './datastream.js';
+export { StreamExecutionEnvironment, type RemoteEnvironmentOptions } from './environment.js';
+export {
+  type AggregateFunction,
+  type Collector,
+  type FilterFunction,
+  type FlatMapFunction,
+  type KeyedProcessContext,
+  type KeyedProcessFunction,
+  type KeySelector,
+  ListStateDescriptor,
+  type MapFunction,
+  MapStateDescriptor,
+  type OnTimerContext,
+  type ReduceFunction,
+  type RuntimeContext,
+  type TimerServiceApi,
+  ValueStateDescriptor,
+} from './functions.js';
+export { type JobClient, JobExecutionError, type JobExecutionResult } from './job-client.js';
+export { CollectSink } from './sinks/collect-sink.js';
+export { PrintSink } from './sinks/print-sink.js';
+export { CollectionSource } from './sources/collection-source.js';
+export { GeneratorSource, type GeneratorSourceOptions } from './sources/generator-source.js';
+export { TextFileSource } from './sources/text-file-source.js';
+export { TextFileSink } from './sinks/text-file-sink.js';
+export { Time } from './time.js';
+export { type TimestampAssigner, WatermarkStrategy } from './watermarks.js';
+export {
+  type ProcessWindowContext,
+  type ProcessWindowFunction,
+  SlidingEventTimeWindows,
+  SlidingProcessingTimeWindows,
+  TimeWindow,
+  TumblingEventTimeWindows,
+  TumblingProcessingTimeWindows,
+  WindowAssigner,
+} from './windows.js';
+export type { ListState, MapState, ValueState } from '../runtime/state/keyed-state-backend.js';
+export { JobStatus } from '../runtime/job-status.js';

@@ -1,0 +1,70 @@
+/**
+ * What each DataStream call records: a tree of transformations, turned into a StreamGraph at execute().
+ * `keyBy`, `union` and the partitioning calls are virtual: they shape edges, not operators.
+ */
+import type { Sink, Source } from './connector.js';
+import type {
+  AggregateFunction,
+  FilterFunction,
+  FlatMapFunction,
+  KeyedProcessFunction,
+  KeySelector,
+  MapFunction,
+  ReduceFunction,
+} from './functions.js';
+import type { WatermarkStrategy } from './watermarks.js';
+import type { ProcessWindowFunction, WindowAssigner } from './windows.js';
+
+export type Partitioning = 'forward' | 'rebalance' | 'broadcast' | 'shuffle' | 'hash';
+
+export type WindowFunctionSpec =
+  | { kind: 'reduce'; reduce: ReduceFunction<unknown> }
+  | { kind: 'aggregate'; aggregate: AggregateFunction<unknown, unknown, unknown> }
+  | { kind: 'process'; process: ProcessWindowFunction<unknown, unknown, unknown> }
+  | {
+      kind: 'reduce-process';
+      reduce: ReduceFunction<unknown>;
+      process: ProcessWindowFunction<unknown, unknown, unknown>;
+    };
+
+export type TransformationSpec =
+  | { kind: 'source'; source: Source<unknown>; watermarks: WatermarkStrategy<unknown> | undefined }
+  | { kind: 'map'; fn: MapFunction<unknown, unknown> }
+  | { kind: 'flatMap'; fn: FlatMapFunction<unknown, unknown> }
+  | { kind: 'filter'; fn: FilterFunction<unknown> }
+  | { kind: 'timestamps'; watermarks: WatermarkStrategy<unknown> }
+  | { kind: 'reduce'; fn: ReduceFunction<unknown> }
+  | { kind: 'process'; fn: KeyedProcessFunction<unknown, unknown, unknown> }
+  | {
+      kind: 'window';
+      assigner: WindowAssigner;
+      fn: WindowFunctionSpec;
+      allowedLatenessMs: number;
+    }
+  | { kind: 'sink'; sink: Sink<unknown> }
+  // virtual
+  | { kind: 'partition'; partitioning: Exclude<Partitioning, 'hash'> }
+  | { kind: 'keyBy'; keySelector: KeySelector<unknown, unknown> }
+  | { kind: 'union' };
+
+export type TransformationKind = TransformationSpec['kind'];
+
+export const VIRTUAL_KINDS: ReadonlySet<TransformationKind> = new Set(['partition', 'keyBy', 'union']);
+
+export class Transformation {
+  readonly id: number;
+  readonly spec: TransformationSpec;
+  readonly inputs: Transformation[];
+  name: string;
+  uid: string | undefined;
+  /** undefined: the environment's default parallelism. */
+  parallelism: number | undefined;
+  maxParallelism: number | undefined;
+
+  constructor(id: number, name: string, spec: TransformationSpec, inputs: Transformation[]) {
+    this.id = id;
+    this.name = name;
+    this.spec = spec;
+    this.inputs = inputs;
+  }
+}

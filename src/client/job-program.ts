@@ -1,0 +1,43 @@
+/**
+ * A job file on the client: bundled (TypeScript and npm imports into one ES module), uploaded to the
+ * cluster's artifact store under its SHA-256, and kept as a local file the client can run.
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { type ArtifactRef, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
+import { bundleJob, type JobBundle } from './bundler.js';
+
+/** The API entry bundles use for `import … from 'sluice'`: the one this process runs. */
+const SLUICE_ENTRY = fileURLToPath(new URL('../api/index.js', import.meta.url));
+/** Modules that must never be inside a bundle: they start clusters or run esbuild. */
+const STUBBED = [
+  fileURLToPath(new URL('../runtime/local-runner.js', import.meta.url)),
+  fileURLToPath(new URL('./remote-bridge.js', import.meta.url)),
+];
+
+export async function bundleJobFile(entry: string): Promise<JobBundle> {
+  return bundleJob({ entry, sluiceEntry: SLUICE_ENTRY, stubModules: STUBBED });
+}
+
+/** Writes the bundle where this process can import it (content-addressed, written atomically). */
+export async function localBundleFile(bundle: JobBundle): Promise<string> {
+  const dir = join(tmpdir(), 'sluice-artifacts');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${bundle.sha256}.mjs`);
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, bundle.code);
+  await rename(temp, file);
+  return file;
+}
+
+export async function uploadBundle(
+  nc: NatsConnection,
+  clusterId: string,
+  bundle: JobBundle,
+): Promise<{ ref: ArtifactRef; uploaded: boolean }> {
+  const store = await ArtifactStore.open(nc, clusterId);
+  return store.put(bundle);
+}

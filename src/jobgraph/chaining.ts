@@ -1,0 +1,72 @@
+/**
+ * StreamGraph → JobGraph: operators are chained into one vertex where the edge between them is
+ * forward, the parallelism equal, and neither side branches (as Flink's operator chaining). What is
+ * left is plain data the JobManager can schedule; functions stay behind, matched again by uid.
+ */
+import type { JobEdge, JobGraph, JobVertex, Program } from './job-graph.js';
+import type { StreamGraph, StreamNode } from './stream-graph.js';
+
+export interface JobGraphOptions {
+  jobId: string;
+  name: string;
+  program?: Program;
+}
+
+export function toJobGraph(graph: StreamGraph, options: JobGraphOptions): JobGraph {
+  const inEdges = (uid: string) => graph.edges.filter((e) => e.target === uid);
+  const outEdges = (uid: string) => graph.edges.filter((e) => e.source === uid);
+  const byUid = new Map(graph.nodes.map((n) => [n.uid, n]));
+
+  const chainsWithPredecessor = (node: StreamNode): boolean => {
+    const ins = inEdges(node.uid);
+    if (ins.length !== 1) return false;
+    const edge = ins[0]!;
+    const up = byUid.get(edge.source)!;
+    return edge.partitioning === 'forward' && up.parallelism === node.parallelism && outEdges(up.uid).length === 1;
+  };
+
+  // Chain heads in program order; each chain follows single forward edges downstream.
+  const vertexOf = new Map<string, string>();
+  const vertices: JobVertex[] = [];
+  for (const head of graph.nodes) {
+    if (chainsWithPredecessor(head)) continue;
+    const chain: StreamNode[] = [head];
+    for (;;) {
+      const outs = outEdges(chain[chain.length - 1]!.uid);
+      if (outs.length !== 1) break;
+      const next = byUid.get(outs[0]!.target)!;
+      if (!chainsWithPredecessor(next)) break;
+      chain.push(next);
+    }
+    const id = `v${vertices.length}`;
+    for (const n of chain) vertexOf.set(n.uid, id);
+    vertices.push({
+      id,
+      name: chain.map((n) => n.name).join(' -> '),
+      parallelism: head.parallelism,
+      maxParallelism: head.maxParallelism,
+      operator: {
+        kind: 'chain',
+        operators: chain.map((n) => ({ uid: n.uid, name: n.name, kind: n.spec.kind })),
+      },
+    });
+  }
+
+  const edges: JobEdge[] = graph.edges
+    .filter((e) => vertexOf.get(e.source) !== vertexOf.get(e.target))
+    .map((e) => ({
+      id: e.id,
+      source: vertexOf.get(e.source)!,
+      target: vertexOf.get(e.target)!,
+      partitioner: e.partitioning,
+    }));
+
+  return {
+    jobId: options.jobId,
+    name: options.name,
+    vertices,
+    edges,
+    ...(options.program ? { program: options.program } : {}),
+    bufferTimeoutMs: graph.config.bufferTimeoutMs,
+  };
+}

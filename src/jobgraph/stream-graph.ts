@@ -1,0 +1,146 @@
+/**
+ * StreamGraph: the program's operators and the edges between them, built from the recorded
+ * transformations at execute(). It still holds the user's functions, so it lives only in the process
+ * that ran the program (client, local runner, or a TaskExecutor planning the job).
+ */
+import type { Source } from '../api/connector.js';
+import type { KeySelector } from '../api/functions.js';
+import { type Partitioning, type Transformation, type TransformationSpec, VIRTUAL_KINDS } from '../api/transformation.js';
+import { ErrorCode, SluiceError } from '../common/errors.js';
+
+export type OperatorSpec = Exclude<TransformationSpec, { kind: 'partition' | 'keyBy' | 'union' }>;
+
+export interface StreamNode {
+  /** The operator's uid: explicit `.uid()`, else derived from its position in the program. */
+  uid: string;
+  name: string;
+  spec: OperatorSpec;
+  parallelism: number;
+  maxParallelism: number;
+  /** Set for operators after keyBy: how the key of each incoming record is found. */
+  keySelector: KeySelector<unknown, unknown> | undefined;
+}
+
+export interface StreamEdge {
+  id: string;
+  source: string;
+  target: string;
+  partitioning: Partitioning;
+  keySelector: KeySelector<unknown, unknown> | undefined;
+}
+
+export interface StreamGraphConfig {
+  parallelism: number;
+  maxParallelism: number;
+  bufferTimeoutMs: number;
+}
+
+export interface StreamGraph {
+  nodes: StreamNode[];
+  edges: StreamEdge[];
+  config: StreamGraphConfig;
+}
+
+interface Upstream {
+  transformation: Transformation;
+  partitioning: Partitioning | undefined;
+  keySelector: KeySelector<unknown, unknown> | undefined;
+}
+
+/** Resolves virtual transformations (keyBy, union, partitioning) into the real upstream operators. */
+function upstreams(t: Transformation): Upstream[] {
+  const out: Upstream[] = [];
+  const walk = (input: Transformation, partitioning: Partitioning | undefined, key: Upstream['keySelector']) => {
+    const spec = input.spec;
+    if (spec.kind === 'union') {
+      for (const i of input.inputs) walk(i, partitioning, key);
+    } else if (spec.kind === 'keyBy') {
+      walk(input.inputs[0]!, 'hash', spec.keySelector);
+    } else if (spec.kind === 'partition') {
+      walk(input.inputs[0]!, partitioning ?? spec.partitioning, key);
+    } else {
+      out.push({ transformation: input, partitioning, keySelector: key });
+    }
+  };
+  for (const input of t.inputs) walk(input, undefined, undefined);
+  return out;
+}
+
+export function buildStreamGraph(transformations: Transformation[], config: StreamGraphConfig): StreamGraph {
+  const sinks = transformations.filter((t) => t.spec.kind === 'sink');
+  if (sinks.length === 0) {
+    throw new SluiceError(
+      ErrorCode.InvalidJob,
+      'the job has no sink: add print(), sinkTo(...) or executeAndCollect() before execute()',
+    );
+  }
+  // Every real transformation reachable from a sink, in creation order (deterministic uids and edges).
+  const reachable = new Set<Transformation>();
+  const visit = (t: Transformation) => {
+    if (reachable.has(t)) return;
+    reachable.add(t);
+    for (const i of t.inputs) visit(i);
+  };
+  for (const s of sinks) visit(s);
+  const ordered = [...reachable].filter((t) => !VIRTUAL_KINDS.has(t.spec.kind)).sort((a, b) => a.id - b.id);
+
+  const nodes = new Map<Transformation, StreamNode>();
+  const uids = new Set<string>();
+  for (const t of ordered) {
+    const uid = t.uid ?? `${t.spec.kind}-${t.id}`;
+    if (uids.has(uid)) {
+      throw new SluiceError(ErrorCode.InvalidJob, `operator uid '${uid}' is used twice; uids must be unique in a job`);
+    }
+    uids.add(uid);
+    const spec = t.spec as OperatorSpec;
+    nodes.set(t, {
+      uid,
+      name: spec.kind === 'source' && t.name === 'Source' ? `Source: ${spec.source.name}` : t.name,
+      spec,
+      parallelism: parallelismOf(t, config),
+      maxParallelism: t.maxParallelism ?? config.maxParallelism,
+      keySelector: undefined,
+    });
+  }
+
+  const edges: StreamEdge[] = [];
+  for (const t of ordered) {
+    const target = nodes.get(t)!;
+    const ups = upstreams(t);
+    const keyed = ups.filter((u) => u.partitioning === 'hash');
+    if (keyed.length > 0) target.keySelector = keyed[0]!.keySelector;
+    for (const u of ups) {
+      const source = nodes.get(u.transformation)!;
+      const partitioning = u.partitioning ?? (source.parallelism === target.parallelism ? 'forward' : 'rebalance');
+      if (partitioning === 'forward' && source.parallelism !== target.parallelism) {
+        throw new SluiceError(
+          ErrorCode.InvalidJob,
+          `forward partitioning from '${source.name}' (parallelism ${source.parallelism}) to '${target.name}' (parallelism ${target.parallelism}) needs equal parallelism; use rebalance()`,
+        );
+      }
+      edges.push({
+        id: `e${edges.length}`,
+        source: source.uid,
+        target: target.uid,
+        partitioning,
+        keySelector: u.keySelector,
+      });
+    }
+  }
+  return { nodes: [...nodes.values()], edges, config };
+}
+
+function parallelismOf(t: Transformation, config: StreamGraphConfig): number {
+  if (t.spec.kind === 'source') {
+    const source: Source<unknown> = t.spec.source;
+    const limit = source.maxParallelism;
+    if (limit !== undefined && t.parallelism !== undefined && t.parallelism > limit) {
+      throw new SluiceError(
+        ErrorCode.InvalidJob,
+        `source '${source.name}' supports parallelism ${limit} at most, but ${t.parallelism} was set`,
+      );
+    }
+    if (limit !== undefined) return Math.min(limit, t.parallelism ?? config.parallelism);
+  }
+  return t.parallelism ?? config.parallelism;
+}

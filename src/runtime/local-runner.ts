@@ -1,0 +1,118 @@
+/**
+ * Running a program directly (`node job.js`, `tsx job.ts`, or createLocalEnvironment): its jobs run on a
+ * private cluster in this process — a nats-server child on a random port with a temp store dir, a
+ * JobManager and TaskManagers — started on the first execute() and closed when no job runs any more, on
+ * Ctrl-C, and on exit. TaskExecutors take the plans (the user's functions) straight from memory.
+ */
+import type { ExecuteRequest, ExecutionBridge } from '../api/execution-bridge.js';
+import { ClusterClient } from '../client/cluster-client.js';
+import { type SubmittedJob, submitJobGraph } from '../client/job-submission.js';
+import { createLogger, type Logger } from '../common/log.js';
+import { loadConfig, type SluiceConfig } from '../config/config.js';
+import { toJobGraph } from '../jobgraph/chaining.js';
+import { requiredSlots } from '../jobgraph/job-graph.js';
+import { newJobId } from '../jobgraph/job-id.js';
+import { type LocalCluster, startLocalCluster } from './local-cluster.js';
+import { InMemoryPlans } from './taskexecutor/plan-resolver.js';
+import { startTaskManager, type TaskManager } from './taskmanager.js';
+
+export interface LocalRunOptions {
+  natsUrl?: string;
+  /** Configuration of the local cluster; default: from the environment (SLUICE_*). */
+  config?: SluiceConfig;
+}
+
+interface Running {
+  cluster: LocalCluster;
+  client: ClusterClient;
+  plans: InMemoryPlans;
+  extraTaskManagers: TaskManager[];
+  slots: number;
+  log: Logger;
+}
+
+let running: Promise<Running> | undefined;
+let activeJobs = 0;
+
+function onSigint(): void {
+  void closeLocalCluster().finally(() => process.exit(130));
+}
+
+async function start(options: LocalRunOptions): Promise<Running> {
+  const config = options.config ?? loadConfig({ env: process.env });
+  const log = createLogger({
+    level: config.log.level === 'info' ? 'warn' : config.log.level,
+    format: config.log.format === 'pretty' ? 'pretty' : 'json',
+    destination: 2,
+  });
+  const plans = new InMemoryPlans();
+  const cluster = await startLocalCluster(config, log, {
+    slots: config.taskmanager.numberOfTaskSlots,
+    plans,
+    ...(options.natsUrl === undefined ? {} : { natsUrl: options.natsUrl }),
+  });
+  process.once('SIGINT', onSigint);
+  const client = ClusterClient.on(cluster.jobManager.nc, cluster.config);
+  return { cluster, client, plans, extraTaskManagers: [], slots: cluster.config.taskmanager.numberOfTaskSlots, log };
+}
+
+/** Stops the local cluster (if one runs). Jobs still running end SUSPENDED. */
+export async function closeLocalCluster(): Promise<void> {
+  const current = running;
+  running = undefined;
+  if (!current) return;
+  process.off('SIGINT', onSigint);
+  const r = await current.catch(() => undefined);
+  if (!r) return;
+  await Promise.all(r.extraTaskManagers.map((tm) => tm.stop()));
+  await r.cluster.close();
+}
+
+/** The execution bridge of a program that runs on the local cluster. */
+export function runLocally(options: LocalRunOptions = {}): ExecutionBridge {
+  return {
+    submit: async (request: ExecuteRequest) => {
+      running ??= start(options);
+      let r: Running;
+      try {
+        r = await running;
+      } catch (err) {
+        running = undefined;
+        throw err;
+      }
+      const jobId = newJobId();
+      const graph = toJobGraph(request.graph, { jobId, name: request.jobName });
+      const needed = requiredSlots(graph);
+      if (needed > r.slots) {
+        const extra = needed - r.slots;
+        const config = { ...r.cluster.config, taskmanager: { ...r.cluster.config.taskmanager, numberOfTaskSlots: extra } };
+        r.extraTaskManagers.push(await startTaskManager(config, r.log, { plans: r.plans }));
+        r.slots = needed;
+      }
+      r.plans.register(jobId, request.graph);
+      activeJobs++;
+      let job: SubmittedJob;
+      try {
+        job = await submitJobGraph(r.client, r.cluster.jobManager.nc, graph, {
+          collect: request.collect,
+          maxMessageBytes: r.cluster.config.rpc.maxMessageBytes,
+        });
+      } catch (err) {
+        jobEnded(r, jobId);
+        throw err;
+      }
+      void job.done.catch(() => undefined).finally(() => jobEnded(r, jobId));
+      return job;
+    },
+  };
+}
+
+function jobEnded(r: Running, jobId: string): void {
+  r.plans.delete(jobId);
+  activeJobs--;
+  if (activeJobs > 0) return;
+  // Let the program submit its next job (a following execute()) before shutting down.
+  setTimeout(() => {
+    if (activeJobs === 0) void closeLocalCluster();
+  }, 50);
+}

@@ -1,0 +1,363 @@
+/**
+ * The data frame: a batch of stream elements from one source subtask on one channel, as ONE msgpack array
+ *
+ *   [version, sourceSubtask, seq, tag, fields…, tag, fields…, …]
+ *
+ * with the elements laid out flat (no nested array per element, so decoding allocates nothing extra):
+ *
+ *   record          0, timestamp | nil, value
+ *   watermark       1, watermark
+ *   end of channel  2                           (the last element of the last frame of a channel)
+ *   (3 is reserved for the checkpoint barrier; an unknown tag fails decoding)
+ *
+ * The writer ({@link FrameBuilder}) encodes each record's value once, at `emit` time, straight after the
+ * element's tag in a reusable per-channel buffer, and writes a fixed-width 20-byte header when the frame is
+ * sealed (array32 length, version, uint32 source, float64 seq: msgpackr decodes a uint64 as a BigInt, a
+ * float64 holds every sequence number up to 2^53 exactly). So the frame's size is known exactly at every
+ * moment for free, and a value that cannot be encoded fails the `emit` that brought it. The reader takes any
+ * msgpack encoding of the same array.
+ */
+import { Packr } from 'msgpackr';
+import { ErrorCode, SluiceError } from '../../common/errors.js';
+import { ElementKind, type StreamElement } from './elements.js';
+
+export const FRAME_VERSION = 1;
+
+/** Bytes of the header the builder writes: 0xdd+u32 count, version, 0xce+u32 source, 0xcb+f64 seq. */
+export const FRAME_HEADER_BYTES = 20;
+
+/** Wire tags of the elements (the same numbers as {@link ElementKind}). */
+const TAG_RECORD = ElementKind.Record;
+const TAG_WATERMARK = ElementKind.Watermark;
+const TAG_END = ElementKind.EndOfPartition;
+
+/** Encoded bytes of a record besides its value: the tag and a nil or float64 timestamp. */
+export function recordOverhead(timestamp: number | undefined): number {
+  return timestamp === undefined ? 2 : 10;
+}
+export const WATERMARK_BYTES = 10;
+export const END_BYTES = 1;
+
+class FunctionNotSerializable extends Error {
+  constructor(fn: (...args: never[]) => unknown) {
+    super(fn.name ? `a function '${fn.name}'` : 'an anonymous function');
+  }
+}
+
+// As the envelope codec: plain maps as objects, no records extension. Functions, which msgpackr would
+// silently turn into `undefined`, are refused instead: losing a field without a word is worse than failing.
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  // typed `() => any` in msgpackr's declarations, called with the function
+  writeFunction: ((fn: (...args: never[]) => unknown) => {
+    throw new FunctionNotSerializable(fn);
+  }) as () => never,
+});
+// Binary values are copied out of the message buffer: records outlive the NATS callback that brought them.
+const unpackr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, copyBuffers: true });
+
+/** A short description of a value's type for error messages: `number`, `function 'f'`, `object (Order)`. */
+export function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'function') return value.name ? `function '${value.name}'` : 'function';
+  if (typeof value !== 'object') return typeof value;
+  if (Array.isArray(value)) return 'array';
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' && name !== 'Object' ? `object (${name})` : 'object';
+}
+
+/**
+ * Encodes one record value with msgpackr. The result is a view into msgpackr's own buffer: copy it before
+ * the next call.
+ * @throws SluiceError INVALID_MESSAGE "record cannot be serialized: …" naming the value's type
+ */
+export function encodeValue(value: unknown): Uint8Array {
+  try {
+    return packr.pack(value);
+  } catch (err) {
+    throw serializationError(value, err);
+  }
+}
+
+function serializationError(value: unknown, err: unknown): SluiceError {
+  const text = err instanceof Error ? err.message : String(err);
+  let reason: string;
+  if (err instanceof FunctionNotSerializable) {
+    reason = `it ${typeof value === 'function' ? 'is' : 'contains'} ${text}; functions cannot be sent between subtasks`;
+  } else if (err instanceof RangeError && /call stack/i.test(text)) {
+    reason = 'it contains a circular reference (or is nested too deeply)';
+  } else if (/Unknown type: symbol/.test(text)) {
+    reason = `it ${typeof value === 'symbol' ? 'is' : 'contains'} a symbol`;
+  } else if (/too large to fit in MessagePack 64-bit/.test(text)) {
+    reason = 'it contains a BigInt outside the signed/unsigned 64-bit range';
+  } else {
+    reason = text;
+  }
+  return new SluiceError(
+    ErrorCode.InvalidMessage,
+    `record cannot be serialized: value of type ${describeType(value)}: ${reason}`,
+    { cause: err },
+  );
+}
+
+/**
+ * Accumulates the elements of one channel's next frame in a reusable buffer. Not tied to a channel: the
+ * source subtask and sequence number are written by {@link build}.
+ */
+export class FrameBuilder {
+  /** Target frame size; an element bigger than this on its own still gets a frame (grown to fit). */
+  readonly capacity: number;
+  #buf: Buffer | undefined;
+  #view: DataView | undefined;
+  #pos = FRAME_HEADER_BYTES;
+  /** msgpack items after the header (a record is 3, a watermark 2, the end 1). */
+  #items = 0;
+  /** Elements in the frame being built. */
+  elements = 0;
+  /** Records in the frame being built. */
+  records = 0;
+
+  constructor(capacity: number) {
+    if (!(capacity > FRAME_HEADER_BYTES)) throw new RangeError(`frame capacity ${capacity} is too small`);
+    this.capacity = capacity;
+  }
+
+  /** Encoded size of the frame so far, header included. */
+  get size(): number {
+    return this.#pos;
+  }
+
+  get isEmpty(): boolean {
+    return this.elements === 0;
+  }
+
+  /** Whether an element of `bytes` still fits (always true when empty: an oversized element goes alone). */
+  fits(bytes: number): boolean {
+    return this.elements === 0 || this.#pos + bytes <= this.capacity;
+  }
+
+  /** Appends a record whose value is already encoded (see {@link encodeValue}). */
+  addRecord(value: Uint8Array, timestamp: number | undefined): void {
+    const n = recordOverhead(timestamp) + value.byteLength;
+    const buf = this.#reserve(n);
+    let p = this.#pos;
+    buf[p++] = TAG_RECORD;
+    if (timestamp === undefined) {
+      buf[p++] = 0xc0;
+    } else {
+      buf[p++] = 0xcb;
+      this.#view!.setFloat64(p, timestamp);
+      p += 8;
+    }
+    buf.set(value, p);
+    this.#pos = p + value.byteLength;
+    this.#items += 3;
+    this.elements++;
+    this.records++;
+  }
+
+  addWatermark(watermark: number): void {
+    const buf = this.#reserve(WATERMARK_BYTES);
+    const p = this.#pos;
+    buf[p] = TAG_WATERMARK;
+    buf[p + 1] = 0xcb;
+    this.#view!.setFloat64(p + 2, watermark);
+    this.#pos = p + WATERMARK_BYTES;
+    this.#items += 2;
+    this.elements++;
+  }
+
+  addEnd(): void {
+    const buf = this.#reserve(END_BYTES);
+    buf[this.#pos++] = TAG_END;
+    this.#items += 1;
+    this.elements++;
+  }
+
+  /** Seals the frame: returns its bytes (a fresh buffer of exactly its size) and starts the next one. */
+  build(sourceSubtask: number, seq: number): Uint8Array {
+    const buf = this.#reserve(0);
+    const view = this.#view!;
+    buf[0] = 0xdd;
+    view.setUint32(1, 3 + this.#items);
+    buf[5] = FRAME_VERSION;
+    buf[6] = 0xce;
+    view.setUint32(7, sourceSubtask);
+    buf[11] = 0xcb;
+    view.setFloat64(12, seq);
+    const out = Buffer.allocUnsafe(this.#pos);
+    buf.copy(out, 0, 0, this.#pos);
+    if (buf.length > this.capacity) {
+      // grown for an oversized element: do not keep the big buffer around
+      this.#buf = undefined;
+      this.#view = undefined;
+    }
+    this.#pos = FRAME_HEADER_BYTES;
+    this.#items = 0;
+    this.elements = 0;
+    this.records = 0;
+    return out;
+  }
+
+  #reserve(n: number): Buffer {
+    const need = this.#pos + n;
+    let buf = this.#buf;
+    if (buf === undefined || need > buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.capacity, need));
+      if (buf !== undefined) buf.copy(grown, 0, 0, this.#pos);
+      buf = this.#buf = grown;
+      this.#view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
+    }
+    return buf;
+  }
+}
+
+/**
+ * Encodes a whole frame at once (tests, tools). The gates build frames incrementally with a FrameBuilder.
+ * @throws SluiceError INVALID_MESSAGE for a value that cannot be serialized or an invalid element
+ */
+export function encodeFrame(
+  sourceSubtask: number,
+  seq: number,
+  elements: readonly StreamElement[],
+): Uint8Array {
+  const builder = new FrameBuilder(64 * 1024);
+  for (const element of elements) appendElement(builder, element);
+  return builder.build(sourceSubtask, seq);
+}
+
+/** Checks and appends one element (encoding a record's value). */
+export function appendElement(builder: FrameBuilder, element: StreamElement): void {
+  switch (element.kind) {
+    case ElementKind.Record:
+      checkTimestamp(element.timestamp);
+      builder.addRecord(encodeValue(element.value), element.timestamp);
+      return;
+    case ElementKind.Watermark:
+      checkWatermark(element.watermark);
+      builder.addWatermark(element.watermark);
+      return;
+    case ElementKind.EndOfPartition:
+      builder.addEnd();
+      return;
+    default:
+      throw new SluiceError(
+        ErrorCode.InvalidMessage,
+        `unknown stream element kind ${String((element as { kind?: unknown }).kind)}`,
+      );
+  }
+}
+
+export function checkTimestamp(timestamp: unknown): asserts timestamp is number | undefined {
+  if (timestamp !== undefined && (typeof timestamp !== 'number' || Number.isNaN(timestamp))) {
+    throw new SluiceError(
+      ErrorCode.InvalidMessage,
+      `record timestamp must be a number or undefined, got ${describeType(timestamp)}`,
+    );
+  }
+}
+
+export function checkWatermark(watermark: unknown): asserts watermark is number {
+  if (typeof watermark !== 'number' || Number.isNaN(watermark)) {
+    throw new SluiceError(
+      ErrorCode.InvalidMessage,
+      `watermark must be a number, got ${describeType(watermark)}`,
+    );
+  }
+}
+
+export interface DecodedFrame {
+  sourceSubtask: number;
+  seq: number;
+  elements: StreamElement[];
+  /** Records among the elements. */
+  records: number;
+  /** Whether the frame ends with EndOfPartition. */
+  end: boolean;
+}
+
+/**
+ * Decodes and checks a frame.
+ * @throws SluiceError BAD_ENVELOPE for anything that is not a well-formed frame, UNSUPPORTED_VERSION for a
+ * frame of another version
+ */
+export function decodeFrame(data: Uint8Array): DecodedFrame {
+  let arr: unknown;
+  try {
+    arr = unpackr.unpack(data);
+  } catch (err) {
+    throw new SluiceError(ErrorCode.BadEnvelope, `not a msgpack data frame: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(arr) || arr.length < 3) {
+    throw new SluiceError(
+      ErrorCode.BadEnvelope,
+      'not a data frame: expected an array [version, source, seq, …]',
+    );
+  }
+  const version: unknown = arr[0];
+  if (version !== FRAME_VERSION) {
+    if (typeof version === 'number') {
+      throw new SluiceError(
+        ErrorCode.UnsupportedVersion,
+        `data frame version ${version} is not supported (this process speaks version ${FRAME_VERSION})`,
+      );
+    }
+    throw new SluiceError(ErrorCode.BadEnvelope, 'not a data frame: no version');
+  }
+  const sourceSubtask: unknown = arr[1];
+  const seq: unknown = arr[2];
+  if (!isIndex(sourceSubtask))
+    throw new SluiceError(ErrorCode.BadEnvelope, 'data frame has an invalid source');
+  if (!isIndex(seq) || seq < 1) {
+    throw new SluiceError(ErrorCode.BadEnvelope, 'data frame has an invalid sequence number');
+  }
+  const elements: StreamElement[] = [];
+  let records = 0;
+  let end = false;
+  const n = arr.length;
+  let i = 3;
+  while (i < n) {
+    if (end)
+      throw new SluiceError(ErrorCode.BadEnvelope, 'data frame has elements after the end of partition');
+    const tag: unknown = arr[i];
+    switch (tag) {
+      case TAG_RECORD: {
+        if (i + 2 >= n) throw new SluiceError(ErrorCode.BadEnvelope, 'data frame has a truncated record');
+        const ts: unknown = arr[i + 1];
+        if (ts !== null && typeof ts !== 'number') {
+          throw new SluiceError(ErrorCode.BadEnvelope, 'data frame has a record with an invalid timestamp');
+        }
+        elements.push({ kind: 0, value: arr[i + 2], timestamp: ts === null ? undefined : ts });
+        records++;
+        i += 3;
+        break;
+      }
+      case TAG_WATERMARK: {
+        const wm: unknown = arr[i + 1];
+        if (typeof wm !== 'number') {
+          throw new SluiceError(ErrorCode.BadEnvelope, 'data frame has a watermark that is not a number');
+        }
+        elements.push({ kind: 1, watermark: wm });
+        i += 2;
+        break;
+      }
+      case TAG_END:
+        elements.push({ kind: 2 });
+        end = true;
+        i += 1;
+        break;
+      default:
+        throw new SluiceError(
+          ErrorCode.BadEnvelope,
+          `data frame has an element of unknown kind ${JSON.stringify(tag) ?? String(tag)} (a newer sender?)`,
+        );
+    }
+  }
+  return { sourceSubtask, seq, elements, records, end };
+}
+
+function isIndex(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}

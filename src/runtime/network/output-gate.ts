@@ -1,0 +1,586 @@
+/**
+ * The sending side of one job edge in one producer subtask: a channel to every target subtask, each with a
+ * frame being built, a credit grant and a queue of sealed frames waiting for credit.
+ *
+ * - `open` subscribes the credit subject, then connects to every target (a NATS request on its data
+ *   subject, retried through "no responders" until `connectTimeoutMs`); the reply is the initial grant.
+ * - `emit` encodes a record into its channel's frame at once (a value msgpackr cannot encode fails here);
+ *   a frame is sealed when the next element would take it over `maxFrameBytes`, when the buffer timeout
+ *   fires, on `flush`, and at once for every element when `bufferTimeoutMs` is 0.
+ * - A sealed frame is published if the channel's cumulative grant covers its sequence number, else it is
+ *   queued and the gate is not `writable` until credit comes; callers `await ready()` then. Memory per
+ *   channel: one frame being built plus the queue, which holds what was emitted since `writable` turned
+ *   false (one burst); the receiver holds at most its window.
+ * - Watermarks and the end of partition go to every channel through the same frames, so they arrive after
+ *   everything emitted before them. The end of partition seals the frame at once and is a channel's last
+ *   element.
+ */
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decodeReply } from '../../actors/envelope.js';
+import { mapRequestError } from '../../actors/rpc.js';
+import { ErrorCode, SluiceError, toSluiceError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { Subjects } from '../subjects.js';
+import { channelName, checkIndex, checkPositive, checkToken, logDrop } from './channel.js';
+import { checkConnectReply, decodeCredit, encodeConnect, MAX_CONTROL_BYTES } from './control.js';
+import { ElementKind, type StreamElement } from './elements.js';
+import {
+  checkWatermark,
+  describeType,
+  END_BYTES,
+  encodeValue,
+  FRAME_HEADER_BYTES,
+  FrameBuilder,
+  recordOverhead,
+  WATERMARK_BYTES,
+} from './frame.js';
+
+export const DEFAULT_BUFFER_TIMEOUT_MS = 100;
+export const DEFAULT_MAX_FRAME_BYTES = 32 * 1024;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+export interface OutputGateOptions {
+  nc: NatsConnection;
+  subjects: Subjects;
+  jobId: string;
+  attempt: number;
+  edgeId: string;
+  sourceSubtask: number;
+  targetParallelism: number;
+  /** Longest a record waits in a partly filled frame. 0: every element is sent at once. Default 100. */
+  bufferTimeoutMs?: number;
+  /** A frame is sealed before it would grow over this (a larger single element goes alone). Default 32 KiB. */
+  maxFrameBytes?: number;
+  /** How long `open` waits for every receiver to appear. Default 30 s. */
+  connectTimeoutMs?: number;
+  log?: Logger;
+}
+
+export interface FinishOptions {
+  /**
+   * Also wait until every receiver has consumed the last frame (its credit grant says so). Default false:
+   * `finish` resolves once every frame is published and the server has it.
+   */
+  waitForConsumption?: boolean;
+}
+
+export interface OutputGateStats {
+  recordsOut: number;
+  framesOut: number;
+  bytesOut: number;
+  /** Time spent not writable (some channel out of credit), ms. */
+  backpressuredMs: number;
+  /** Highest amount of sealed frames ever waiting for credit, bytes. */
+  peakQueuedBytes: number;
+  /** Malformed or implausible credit messages dropped. */
+  dropped: number;
+}
+
+interface OutChannel {
+  readonly target: number;
+  readonly subject: string;
+  readonly name: string;
+  readonly builder: FrameBuilder;
+  /** Sequence number of the next frame to seal (frames are numbered from 1). */
+  nextSeq: number;
+  /** Highest sequence number published; queued frames are sentSeq+1, sentSeq+2, … */
+  sentSeq: number;
+  /** Cumulative grant: frames up to this sequence number may be published. */
+  grant: number;
+  /** The receiver's window (frames), from the connect reply; 0 until connected. */
+  window: number;
+  readonly queue: Uint8Array[];
+  ended: boolean;
+}
+
+type State = 'connecting' | 'open' | 'finishing' | 'finished' | 'closed' | 'failed';
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class OutputGate {
+  readonly stats: OutputGateStats = {
+    recordsOut: 0,
+    framesOut: 0,
+    bytesOut: 0,
+    backpressuredMs: 0,
+    peakQueuedBytes: 0,
+    dropped: 0,
+  };
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly edgeId: string;
+  readonly sourceSubtask: number;
+  readonly targetParallelism: number;
+
+  readonly #nc: NatsConnection;
+  readonly #log: Logger | undefined;
+  readonly #bufferTimeoutMs: number;
+  readonly #maxFrameBytes: number;
+  readonly #connectTimeoutMs: number;
+  readonly #channels: OutChannel[];
+  readonly #creditSubject: string;
+  #creditSub: Subscription | undefined;
+  #state: State = 'connecting';
+  #failure: SluiceError | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Channels with a non-empty queue. */
+  #blocked = 0;
+  #blockedSince = 0;
+  #queuedBytes = 0;
+  #readyWaiters: Waiter[] = [];
+  /** Waiters for "every channel's grant covers its last frame + window" (finish with waitForConsumption). */
+  #consumedWaiters: Waiter[] = [];
+  #finishing: Promise<void> | undefined;
+
+  private constructor(options: OutputGateOptions) {
+    checkToken('job id', options.jobId);
+    checkToken('edge id', options.edgeId);
+    checkIndex('attempt', options.attempt);
+    checkIndex('source subtask', options.sourceSubtask);
+    checkIndex('target parallelism', options.targetParallelism, 1);
+    checkPositive('bufferTimeoutMs', options.bufferTimeoutMs, true);
+    checkPositive('maxFrameBytes', options.maxFrameBytes);
+    checkPositive('connectTimeoutMs', options.connectTimeoutMs);
+    this.#nc = options.nc;
+    this.#log = options.log;
+    this.jobId = options.jobId;
+    this.attempt = options.attempt;
+    this.edgeId = options.edgeId;
+    this.sourceSubtask = options.sourceSubtask;
+    this.targetParallelism = options.targetParallelism;
+    this.#bufferTimeoutMs = options.bufferTimeoutMs ?? DEFAULT_BUFFER_TIMEOUT_MS;
+    const maxPayload = this.#nc.info?.max_payload ?? 1024 * 1024;
+    this.#maxFrameBytes = Math.max(
+      FRAME_HEADER_BYTES + 64,
+      Math.min(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, maxPayload),
+    );
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#creditSubject = options.subjects.creditSubject(
+      options.jobId,
+      options.attempt,
+      options.edgeId,
+      options.sourceSubtask,
+    );
+    this.#channels = [];
+    for (let target = 0; target < options.targetParallelism; target++) {
+      this.#channels.push({
+        target,
+        subject: options.subjects.dataSubject(options.jobId, options.attempt, options.edgeId, target),
+        name: channelName(options.jobId, options.attempt, options.edgeId, options.sourceSubtask, target),
+        builder: new FrameBuilder(this.#maxFrameBytes),
+        nextSeq: 1,
+        sentSeq: 0,
+        grant: 0,
+        window: 0,
+        queue: [],
+        ended: false,
+      });
+    }
+  }
+
+  /**
+   * Subscribes the credit subject and connects to every target subtask; resolves once all have answered.
+   * @throws SluiceError TIMEOUT naming the channel when a receiver did not appear within connectTimeoutMs
+   */
+  static async open(options: OutputGateOptions): Promise<OutputGate> {
+    const gate = new OutputGate(options);
+    try {
+      await gate.#open();
+    } catch (err) {
+      gate.#fail(toSluiceError(err));
+      throw err;
+    }
+    return gate;
+  }
+
+  /** True when every channel is within its credit: emitting more will not grow a queue. */
+  get writable(): boolean {
+    return this.#blocked === 0 && this.#failure === undefined && this.#state !== 'closed';
+  }
+
+  /** Bytes of sealed frames waiting for credit, over all channels. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** The frame size limit in effect (the option, capped by the server's max_payload). */
+  get maxFrameBytes(): number {
+    return this.#maxFrameBytes;
+  }
+
+  /**
+   * Adds an element to the channel of one target subtask. Records are encoded here.
+   * @throws SluiceError INVALID_MESSAGE for a record that cannot be serialized or a bad timestamp,
+   * MESSAGE_TOO_LARGE for one over the server's max_payload, ILLEGAL_STATE after the end of the channel or
+   * once the gate is closed (or its failure)
+   */
+  emit(targetSubtask: number, element: StreamElement): void {
+    if (this.#state !== 'open') this.#throwNotOpen();
+    const ch = this.#channels[targetSubtask];
+    if (ch === undefined) {
+      throw new SluiceError(
+        ErrorCode.IllegalState,
+        `target subtask ${targetSubtask} is out of range 0..${this.targetParallelism - 1} (edge ${this.edgeId})`,
+      );
+    }
+    if (element.kind === ElementKind.Record) {
+      const ts = element.timestamp;
+      if (ts !== undefined && (typeof ts !== 'number' || Number.isNaN(ts))) badTimestamp(ts);
+      if (ch.ended) this.#throwEnded(ch);
+      const bytes = encodeValue(element.value);
+      const size = recordOverhead(ts) + bytes.byteLength;
+      if (size + FRAME_HEADER_BYTES > this.#maxFrameBytes) this.#checkOversized(size);
+      if (!ch.builder.fits(size)) this.#seal(ch);
+      ch.builder.addRecord(bytes, ts);
+      this.stats.recordsOut++;
+    } else {
+      this.#appendControl(ch, element);
+    }
+    if (this.#bufferTimeoutMs === 0) this.#seal(ch);
+    else if (this.#timer === undefined) this.#armTimer();
+  }
+
+  /**
+   * Adds an element to every channel (watermarks, the end of partition; records too, encoded once). The end
+   * of partition skips channels that already ended.
+   */
+  broadcast(element: StreamElement): void {
+    if (this.#state !== 'open') this.#throwNotOpen();
+    if (element.kind === ElementKind.Record) {
+      const ts = element.timestamp;
+      if (ts !== undefined && (typeof ts !== 'number' || Number.isNaN(ts))) badTimestamp(ts);
+      for (const ch of this.#channels) if (ch.ended) this.#throwEnded(ch);
+      const bytes = encodeValue(element.value);
+      const size = recordOverhead(ts) + bytes.byteLength;
+      if (size + FRAME_HEADER_BYTES > this.#maxFrameBytes) this.#checkOversized(size);
+      for (const ch of this.#channels) {
+        if (!ch.builder.fits(size)) this.#seal(ch);
+        ch.builder.addRecord(bytes, ts);
+        this.stats.recordsOut++;
+      }
+    } else if (element.kind === ElementKind.EndOfPartition) {
+      for (const ch of this.#channels) if (!ch.ended) this.#appendControl(ch, element);
+    } else {
+      for (const ch of this.#channels) if (ch.ended) this.#throwEnded(ch);
+      for (const ch of this.#channels) this.#appendControl(ch, element);
+    }
+    if (this.#bufferTimeoutMs === 0) this.flush();
+    else if (this.#timer === undefined) this.#armTimer();
+  }
+
+  /** Seals and sends (or queues, without credit) every channel's partly filled frame. */
+  flush(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#state !== 'open' && this.#state !== 'finishing') return;
+    for (const ch of this.#channels) if (!ch.builder.isEmpty) this.#seal(ch);
+  }
+
+  /** Resolves when the gate is writable; rejects when it failed or was closed. */
+  ready(): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#state === 'closed') return Promise.reject(closedError());
+    if (this.#blocked === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#readyWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Ends every channel (EndOfPartition), sends everything, waits until the server has every frame (and,
+   * with `waitForConsumption`, until the receivers consumed them), then releases the gate. Idempotent.
+   */
+  finish(options: FinishOptions = {}): Promise<void> {
+    this.#finishing ??= this.#finish(options);
+    return this.#finishing;
+  }
+
+  /** Aborts: stops the timer, unsubscribes, rejects waiters. Frames not yet sent are dropped. Idempotent. */
+  close(): void {
+    if (this.#state === 'closed' || this.#state === 'failed' || this.#state === 'finished') return;
+    this.#state = 'closed';
+    this.#release(closedError());
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+
+  async #open(): Promise<void> {
+    this.#creditSub = this.#nc.subscribe(this.#creditSubject, {
+      callback: (err, msg) => this.#onCredit(err, msg),
+    });
+    const deadline = Date.now() + this.#connectTimeoutMs;
+    await Promise.all(this.#channels.map((ch) => this.#connect(ch, deadline)));
+    if (this.#state !== 'connecting') this.#throwNotOpen();
+    this.#state = 'open';
+    this.#log?.debug({ edge: this.edgeId, subtask: this.sourceSubtask }, 'output gate connected');
+  }
+
+  async #connect(ch: OutChannel, deadline: number): Promise<void> {
+    const request = encodeConnect(this.sourceSubtask);
+    let backoff = 20;
+    let last: SluiceError | undefined;
+    for (;;) {
+      if (this.#state !== 'connecting') this.#throwNotOpen();
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const why =
+          last?.code === ErrorCode.NoResponders
+            ? `nobody subscribes ${ch.subject}`
+            : `last error: ${last?.message ?? 'none'}`;
+        throw new SluiceError(
+          ErrorCode.Timeout,
+          `could not connect ${ch.name}: the receiving subtask did not answer within ${this.#connectTimeoutMs} ms (${why})`,
+          { cause: last },
+        );
+      }
+      const timeout = Math.max(1, Math.min(left, 2_000));
+      let reply: Msg;
+      try {
+        reply = await this.#nc.request(ch.subject, request, { timeout });
+      } catch (err) {
+        last = mapRequestError(err, ch.subject, timeout);
+        if (this.#nc.isClosed()) {
+          throw new SluiceError(
+            ErrorCode.ConnectionFailed,
+            `could not connect ${ch.name}: NATS connection closed`,
+            {
+              cause: err,
+            },
+          );
+        }
+        if (last.code !== ErrorCode.NoResponders && last.code !== ErrorCode.Timeout) throw last;
+        await sleep(Math.min(backoff, Math.max(0, deadline - Date.now())));
+        backoff = Math.min(backoff * 2, 500);
+        continue;
+      }
+      let granted: { grant: number; window: number };
+      try {
+        granted = checkConnectReply(decodeReply(reply.data, MAX_CONTROL_BYTES));
+      } catch (err) {
+        const e = toSluiceError(err);
+        throw new SluiceError(e.code, `could not connect ${ch.name}: ${e.message}`, { cause: err });
+      }
+      ch.window = granted.window;
+      if (granted.grant > ch.grant) ch.grant = granted.grant;
+      return;
+    }
+  }
+
+  #appendControl(ch: OutChannel, element: StreamElement): void {
+    if (ch.ended) this.#throwEnded(ch);
+    switch (element.kind) {
+      case ElementKind.Watermark:
+        checkWatermark(element.watermark);
+        if (!ch.builder.fits(WATERMARK_BYTES)) this.#seal(ch);
+        ch.builder.addWatermark(element.watermark);
+        return;
+      case ElementKind.EndOfPartition:
+        if (!ch.builder.fits(END_BYTES)) this.#seal(ch);
+        ch.builder.addEnd();
+        ch.ended = true;
+        this.#seal(ch);
+        return;
+      default:
+        throw new SluiceError(
+          ErrorCode.InvalidMessage,
+          `unknown stream element kind ${String((element as { kind?: unknown }).kind)}`,
+        );
+    }
+  }
+
+  #checkOversized(size: number): void {
+    const maxPayload = this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    if (size + FRAME_HEADER_BYTES > maxPayload) {
+      throw new SluiceError(
+        ErrorCode.MessageTooLarge,
+        `record of ${size} bytes is over the NATS server's max_payload of ${maxPayload} bytes (edge ${this.edgeId})`,
+      );
+    }
+  }
+
+  /** Seals the channel's frame and publishes it, or queues it when the channel is out of credit. */
+  #seal(ch: OutChannel): void {
+    if (ch.builder.isEmpty) return;
+    const seq = ch.nextSeq++;
+    const frame = ch.builder.build(this.sourceSubtask, seq);
+    if (ch.queue.length === 0 && seq <= ch.grant) {
+      this.#publish(ch, frame);
+      return;
+    }
+    if (ch.queue.length === 0 && this.#blocked++ === 0) this.#blockedSince = performance.now();
+    ch.queue.push(frame);
+    this.#queuedBytes += frame.byteLength;
+    if (this.#queuedBytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = this.#queuedBytes;
+  }
+
+  #publish(ch: OutChannel, frame: Uint8Array): void {
+    try {
+      this.#nc.publish(ch.subject, frame);
+    } catch (err) {
+      const error = new SluiceError(
+        ErrorCode.ConnectionFailed,
+        `could not publish on ${ch.name}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+      this.#fail(error);
+      throw error;
+    }
+    ch.sentSeq++;
+    this.stats.framesOut++;
+    this.stats.bytesOut += frame.byteLength;
+  }
+
+  #armTimer(): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      try {
+        this.flush();
+      } catch (err) {
+        this.#fail(toSluiceError(err));
+      }
+    }, this.#bufferTimeoutMs);
+  }
+
+  #onCredit(err: Error | null, msg: Msg): void {
+    if (err) {
+      this.#fail(
+        new SluiceError(ErrorCode.ConnectionFailed, `credit subscription failed: ${err.message}`, {
+          cause: err,
+        }),
+      );
+      return;
+    }
+    if (this.#state === 'closed' || this.#state === 'failed' || this.#state === 'finished') return;
+    let target: number;
+    let grant: number;
+    try {
+      ({ targetSubtask: target, grant } = decodeCredit(msg.data));
+    } catch (e) {
+      this.#drop(msg.subject, (e as Error).message);
+      return;
+    }
+    const ch = this.#channels[target];
+    if (ch === undefined) {
+      this.#drop(msg.subject, `credit for unknown target subtask ${target}`);
+      return;
+    }
+    // A grant beyond what the receiver could have given (it never gives more than what it consumed, at most
+    // every frame sealed, plus its window) is not from our receiver.
+    if (ch.window > 0 && grant > ch.nextSeq - 1 + ch.window) {
+      this.#drop(msg.subject, `implausible credit ${grant} on ${ch.name}`);
+      return;
+    }
+    if (grant <= ch.grant) return;
+    ch.grant = grant;
+    try {
+      this.#drain(ch);
+    } catch (e) {
+      this.#fail(toSluiceError(e));
+      return;
+    }
+    if (this.#consumedWaiters.length > 0 && this.#allConsumed()) {
+      const waiters = this.#consumedWaiters;
+      this.#consumedWaiters = [];
+      for (const w of waiters) w.resolve();
+    }
+  }
+
+  #drain(ch: OutChannel): void {
+    if (ch.queue.length === 0) return;
+    let sent = 0;
+    while (sent < ch.queue.length && ch.sentSeq < ch.grant) {
+      const frame = ch.queue[sent++]!;
+      this.#queuedBytes -= frame.byteLength;
+      this.#publish(ch, frame);
+    }
+    ch.queue.splice(0, sent);
+    if (ch.queue.length === 0 && --this.#blocked === 0) {
+      this.stats.backpressuredMs += performance.now() - this.#blockedSince;
+      const waiters = this.#readyWaiters;
+      this.#readyWaiters = [];
+      for (const w of waiters) w.resolve();
+    }
+  }
+
+  #allConsumed(): boolean {
+    for (const ch of this.#channels) if (ch.grant < ch.sentSeq + ch.window) return false;
+    return true;
+  }
+
+  async #finish(options: FinishOptions): Promise<void> {
+    if (this.#state !== 'open') this.#throwNotOpen();
+    this.broadcast({ kind: ElementKind.EndOfPartition });
+    this.#state = 'finishing';
+    this.flush();
+    await this.ready();
+    await this.#nc.flush();
+    if (options.waitForConsumption && !this.#allConsumed()) {
+      await new Promise<void>((resolve, reject) => this.#consumedWaiters.push({ resolve, reject }));
+    }
+    if (this.#state !== 'finishing') this.#throwNotOpen();
+    this.#state = 'finished';
+    this.#release(closedError());
+  }
+
+  #drop(subject: string, reason: string): void {
+    this.stats.dropped++;
+    logDrop(this.#log, this.stats.dropped, { subject, reason }, 'dropped a malformed credit message');
+  }
+
+  #fail(error: SluiceError): void {
+    if (this.#state === 'closed' || this.#state === 'failed' || this.#state === 'finished') return;
+    this.#state = 'failed';
+    this.#failure = error;
+    this.#log?.error({ err: error, edge: this.edgeId, subtask: this.sourceSubtask }, 'output gate failed');
+    this.#release(error);
+  }
+
+  #release(error: SluiceError): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#blocked > 0) this.stats.backpressuredMs += performance.now() - this.#blockedSince;
+    this.#blocked = 0;
+    for (const ch of this.#channels) ch.queue.length = 0;
+    this.#queuedBytes = 0;
+    this.#creditSub?.unsubscribe();
+    this.#creditSub = undefined;
+    const waiters = [...this.#readyWaiters, ...this.#consumedWaiters];
+    this.#readyWaiters = [];
+    this.#consumedWaiters = [];
+    for (const w of waiters) w.reject(error);
+  }
+
+  #throwNotOpen(): never {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#state === 'connecting') {
+      throw new SluiceError(
+        ErrorCode.IllegalState,
+        `output gate of edge ${this.edgeId} is not connected yet`,
+      );
+    }
+    if (this.#state === 'finishing' || this.#state === 'finished') {
+      throw new SluiceError(ErrorCode.IllegalState, `output gate of edge ${this.edgeId} is finished`);
+    }
+    throw closedError();
+  }
+
+  #throwEnded(ch: OutChannel): never {
+    throw new SluiceError(ErrorCode.IllegalState, `${ch.name} has already ended (EndOfPartition was sent)`);
+  }
+}
+
+function closedError(): SluiceError {
+  return new SluiceError(ErrorCode.IllegalState, 'output gate closed');
+}
+
+function badTimestamp(ts: unknown): never {
+  throw new SluiceError(
+    ErrorCode.InvalidMessage,
+    `record timestamp must be a number or undefined, got ${describeType(ts)}`,
+  );
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,0 +1,54 @@
+/**
+ * The contract between a task and the operators chained inside it (as Flink's StreamOperator).
+ *
+ * A task calls `open` once, then `processElement` for each record and `processWatermark` for each
+ * advance of its input watermark, `endInput` when every input has ended, and `close` at the end. Calls
+ * are never concurrent. Records are processed synchronously (no Promise from processElement), so an
+ * operator's work for one record finishes before the next one starts.
+ */
+import type { Logger } from '../../common/log.js';
+import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
+import type { TimerService } from '../state/timer-service.js';
+
+export interface Output<T> {
+  /** Emits a record downstream; `timestamp` is its event time, when it has one. */
+  collect(value: T, timestamp: number | undefined): void;
+  /** Emits a watermark downstream (operators that hold back event time, like windows, emit their own). */
+  emitWatermark(watermark: number): void;
+}
+
+export interface OperatorContext {
+  readonly jobId: string;
+  readonly operatorUid: string;
+  readonly operatorName: string;
+  readonly subtaskIndex: number;
+  readonly parallelism: number;
+  readonly maxParallelism: number;
+  readonly log: Logger;
+  /** Aborted when the task is cancelled. */
+  readonly signal: AbortSignal;
+  /** Present when the operator runs after a keyBy: per-key state, the current key set by the task. */
+  readonly keyedState: KeyedStateBackend | undefined;
+  /** Event-time and processing-time timers (per key when keyed). */
+  readonly timers: TimerService;
+  /** Wall-clock milliseconds. */
+  processingTime(): number;
+  /** The operator's current input watermark (-Infinity before the first). */
+  currentWatermark(): number;
+}
+
+export interface StreamOperator<IN = unknown, OUT = unknown> {
+  open?(ctx: OperatorContext, output: Output<OUT>): void | Promise<void>;
+  processElement(value: IN, timestamp: number | undefined): void;
+  /** Default (when absent): the task forwards the watermark to the output unchanged. */
+  processWatermark?(watermark: number): void;
+  /** Every input has ended: emit what is still held (windows fire, buffers flush). */
+  endInput?(): void | Promise<void>;
+  close?(): void | Promise<void>;
+  /** False while the operator holds too much unflushed output (sinks); the task then awaits `ready()`. */
+  readonly writable?: boolean;
+  ready?(): Promise<void>;
+}
+
+/** Largest watermark: sent when an input ends, so event-time operators fire everything they hold. */
+export const MAX_WATERMARK = Number.MAX_SAFE_INTEGER;

@@ -1,0 +1,38 @@
+import type { ConnectorContext, Sink, SinkWriter } from '../../api/connector.js';
+import type { StreamOperator } from './operator.js';
+
+/** Feeds records to a sink's writer; finishes it when the input ends. */
+export class SinkOperator implements StreamOperator {
+  #writer: SinkWriter<unknown> | undefined;
+
+  constructor(
+    readonly sink: Sink<unknown>,
+    readonly context: ConnectorContext,
+  ) {}
+
+  async open(): Promise<void> {
+    this.#writer = await this.sink.createWriter(this.context);
+  }
+
+  processElement(value: unknown, timestamp: number | undefined): void {
+    this.#writer!.write(value, timestamp);
+  }
+
+  processWatermark(): void {}
+
+  get writable(): boolean {
+    return this.#writer?.writable ?? true;
+  }
+
+  async ready(): Promise<void> {
+    await this.#writer?.ready?.();
+  }
+
+  async endInput(): Promise<void> {
+    await this.#writer?.finish?.();
+  }
+
+  async close(): Promise<void> {
+    await this.#writer?.close?.();
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Key groups, as in Flink: a key hashes to one of `maxParallelism` key groups; a subtask owns a
+ * contiguous range of key groups. The partitioner and the state backend use the same functions, so a
+ * key's records and its state always meet in the same subtask, and state can be redistributed by key
+ * group when a job is rescaled.
+ */
+
+/** Canonical string of a key: keys are compared (and hashed) by this. Strings, numbers, booleans,
+ *  bigints and arrays/plain objects of those are allowed. */
+export function keyString(key: unknown): string {
+  switch (typeof key) {
+    case 'string':
+      return `s${key}`;
+    case 'number':
+      return `n${Object.is(key, -0) ? 0 : key}`;
+    case 'boolean':
+      return key ? 'bt' : 'bf';
+    case 'bigint':
+      return `i${key}`;
+    default:
+      if (key === null || key === undefined) throw new TypeError(`a key cannot be ${key}`);
+      if (typeof key === 'object') return `j${JSON.stringify(key)}`;
+      throw new TypeError(`a key cannot be a ${typeof key}`);
+  }
+}
+
+/** murmur3 32-bit finalizer over a string's UTF-16 code units: fast and well spread. */
+export function hashString(text: string): number {
+  let h = 0x9747b28c;
+  for (let i = 0; i < text.length; i++) {
+    let k = text.charCodeAt(i);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  h ^= text.length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+export function keyGroupOf(keyStr: string, maxParallelism: number): number {
+  return hashString(keyStr) % maxParallelism;
+}
+
+/** The subtask that owns a key group (Flink's formula). */
+export function subtaskForKeyGroup(keyGroup: number, maxParallelism: number, parallelism: number): number {
+  return Math.floor((keyGroup * parallelism) / maxParallelism);
+}
+
+/** The key groups a subtask owns: [start, end] inclusive. */
+export function keyGroupRange(subtask: number, maxParallelism: number, parallelism: number): [number, number] {
+  const start = Math.ceil((subtask * maxParallelism) / parallelism);
+  const end = Math.ceil(((subtask + 1) * maxParallelism) / parallelism) - 1;
+  return [start, end];
+}

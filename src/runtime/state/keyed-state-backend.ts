@@ -1,0 +1,149 @@
+/**
+ * Keyed state on the heap: per state name, per key, one value, grouped by key group so a checkpoint can
+ * write state per key group and a rescaled job can read back only the groups it owns.
+ *
+ * The task sets the current key before each record; state handles read and write the current key's
+ * entry, as in Flink.
+ */
+import { keyGroupOf, keyString } from './key-groups.js';
+
+interface Entry {
+  key: unknown;
+  keyGroup: number;
+  value: unknown;
+}
+
+export interface ValueState<T> {
+  value(): T | undefined;
+  update(value: T): void;
+  clear(): void;
+}
+
+export interface ListState<T> {
+  get(): T[];
+  add(value: T): void;
+  update(values: T[]): void;
+  clear(): void;
+}
+
+export interface MapState<K, V> {
+  get(key: K): V | undefined;
+  put(key: K, value: V): void;
+  remove(key: K): void;
+  contains(key: K): boolean;
+  entries(): Array<[K, V]>;
+  keys(): K[];
+  values(): V[];
+  isEmpty(): boolean;
+  clear(): void;
+}
+
+export class KeyedStateBackend {
+  readonly maxParallelism: number;
+  /** state name → key string → entry */
+  readonly #tables = new Map<string, Map<string, Entry>>();
+  #key: unknown;
+  #keyStr: string | undefined;
+  #keyGroup = -1;
+
+  constructor(maxParallelism: number) {
+    this.maxParallelism = maxParallelism;
+  }
+
+  setCurrentKey(key: unknown): void {
+    this.#key = key;
+    this.#keyStr = keyString(key);
+    this.#keyGroup = keyGroupOf(this.#keyStr, this.maxParallelism);
+  }
+
+  get currentKey(): unknown {
+    return this.#key;
+  }
+
+  get currentKeyGroup(): number {
+    return this.#keyGroup;
+  }
+
+  valueState<T>(name: string, defaultValue?: T): ValueState<T> {
+    const table = this.#table(name);
+    return {
+      value: () => {
+        const entry = table.get(this.#requireKey());
+        return entry === undefined ? defaultValue : (entry.value as T);
+      },
+      update: (value) => this.#put(table, value),
+      clear: () => void table.delete(this.#requireKey()),
+    };
+  }
+
+  listState<T>(name: string): ListState<T> {
+    const table = this.#table(name);
+    const list = (): T[] | undefined => table.get(this.#requireKey())?.value as T[] | undefined;
+    return {
+      get: () => [...(list() ?? [])],
+      add: (value) => {
+        const current = list();
+        if (current) current.push(value);
+        else this.#put(table, [value]);
+      },
+      update: (values) => this.#put(table, [...values]),
+      clear: () => void table.delete(this.#requireKey()),
+    };
+  }
+
+  mapState<K, V>(name: string): MapState<K, V> {
+    const table = this.#table(name);
+    const map = (create: boolean): Map<string, [K, V]> | undefined => {
+      let m = table.get(this.#requireKey())?.value as Map<string, [K, V]> | undefined;
+      if (!m && create) {
+        m = new Map();
+        this.#put(table, m);
+      }
+      return m;
+    };
+    return {
+      get: (k) => map(false)?.get(keyString(k))?.[1],
+      put: (k, v) => void map(true)!.set(keyString(k), [k, v]),
+      remove: (k) => void map(false)?.delete(keyString(k)),
+      contains: (k) => map(false)?.has(keyString(k)) ?? false,
+      entries: () => [...(map(false)?.values() ?? [])],
+      keys: () => [...(map(false)?.values() ?? [])].map(([k]) => k),
+      values: () => [...(map(false)?.values() ?? [])].map(([, v]) => v),
+      isEmpty: () => (map(false)?.size ?? 0) === 0,
+      clear: () => void table.delete(this.#requireKey()),
+    };
+  }
+
+  /** Every (state, key) entry, for snapshots and tests. */
+  *entries(): Generator<{ state: string; key: unknown; keyGroup: number; value: unknown }> {
+    for (const [state, table] of this.#tables) {
+      for (const e of table.values()) yield { state, key: e.key, keyGroup: e.keyGroup, value: e.value };
+    }
+  }
+
+  /** Number of keys holding some state. */
+  get size(): number {
+    let n = 0;
+    for (const table of this.#tables.values()) n += table.size;
+    return n;
+  }
+
+  #table(name: string): Map<string, Entry> {
+    let table = this.#tables.get(name);
+    if (!table) {
+      table = new Map();
+      this.#tables.set(name, table);
+    }
+    return table;
+  }
+
+  #put(table: Map<string, Entry>, value: unknown): void {
+    const k = this.#requireKey();
+    table.set(k, { key: this.#key, keyGroup: this.#keyGroup, value });
+  }
+
+  #requireKey(): string {
+    if (this.#keyStr === undefined) throw new Error('keyed state accessed outside of a keyed context');
+    return this.#keyStr;
+  }
+}

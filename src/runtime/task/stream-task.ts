@@ -1,0 +1,282 @@
+/**
+ * A subtask of a user program's vertex: a source or an input gate feeding a chain of operators, whose
+ * last output goes to the outgoing edges' record writers (or ends in a sink).
+ *
+ * Records flow synchronously through the chain; between input frames (and source batches) the task
+ * awaits its outputs when they are backpressured. Watermarks of all input channels are combined (the
+ * minimum) before they reach the chain. When every input has ended, operators end in chain order, the
+ * writers send end-of-partition, and the task finishes.
+ */
+import type { ConnectorContext, SourceContext } from '../../api/connector.js';
+import type { Logger } from '../../common/log.js';
+import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ElementKind } from '../network/elements.js';
+import { InputGate } from '../network/input-gate.js';
+import { OutputGate } from '../network/output-gate.js';
+import { WatermarkTracker } from '../network/watermark-tracker.js';
+import { TimestampsAndWatermarksOperator } from '../operators/basic-operators.js';
+import type { OperatorContext, Output, StreamOperator } from '../operators/operator.js';
+import { createOperator } from '../operators/operator-factory.js';
+import { KeyedStateBackend } from '../state/keyed-state-backend.js';
+import { TimerService } from '../state/timer-service.js';
+import type { Subjects } from '../subjects.js';
+import { RecordWriter } from './record-writer.js';
+
+export interface StreamTaskSpec {
+  jobId: string;
+  clusterId: string;
+  attempt: number;
+  vertexName: string;
+  subtaskIndex: number;
+  parallelism: number;
+  chain: string[];
+  inputs: Array<{ edgeId: string; sourceParallelism: number; inputIndex: number }>;
+  outputs: Array<{ edgeId: string; targetParallelism: number }>;
+  bufferTimeoutMs: number;
+}
+
+export interface StreamTaskEnvironment {
+  nc: NatsConnection;
+  subjects: Subjects;
+  log: Logger;
+  signal: AbortSignal;
+  /** Counters the JobMaster sums over subtasks. */
+  accumulators: Record<string, number>;
+}
+
+interface ChainLink {
+  node: StreamNode;
+  operator: StreamOperator;
+  ctx: OperatorContext;
+  timers: TimerService;
+  keyed: KeyedStateBackend | undefined;
+  watermark: number;
+}
+
+export async function runStreamTask(spec: StreamTaskSpec, plan: StreamGraph, env: StreamTaskEnvironment): Promise<void> {
+  const nodes = spec.chain.map((uid) => {
+    const node = plan.nodes.find((n) => n.uid === uid);
+    if (!node) {
+      throw new Error(
+        `operator '${uid}' is not in the program's plan: a job's main must build the same graph each time it runs`,
+      );
+    }
+    return node;
+  });
+  const head = nodes[0]!;
+  const sourceNode = head.spec.kind === 'source' ? head : undefined;
+  const operatorNodes = sourceNode ? nodes.slice(1) : nodes;
+  let failure: unknown;
+  const fail = (err: unknown) => {
+    failure ??= err;
+  };
+
+  const connector = (node: StreamNode): ConnectorContext => ({
+    jobId: spec.jobId,
+    clusterId: spec.clusterId,
+    subtaskIndex: spec.subtaskIndex,
+    parallelism: node.parallelism,
+    log: env.log.child({ operator: node.name }),
+    signal: env.signal,
+    nats: env.nc,
+  });
+
+  // Outgoing edges.
+  const writers: RecordWriter[] = [];
+  try {
+    for (const out of spec.outputs) {
+      const edge = plan.edges.find((e) => e.id === out.edgeId);
+      const target = edge && plan.nodes.find((n) => n.uid === edge.target);
+      if (!edge || !target) throw new Error(`edge ${out.edgeId} is not in the program's plan`);
+      const gate = await OutputGate.open({
+        nc: env.nc,
+        subjects: env.subjects,
+        jobId: spec.jobId,
+        attempt: spec.attempt,
+        edgeId: out.edgeId,
+        sourceSubtask: spec.subtaskIndex,
+        targetParallelism: out.targetParallelism,
+        bufferTimeoutMs: spec.bufferTimeoutMs,
+        log: env.log,
+      });
+      writers.push(
+        new RecordWriter(gate, {
+          partitioning: edge.partitioning,
+          keySelector: edge.keySelector,
+          targetParallelism: out.targetParallelism,
+          targetMaxParallelism: target.maxParallelism,
+          subtaskIndex: spec.subtaskIndex,
+        }),
+      );
+    }
+  } catch (err) {
+    for (const w of writers) w.gate.close();
+    throw err;
+  }
+
+  // The chain, built back to front so each link knows its output.
+  let recordsOut = 0;
+  const tail: Output<unknown> = {
+    collect: (value, timestamp) => {
+      recordsOut++;
+      for (const w of writers) w.emit(value, timestamp);
+    },
+    emitWatermark: (wm) => {
+      for (const w of writers) w.emitWatermark(wm);
+    },
+  };
+  const links: ChainLink[] = [];
+  const chainOperators: Array<{ node: StreamNode; operator: StreamOperator }> = operatorNodes.map((node) => ({
+    node,
+    operator: createOperator(node, connector(node)),
+  }));
+  if (sourceNode?.spec.kind === 'source' && sourceNode.spec.watermarks) {
+    chainOperators.unshift({
+      node: sourceNode,
+      operator: new TimestampsAndWatermarksOperator(sourceNode.spec.watermarks),
+    });
+  }
+  let downstream: Output<unknown> = tail;
+  const outputs: Output<unknown>[] = [];
+  for (let i = chainOperators.length - 1; i >= 0; i--) {
+    const { node, operator } = chainOperators[i]!;
+    const keyed = node.keySelector ? new KeyedStateBackend(node.maxParallelism) : undefined;
+    const timers = new TimerService({ keyed, onError: fail });
+    const link: ChainLink = {
+      node,
+      operator,
+      keyed,
+      timers,
+      watermark: Number.NEGATIVE_INFINITY,
+      ctx: {
+        jobId: spec.jobId,
+        operatorUid: node.uid,
+        operatorName: node.name,
+        subtaskIndex: spec.subtaskIndex,
+        parallelism: node.parallelism,
+        maxParallelism: node.maxParallelism,
+        log: env.log.child({ operator: node.name }),
+        signal: env.signal,
+        keyedState: keyed,
+        timers,
+        processingTime: () => Date.now(),
+        currentWatermark: () => link.watermark,
+      },
+    };
+    links.unshift(link);
+    outputs.unshift(downstream);
+    downstream = linkInput(link, downstream);
+  }
+  const chainInput = downstream;
+
+  const blocked = (): Array<Promise<void>> => {
+    const waits: Array<Promise<void>> = [];
+    for (const w of writers) if (!w.gate.writable) waits.push(w.gate.ready());
+    for (const l of links) if (l.operator.writable === false && l.operator.ready) waits.push(l.operator.ready());
+    return waits;
+  };
+  const backpressure = async () => {
+    const waits = blocked();
+    if (waits.length > 0) await Promise.all(waits);
+    if (failure !== undefined) throw failure;
+    env.signal.throwIfAborted();
+  };
+
+  let inputGate: InputGate | undefined;
+  try {
+    for (let i = 0; i < links.length; i++) await links[i]!.operator.open?.(links[i]!.ctx, outputs[i]!);
+    let recordsIn = 0;
+    if (sourceNode?.spec.kind === 'source') {
+      const ctx: SourceContext<unknown> = {
+        ...connector(sourceNode),
+        collect: (value, timestamp) => {
+          recordsIn++;
+          chainInput.collect(value, timestamp);
+        },
+        get writable() {
+          return blocked().length === 0;
+        },
+        ready: backpressure,
+      };
+      await sourceNode.spec.source.run(ctx);
+    } else {
+      inputGate = InputGate.open({
+        nc: env.nc,
+        subjects: env.subjects,
+        jobId: spec.jobId,
+        attempt: spec.attempt,
+        targetSubtask: spec.subtaskIndex,
+        inputs: spec.inputs,
+        log: env.log,
+      });
+      const offsets = new Map<number, number>();
+      let channels = 0;
+      for (const input of [...spec.inputs].sort((a, b) => a.inputIndex - b.inputIndex)) {
+        offsets.set(input.inputIndex, channels);
+        channels += input.sourceParallelism;
+      }
+      const tracker = new WatermarkTracker(channels);
+      const aborted = new Promise<null>((_, reject) =>
+        env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true }),
+      );
+      aborted.catch(() => undefined);
+      for (;;) {
+        const frame = await Promise.race([inputGate.next(), aborted]);
+        if (frame === null) break;
+        const channel = offsets.get(frame.inputIndex)! + frame.channel;
+        for (const element of frame.elements) {
+          if (element.kind === ElementKind.Record) {
+            recordsIn++;
+            chainInput.collect(element.value, element.timestamp);
+          } else {
+            const combined =
+              element.kind === ElementKind.Watermark
+                ? tracker.update(channel, element.watermark)
+                : tracker.endChannel(channel);
+            if (combined !== undefined) chainInput.emitWatermark(combined);
+          }
+        }
+        await backpressure();
+      }
+    }
+    if (failure !== undefined) throw failure;
+    // Every input has ended: operators end in chain order, each one's output reaching the next.
+    for (const link of links) await link.operator.endInput?.();
+    if (failure !== undefined) throw failure;
+    await Promise.all(writers.map((w) => w.finish()));
+    env.accumulators[`${spec.vertexName} records in`] = recordsIn;
+    env.accumulators[`${spec.vertexName} records out`] = recordsOut;
+  } finally {
+    inputGate?.close();
+    for (const w of writers) w.gate.close();
+    for (const link of links) {
+      link.timers.close();
+      try {
+        await link.operator.close?.();
+      } catch (err) {
+        env.log.warn({ err, operator: link.node.name }, 'operator close failed');
+      }
+    }
+  }
+}
+
+/** The Output that feeds a link: sets the key for keyed operators and tracks the link's watermark. */
+function linkInput(link: ChainLink, output: Output<unknown>): Output<unknown> {
+  const { operator, node, keyed } = link;
+  const key = node.keySelector;
+  return {
+    collect: keyed
+      ? (value, timestamp) => {
+          keyed.setCurrentKey(key!(value));
+          operator.processElement(value, timestamp);
+        }
+      : (value, timestamp) => operator.processElement(value, timestamp),
+    emitWatermark: (wm) => {
+      if (wm <= link.watermark) return;
+      link.watermark = wm;
+      if (operator.processWatermark) operator.processWatermark(wm);
+      else output.emitWatermark(wm);
+    },
+  };
+}
