@@ -7,7 +7,21 @@
  */
 import { GeneratorSource, StreamExecutionEnvironment, TextFileSource } from 'sluice';
 
-const WORDS = ['to', 'be', 'or', 'not', 'that', 'is', 'the', 'question', 'whether', 'tis', 'nobler', 'in', 'mind'];
+const WORDS = [
+  'to',
+  'be',
+  'or',
+  'not',
+  'that',
+  'is',
+  'the',
+  'question',
+  'whether',
+  'tis',
+  'nobler',
+  'in',
+  'mind',
+];
 
 const env = StreamExecutionEnvironment.getExecutionEnvironment();
 const input = process.argv[2];
@@ -21,8 +35,8 @@ const lines = input
     );
 
 lines
-  .flatMap((line: string, out) => {
-    for (const word of line.toLowerCase().split(/\W+/)) if (word) out.collect([word, 1] as [string, number]);
+  .flatMap<[string, number]>((line, out) => {
+    for (const word of line.toLowerCase().split(/\W+/)) if (word) out.collect([word, 1]);
   })
   .name('Tokenizer')
   .keyBy(([word]) => word)

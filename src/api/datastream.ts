@@ -28,7 +28,11 @@ export class DataStream<T> {
     this.transformation = transformation;
   }
 
-  protected derive<R>(name: string, spec: TransformationSpec, inputs: Transformation[] = [this.transformation]) {
+  protected derive<R>(
+    name: string,
+    spec: TransformationSpec,
+    inputs: Transformation[] = [this.transformation],
+  ) {
     return new DataStream<R>(this.environment, this.environment.addTransformation(name, spec, inputs));
   }
 
@@ -46,19 +50,27 @@ export class DataStream<T> {
 
   /** Partitions by key: records with equal keys meet in one subtask, with their keyed state. */
   keyBy<K>(keySelector: KeySelector<T, K>): KeyedStream<T, K> {
-    const t = this.environment.addTransformation('Key By', {
-      kind: 'keyBy',
-      keySelector: keySelector as KeySelector<unknown, unknown>,
-    }, [this.transformation]);
+    const t = this.environment.addTransformation(
+      'Key By',
+      {
+        kind: 'keyBy',
+        keySelector: keySelector as KeySelector<unknown, unknown>,
+      },
+      [this.transformation],
+    );
     return new KeyedStream<T, K>(this.environment, t);
   }
 
   /** Merges streams of the same type. */
   union(...others: DataStream<T>[]): DataStream<T> {
     for (const o of others) {
-      if (o.environment !== this.environment) throw new Error('union: streams belong to different environments');
+      if (o.environment !== this.environment)
+        throw new Error('union: streams belong to different environments');
     }
-    return this.derive<T>('Union', { kind: 'union' }, [this.transformation, ...others.map((o) => o.transformation)]);
+    return this.derive<T>('Union', { kind: 'union' }, [
+      this.transformation,
+      ...others.map((o) => o.transformation),
+    ]);
   }
 
   rebalance(): DataStream<T> {
@@ -124,9 +136,11 @@ export class DataStream<T> {
   }
 
   sinkTo(sink: Sink<T>): DataStreamSink<T> {
-    const t = this.environment.addTransformation(`Sink: ${sink.name}`, { kind: 'sink', sink: sink as Sink<unknown> }, [
-      this.transformation,
-    ]);
+    const t = this.environment.addTransformation(
+      `Sink: ${sink.name}`,
+      { kind: 'sink', sink: sink as Sink<unknown> },
+      [this.transformation],
+    );
     return new DataStreamSink<T>(t);
   }
 
@@ -189,8 +203,15 @@ export class KeyedStream<T, K> extends DataStream<T> {
     return this.#aggregate('Keyed Max', field as PropertyKey | undefined, Math.max);
   }
 
-  #aggregate(name: string, field: PropertyKey | undefined, pick: (a: number, b: number) => number): DataStream<T> {
-    return this.derive<T>(name, { kind: 'reduce', fn: fieldAggregate<T>(field, pick) as ReduceFunction<unknown> });
+  #aggregate(
+    name: string,
+    field: PropertyKey | undefined,
+    pick: (a: number, b: number) => number,
+  ): DataStream<T> {
+    return this.derive<T>(name, {
+      kind: 'reduce',
+      fn: fieldAggregate<T>(field, pick) as ReduceFunction<unknown>,
+    });
   }
 
   process<R>(fn: KeyedProcessFunction<K, T, R>): DataStream<R> {
@@ -232,11 +253,17 @@ export class WindowedStream<T, K> {
   }
 
   aggregate<ACC, R>(fn: AggregateFunction<T, ACC, R>): DataStream<R> {
-    return this.#window<R>({ kind: 'aggregate', aggregate: fn as AggregateFunction<unknown, unknown, unknown> });
+    return this.#window<R>({
+      kind: 'aggregate',
+      aggregate: fn as AggregateFunction<unknown, unknown, unknown>,
+    });
   }
 
   process<R>(fn: ProcessWindowFunction<T, R, K>): DataStream<R> {
-    return this.#window<R>({ kind: 'process', process: fn as ProcessWindowFunction<unknown, unknown, unknown> });
+    return this.#window<R>({
+      kind: 'process',
+      process: fn as ProcessWindowFunction<unknown, unknown, unknown>,
+    });
   }
 
   #window<R>(fn: Extract<TransformationSpec, { kind: 'window' }>['fn']): DataStream<R> {

@@ -11,8 +11,8 @@ import type { Source } from './connector.js';
 import { DataStream } from './datastream.js';
 import {
   currentExecutionBridge,
-  type ExecutionBridge,
   type ExecuteRequest,
+  type ExecutionBridge,
   nextExecutionIndex,
 } from './execution-bridge.js';
 import type { JobClient, JobExecutionResult } from './job-client.js';
@@ -54,7 +54,10 @@ export class StreamExecutionEnvironment {
 
   /** Runs jobs on a private local cluster in this process (its own nats-server unless `natsUrl`). */
   static createLocalEnvironment(parallelism = 1, natsUrl?: string): StreamExecutionEnvironment {
-    return new StreamExecutionEnvironment(natsUrl === undefined ? { kind: 'local' } : { kind: 'local', natsUrl }, parallelism);
+    return new StreamExecutionEnvironment(
+      natsUrl === undefined ? { kind: 'local' } : { kind: 'local', natsUrl },
+      parallelism,
+    );
   }
 
   /** Submits jobs to a running cluster; the job file is bundled and shipped like a jar. */
@@ -84,7 +87,8 @@ export class StreamExecutionEnvironment {
 
   /** Milliseconds a network buffer may wait before it is sent (0: every record at once). */
   setBufferTimeout(ms: number): this {
-    if (!Number.isInteger(ms) || ms < 0) throw new RangeError(`buffer timeout must be an integer >= 0, got ${ms}`);
+    if (!Number.isInteger(ms) || ms < 0)
+      throw new RangeError(`buffer timeout must be an integer >= 0, got ${ms}`);
     this.#bufferTimeoutMs = ms;
     return this;
   }
@@ -100,7 +104,11 @@ export class StreamExecutionEnvironment {
   fromSource<T>(source: Source<T>, watermarks?: WatermarkStrategy<T>, name?: string): DataStream<T> {
     const t = this.addTransformation(
       name ?? `Source: ${source.name}`,
-      { kind: 'source', source: source as Source<unknown>, watermarks: watermarks as WatermarkStrategy<unknown> },
+      {
+        kind: 'source',
+        source: source as Source<unknown>,
+        watermarks: watermarks as WatermarkStrategy<unknown>,
+      },
       [],
     );
     return new DataStream<T>(this, t);
@@ -160,6 +168,8 @@ export class StreamExecutionEnvironment {
       return runRemotely(target.options);
     }
     const { runLocally } = await import('../runtime/local-runner.js');
-    return runLocally(target.kind === 'local' && target.natsUrl !== undefined ? { natsUrl: target.natsUrl } : {});
+    return runLocally(
+      target.kind === 'local' && target.natsUrl !== undefined ? { natsUrl: target.natsUrl } : {},
+    );
   }
 }

@@ -9,6 +9,7 @@ export interface Collector<T> {
 
 export type MapFunction<T, R> = (value: T) => R;
 /** Emits any number of results per input: through `out`, or by returning an iterable. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a callback that only uses `out` returns nothing.
 export type FlatMapFunction<T, R> = (value: T, out: Collector<R>) => Iterable<R> | undefined | void;
 export type FilterFunction<T> = (value: T) => boolean;
 export type KeySelector<T, K> = (value: T) => K;
@@ -29,8 +30,12 @@ export interface RuntimeContext {
   readonly maxParallelism: number;
   readonly taskName: string;
   /** Keyed state (only after keyBy). */
-  getState<T>(descriptor: ValueStateDescriptor<T>): import('../runtime/state/keyed-state-backend.js').ValueState<T>;
-  getListState<T>(descriptor: ListStateDescriptor<T>): import('../runtime/state/keyed-state-backend.js').ListState<T>;
+  getState<T>(
+    descriptor: ValueStateDescriptor<T>,
+  ): import('../runtime/state/keyed-state-backend.js').ValueState<T>;
+  getListState<T>(
+    descriptor: ListStateDescriptor<T>,
+  ): import('../runtime/state/keyed-state-backend.js').ListState<T>;
   getMapState<K, V>(
     descriptor: MapStateDescriptor<K, V>,
   ): import('../runtime/state/keyed-state-backend.js').MapState<K, V>;

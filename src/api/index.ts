@@ -1,9 +1,12 @@
 /**
  * Sluice's DataStream API: `import { StreamExecutionEnvironment } from 'sluice'`.
  */
+
+export { JobStatus } from '../runtime/job-status.js';
+export type { ListState, MapState, ValueState } from '../runtime/state/keyed-state-backend.js';
 export type { ConnectorContext, Sink, SinkWriter, Source, SourceContext } from './connector.js';
 export { DataStream, DataStreamSink, KeyedStream, WindowedStream } from './datastream.js';
-export { StreamExecutionEnvironment, type RemoteEnvironmentOptions } from './environment.js';
+export { type RemoteEnvironmentOptions, StreamExecutionEnvironment } from './environment.js';
 export {
   type AggregateFunction,
   type Collector,
@@ -24,10 +27,10 @@ export {
 export { type JobClient, JobExecutionError, type JobExecutionResult } from './job-client.js';
 export { CollectSink } from './sinks/collect-sink.js';
 export { PrintSink } from './sinks/print-sink.js';
+export { TextFileSink } from './sinks/text-file-sink.js';
 export { CollectionSource } from './sources/collection-source.js';
 export { GeneratorSource, type GeneratorSourceOptions } from './sources/generator-source.js';
 export { TextFileSource } from './sources/text-file-source.js';
-export { TextFileSink } from './sinks/text-file-sink.js';
 export { Time } from './time.js';
 export { type TimestampAssigner, WatermarkStrategy } from './watermarks.js';
 export {
@@ -40,5 +43,3 @@ export {
   TumblingProcessingTimeWindows,
   WindowAssigner,
 } from './windows.js';
-export type { ListState, MapState, ValueState } from '../runtime/state/keyed-state-backend.js';
-export { JobStatus } from '../runtime/job-status.js';

@@ -28,7 +28,12 @@ export class WatermarkStrategy<T> {
   }
 
   withTimestampAssigner(assigner: TimestampAssigner<T>): WatermarkStrategy<T> {
-    return new WatermarkStrategy<T>(this.kind, this.maxOutOfOrdernessMs, assigner, this.autoWatermarkIntervalMs);
+    return new WatermarkStrategy<T>(
+      this.kind,
+      this.maxOutOfOrdernessMs,
+      assigner,
+      this.autoWatermarkIntervalMs,
+    );
   }
 
   withAutoWatermarkInterval(intervalMs: number): WatermarkStrategy<T> {

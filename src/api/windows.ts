@@ -33,7 +33,8 @@ export class WindowAssigner {
 
   /** The windows an element with this timestamp belongs to. */
   assignWindows(timestamp: number): TimeWindow[] {
-    const lastStart = timestamp - ((((timestamp - this.offsetMs) % this.slideMs) + this.slideMs) % this.slideMs);
+    const lastStart =
+      timestamp - ((((timestamp - this.offsetMs) % this.slideMs) + this.slideMs) % this.slideMs);
     const windows: TimeWindow[] = [];
     for (let start = lastStart; start > timestamp - this.sizeMs; start -= this.slideMs) {
       windows.push(new TimeWindow(start, start + this.sizeMs));

@@ -4,8 +4,8 @@
  */
 import type { ExecuteRequest, ExecutionBridge } from '../api/execution-bridge.js';
 import { JobExecutionError, type JobExecutionResult } from '../api/job-client.js';
-import { exclusively, startProgram } from '../runtime/program/program-runner.js';
 import { exitCodeFor } from '../runtime/job-status.js';
+import { exclusively, startProgram } from '../runtime/program/program-runner.js';
 import { duration } from './format.js';
 
 interface Tracked {
@@ -80,7 +80,9 @@ export async function runProgram(options: RunProgramOptions): Promise<number> {
       } catch (err) {
         reported.add(job.jobId);
         if (err instanceof JobExecutionError) {
-          options.err(err.message + (err.remoteStack ? `\n${err.remoteStack.split('\n').slice(1).join('\n')}` : ''));
+          options.err(
+            err.message + (err.remoteStack ? `\n${err.remoteStack.split('\n').slice(1).join('\n')}` : ''),
+          );
           exit = Math.max(exit, exitCodeFor(err.status));
         } else {
           options.err(`Job ${job.jobId}: ${err instanceof Error ? err.message : String(err)}`);

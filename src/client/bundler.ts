@@ -13,7 +13,7 @@
  *   declares its own `__dirname` (the usual ESM idiom) redeclares the variable instead of colliding with it,
  *   and a job's own `require` is renamed by esbuild (the name is reserved once a bundled CommonJS module
  *   needs `require`).
- * - `stubModules` are replaced by a stub whose `runLocally` throws: the local runner must never travel.
+ * - `stubModules` are replaced by a stub whose `runLocally` / `runRemotely` throw: runners never travel.
  * - Deterministic: the same files give the same bytes and the same SHA-256, whatever the current
  *   directory. esbuild writes no timestamps; the paths it writes (`// path` comments before each module,
  *   `sources` of the inline source map) are relative to the nearest directory above the entry holding a
@@ -36,9 +36,9 @@ export interface BundleOptions {
   /** Absolute path of the Sluice API entry the bundle must use for `import ... from 'sluice'`. */
   sluiceEntry: string;
   /**
-   * Module paths replaced by a stub whose `runLocally` throws if called (the local runner must never be
+   * Module paths replaced by a stub whose `runLocally` / `runRemotely` throw if called (runners must never be
    * bundled). A path matches the resolved file exactly, or with `.ts` ↔ `.js` (`.mts` ↔ `.mjs`, `.cts` ↔
-   * `.cjs`) swapped. The stub exports `runLocally` only.
+   * `.cjs`) swapped. The stub exports `runLocally` and `runRemotely` only.
    */
   stubModules?: string[];
   /** Largest bundle accepted, in bytes. Default 64 MiB. */
@@ -70,7 +70,8 @@ const BANNER = [
 const SOURCE_ROOT = 'sluice-job:///';
 
 const STUB_SOURCE =
-  "export function runLocally() { throw new Error('the local runner is not available inside a job bundle'); }\n";
+  "export function runLocally() { throw new Error('the local runner is not available inside a job bundle'); }\n" +
+  "export function runRemotely() { throw new Error('the remote runner is not available inside a job bundle'); }\n";
 
 /** Bundles `options.entry` into one ES module; see the module comment. Errors are `INVALID_JOB`. */
 export async function bundleJob(options: BundleOptions): Promise<JobBundle> {

@@ -32,7 +32,9 @@ export async function submitJobGraph(
   options: SubmitOptions,
 ): Promise<SubmittedJob> {
   const jobId = graph.jobId;
-  const collector = options.collect ? collectRecords(nc, client.subjects.collect(jobId), options.maxMessageBytes) : undefined;
+  const collector = options.collect
+    ? collectRecords(nc, client.subjects.collect(jobId), options.maxMessageBytes)
+    : undefined;
   const follower = client.follow(jobId, options.onEvent ? { onEvent: options.onEvent } : {});
   try {
     await client.submit(graph);
@@ -47,7 +49,12 @@ export async function submitJobGraph(
     if (details.status !== JobStatus.FINISHED) {
       const cause = details.error ? `: ${details.error.message}` : '';
       const where = details.error?.location ? ` (at ${details.error.location})` : '';
-      throw new JobExecutionError(jobId, details.status, `job ${jobId} ${details.status}${cause}${where}`, details.error?.stack);
+      throw new JobExecutionError(
+        jobId,
+        details.status,
+        `job ${jobId} ${details.status}${cause}${where}`,
+        details.error?.stack,
+      );
     }
     return {
       jobId,
@@ -67,7 +74,8 @@ export async function submitJobGraph(
     },
     getJobExecutionResult: () => result,
     collected: async () => {
-      if (!collector) throw new SluiceError(ErrorCode.IllegalState, 'the job was not submitted to collect results');
+      if (!collector)
+        throw new SluiceError(ErrorCode.IllegalState, 'the job was not submitted to collect results');
       await done;
       return collector.records();
     },
@@ -81,7 +89,11 @@ function collectRecords(nc: NatsConnection, subject: string, maxMessageBytes: nu
       try {
         const env = decodeEnvelope(msg.data, Math.max(maxMessageBytes, 64 * 1024 * 1024));
         const batch = env.body as CollectBatch;
-        if (!Array.isArray(batch?.records) || typeof batch.subtask !== 'number' || typeof batch.seq !== 'number') {
+        if (
+          !Array.isArray(batch?.records) ||
+          typeof batch.subtask !== 'number' ||
+          typeof batch.seq !== 'number'
+        ) {
           throw new SluiceError(ErrorCode.InvalidMessage, 'malformed collect batch');
         }
         let batches = bySubtask.get(batch.subtask);
@@ -93,7 +105,11 @@ function collectRecords(nc: NatsConnection, subject: string, maxMessageBytes: nu
         msg.respond(encodeOk(null));
       } catch (err) {
         if (msg.reply) {
-          msg.respond(encodeError(err instanceof SluiceError ? err : new SluiceError(ErrorCode.InvalidMessage, String(err))));
+          msg.respond(
+            encodeError(
+              err instanceof SluiceError ? err : new SluiceError(ErrorCode.InvalidMessage, String(err)),
+            ),
+          );
         }
       }
     },

@@ -22,7 +22,9 @@ export function toJobGraph(graph: StreamGraph, options: JobGraphOptions): JobGra
     if (ins.length !== 1) return false;
     const edge = ins[0]!;
     const up = byUid.get(edge.source)!;
-    return edge.partitioning === 'forward' && up.parallelism === node.parallelism && outEdges(up.uid).length === 1;
+    return (
+      edge.partitioning === 'forward' && up.parallelism === node.parallelism && outEdges(up.uid).length === 1
+    );
   };
 
   // Chain heads in program order; each chain follows single forward edges downstream.

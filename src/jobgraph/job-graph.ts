@@ -24,7 +24,10 @@ export const ChainOperatorSchema = z.object({
     .max(100),
 });
 
-export const OperatorDescriptorSchema = z.discriminatedUnion('kind', [BuiltinOperatorSchema, ChainOperatorSchema]);
+export const OperatorDescriptorSchema = z.discriminatedUnion('kind', [
+  BuiltinOperatorSchema,
+  ChainOperatorSchema,
+]);
 export type OperatorDescriptor = z.infer<typeof OperatorDescriptorSchema>;
 export type BuiltinOperator = z.infer<typeof BuiltinOperatorSchema>;
 
@@ -49,7 +52,9 @@ export type JobEdge = z.infer<typeof JobEdgeSchema>;
 
 export const ProgramSchema = z.object({
   /** The job bundle in the artifact store; absent when the plan is held in memory (local mode). */
-  artifact: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), sizeBytes: z.number().int().min(0) }).optional(),
+  artifact: z
+    .object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), sizeBytes: z.number().int().min(0) })
+    .optional(),
   /** Program arguments, as given after the job file. */
   args: z.array(z.string().max(4_096)).max(1_000),
   /** The default parallelism the program ran with (planning must build the same graph). */

@@ -5,7 +5,12 @@
  */
 import type { Source } from '../api/connector.js';
 import type { KeySelector } from '../api/functions.js';
-import { type Partitioning, type Transformation, type TransformationSpec, VIRTUAL_KINDS } from '../api/transformation.js';
+import {
+  type Partitioning,
+  type Transformation,
+  type TransformationSpec,
+  VIRTUAL_KINDS,
+} from '../api/transformation.js';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 
 export type OperatorSpec = Exclude<TransformationSpec, { kind: 'partition' | 'keyBy' | 'union' }>;
@@ -50,7 +55,11 @@ interface Upstream {
 /** Resolves virtual transformations (keyBy, union, partitioning) into the real upstream operators. */
 function upstreams(t: Transformation): Upstream[] {
   const out: Upstream[] = [];
-  const walk = (input: Transformation, partitioning: Partitioning | undefined, key: Upstream['keySelector']) => {
+  const walk = (
+    input: Transformation,
+    partitioning: Partitioning | undefined,
+    key: Upstream['keySelector'],
+  ) => {
     const spec = input.spec;
     if (spec.kind === 'union') {
       for (const i of input.inputs) walk(i, partitioning, key);
@@ -89,7 +98,10 @@ export function buildStreamGraph(transformations: Transformation[], config: Stre
   for (const t of ordered) {
     const uid = t.uid ?? `${t.spec.kind}-${t.id}`;
     if (uids.has(uid)) {
-      throw new SluiceError(ErrorCode.InvalidJob, `operator uid '${uid}' is used twice; uids must be unique in a job`);
+      throw new SluiceError(
+        ErrorCode.InvalidJob,
+        `operator uid '${uid}' is used twice; uids must be unique in a job`,
+      );
     }
     uids.add(uid);
     const spec = t.spec as OperatorSpec;
@@ -111,7 +123,8 @@ export function buildStreamGraph(transformations: Transformation[], config: Stre
     if (keyed.length > 0) target.keySelector = keyed[0]!.keySelector;
     for (const u of ups) {
       const source = nodes.get(u.transformation)!;
-      const partitioning = u.partitioning ?? (source.parallelism === target.parallelism ? 'forward' : 'rebalance');
+      const partitioning =
+        u.partitioning ?? (source.parallelism === target.parallelism ? 'forward' : 'rebalance');
       if (partitioning === 'forward' && source.parallelism !== target.parallelism) {
         throw new SluiceError(
           ErrorCode.InvalidJob,

@@ -85,6 +85,7 @@ async function logStatus(nc: NatsConnection, log: Logger): Promise<void> {
   for await (const status of nc.status()) {
     switch (status.type) {
       case 'disconnect':
+        if (nc.isDraining() || nc.isClosed()) break;
         log.warn({ server: status.server }, 'disconnected from NATS');
         break;
       case 'reconnect':

@@ -53,7 +53,14 @@ async function start(options: LocalRunOptions): Promise<Running> {
   });
   process.once('SIGINT', onSigint);
   const client = ClusterClient.on(cluster.jobManager.nc, cluster.config);
-  return { cluster, client, plans, extraTaskManagers: [], slots: cluster.config.taskmanager.numberOfTaskSlots, log };
+  return {
+    cluster,
+    client,
+    plans,
+    extraTaskManagers: [],
+    slots: cluster.config.taskmanager.numberOfTaskSlots,
+    log,
+  };
 }
 
 /** Stops the local cluster (if one runs). Jobs still running end SUSPENDED. */
@@ -85,7 +92,10 @@ export function runLocally(options: LocalRunOptions = {}): ExecutionBridge {
       const needed = requiredSlots(graph);
       if (needed > r.slots) {
         const extra = needed - r.slots;
-        const config = { ...r.cluster.config, taskmanager: { ...r.cluster.config.taskmanager, numberOfTaskSlots: extra } };
+        const config = {
+          ...r.cluster.config,
+          taskmanager: { ...r.cluster.config.taskmanager, numberOfTaskSlots: extra },
+        };
         r.extraTaskManagers.push(await startTaskManager(config, r.log, { plans: r.plans }));
         r.slots = needed;
       }

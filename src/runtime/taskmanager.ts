@@ -11,8 +11,8 @@ import type { SluiceConfig } from '../config/config.js';
 import { connectNats } from '../nats/connection.js';
 import { ArtifactCache, ArtifactStore } from './artifacts/artifact-store.js';
 import { processId } from './process-id.js';
-import { DefaultPlanResolver, type InMemoryPlans } from './taskexecutor/plan-resolver.js';
 import { Subjects } from './subjects.js';
+import { DefaultPlanResolver, type InMemoryPlans } from './taskexecutor/plan-resolver.js';
 import { TaskExecutor } from './taskexecutor/task-executor.js';
 
 export interface TaskManager {

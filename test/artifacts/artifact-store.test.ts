@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { bundleJob } from '../../src/client/bundler.js';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
 import { liveServerCount, type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import {
@@ -14,6 +16,8 @@ import {
   ArtifactStore,
   artifactBucketName,
 } from '../../src/runtime/artifacts/artifact-store.js';
+
+const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/jobs');
 
 let server: NatsServerHandle;
 let nc: NatsConnection;
@@ -181,6 +185,23 @@ describe('ArtifactCache', () => {
 
     expect(await cache.path(ref)).toBe(p1);
     expect(get).toHaveBeenCalledTimes(1);
+
+    await rm(p1); // e.g. by a temp-dir cleaner
+    expect(await cache.path(ref)).toBe(p1);
+    expect(get).toHaveBeenCalledTimes(2);
+    expect((await readFile(p1)).equals(Buffer.from(bundle.code))).toBe(true);
+  });
+
+  it('serves a job bundle end to end: bundle, store, cache, import', async () => {
+    const store = await openStore();
+    const bundle = await bundleJob({
+      entry: join(fixtures, 'simple-job.ts'),
+      sluiceEntry: join(fixtures, 'fake-sluice-api.ts'),
+    });
+    const { ref } = await store.put(bundle);
+    const file = await new ArtifactCache(store, join(tempDir, 'cache-e2e')).path(ref);
+    const mod = (await import(/* @vite-ignore */ pathToFileURL(file).href)) as { answer: number };
+    expect(mod.answer).toBe(42);
   });
 
   it('reuses a verified file from an earlier process and replaces a corrupted one', async () => {

@@ -77,7 +77,11 @@ describe('bundleJob', () => {
     const code = text(a);
     const map = /sourceMappingURL=data:application\/json;base64,(\S+)/.exec(code);
     expect(map).not.toBeNull();
-    const sourceMap = JSON.parse(Buffer.from(map![1]!, 'base64').toString('utf8')) as { sources: string[] };
+    const sourceMap = JSON.parse(Buffer.from(map![1]!, 'base64').toString('utf8')) as {
+      sources: string[];
+      sourceRoot: string;
+    };
+    expect(sourceMap.sourceRoot).toBe('sluice-job:///');
     expect(sourceMap.sources).toContain('test/fixtures/jobs/cjs-job.ts');
     expect(code).not.toContain(repoRoot);
     expect(JSON.stringify(sourceMap)).not.toContain(repoRoot);

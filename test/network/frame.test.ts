@@ -6,7 +6,12 @@ import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
 import { decodeCredit, encodeCredit } from '../../src/runtime/network/control.js';
-import { END_OF_PARTITION, record, type StreamElement, watermark } from '../../src/runtime/network/elements.js';
+import {
+  END_OF_PARTITION,
+  record,
+  type StreamElement,
+  watermark,
+} from '../../src/runtime/network/elements.js';
 import {
   decodeFrame,
   encodeFrame,
@@ -51,9 +56,8 @@ describe('data frames', () => {
     expect(frame.elements[1]).toEqual({ kind: 0, value: 'plain', timestamp: undefined });
     expect(frame.elements[2]).toEqual({ kind: 0, value: undefined, timestamp: -5 });
     expect(frame.elements[3]).toEqual({ kind: 1, watermark: 42 });
-    expect(Array.from(frame.elements[4]!.kind === 0 ? (frame.elements[4].value as Uint8Array) : [])).toEqual([
-      1, 2, 3,
-    ]);
+    const bin = frame.elements[4]!;
+    expect(Array.from(bin.kind === 0 ? (bin.value as Uint8Array) : [])).toEqual([1, 2, 3]);
     expect(frame.elements[5]).toEqual({ kind: 1, watermark: Number.NEGATIVE_INFINITY });
     expect(frame.elements[7]).toEqual({ kind: 2 });
   });
@@ -115,13 +119,17 @@ describe('data frames', () => {
   it('names the type of a value that cannot be serialized', () => {
     const fn = errorOf(() => encodeValue({ id: 1, callback: function onDone() {} }));
     expect(fn.code).toBe(ErrorCode.InvalidMessage);
-    expect(fn.message).toMatch(/^record cannot be serialized: value of type object: it contains a function 'onDone'/);
+    expect(fn.message).toMatch(
+      /^record cannot be serialized: value of type object: it contains a function 'onDone'/,
+    );
 
     class Order {
       self: unknown = this;
     }
     const circular = errorOf(() => encodeValue(new Order()));
-    expect(circular.message).toMatch(/record cannot be serialized: value of type object \(Order\): .*circular/);
+    expect(circular.message).toMatch(
+      /record cannot be serialized: value of type object \(Order\): .*circular/,
+    );
 
     expect(errorOf(() => encodeValue(2n ** 70n)).message).toMatch(/value of type bigint: .*64-bit/);
     expect(errorOf(() => encodeValue(Symbol('s'))).message).toMatch(/value of type symbol: it is a symbol/);

@@ -5,7 +5,11 @@
  * timers run on a manual scheduler when the clock is advanced, so tests never sleep.
  */
 import { type Logger, pino } from 'pino';
-import { MAX_WATERMARK, type OperatorContext, type StreamOperator } from '../../src/runtime/operators/operator.js';
+import {
+  MAX_WATERMARK,
+  type OperatorContext,
+  type StreamOperator,
+} from '../../src/runtime/operators/operator.js';
 import { KeyedStateBackend } from '../../src/runtime/state/keyed-state-backend.js';
 import { TimerService } from '../../src/runtime/state/timer-service.js';
 
@@ -149,7 +153,9 @@ export class OperatorHarness<IN = unknown> {
 
   /** Records as [value, timestamp] pairs. */
   timestamped(): Array<[unknown, number | undefined]> {
-    return this.output.flatMap((e) => (e.kind === 'record' ? [[e.value, e.timestamp] as [unknown, number | undefined]] : []));
+    return this.output.flatMap((e) =>
+      e.kind === 'record' ? [[e.value, e.timestamp] as [unknown, number | undefined]] : [],
+    );
   }
 
   /** Every emitted element, watermarks as 'wm:<n>' strings: checks records precede the watermark that closed them. */

@@ -23,10 +23,18 @@ interface Ev {
 
 const ev = (key: string, value: number, ts: number): Ev => ({ key, value, ts });
 const byKey = (e: Ev) => e.key;
-const sum: ReduceFunction<Ev> = (a, b) => ({ key: a.key, value: a.value + b.value, ts: Math.min(a.ts, b.ts) });
+const sum: ReduceFunction<Ev> = (a, b) => ({
+  key: a.key,
+  value: a.value + b.value,
+  ts: Math.min(a.ts, b.ts),
+});
 const label = (r: unknown) => `${(r as Ev).key}:${(r as Ev).value}`;
 
-function windowOperator(assigner: WindowAssigner, fn: WindowFunctionSpec, allowedLatenessMs = 0): WindowOperator {
+function windowOperator(
+  assigner: WindowAssigner,
+  fn: WindowFunctionSpec,
+  allowedLatenessMs = 0,
+): WindowOperator {
   return new WindowOperator({ kind: 'window', assigner, fn, allowedLatenessMs });
 }
 
@@ -56,7 +64,9 @@ describe('WindowOperator: event time', () => {
     const op = windowOperator(TumblingEventTimeWindows.of(10), reduceSpec(sum));
     const h = await harness(op);
     // b before a: results of one window end are still ordered by key.
-    h.element(ev('b', 2, 0), 0).element(ev('a', 1, 1), 1).element(ev('a', 3, 7), 7);
+    h.element(ev('b', 2, 0), 0)
+      .element(ev('a', 1, 1), 1)
+      .element(ev('a', 3, 7), 7);
     h.element(ev('a', 4, 12), 12).element(ev('b', 5, 15), 15);
     h.watermark(9);
     h.element(ev('a', 6, 25), 25);
@@ -81,7 +91,9 @@ describe('WindowOperator: event time', () => {
   it('puts each element into size/slide sliding windows', async () => {
     const op = windowOperator(SlidingEventTimeWindows.of(10, 5), reduceSpec(sum));
     const h = await harness(op);
-    h.element(ev('a', 1, 2), 2).element(ev('b', 100, 4), 4).element(ev('a', 2, 6), 6);
+    h.element(ev('a', 1, 2), 2)
+      .element(ev('b', 100, 4), 4)
+      .element(ev('a', 2, 6), 6);
     h.element(ev('a', 4, 11), 11).element(ev('a', 8, 17), 17);
     await h.finish({ maxWatermark: true });
 
@@ -99,7 +111,9 @@ describe('WindowOperator: event time', () => {
   it('keeps its windows in keyed state, one entry per key, cleared after firing', async () => {
     const op = windowOperator(SlidingEventTimeWindows.of(10, 5), reduceSpec(sum));
     const h = await harness(op);
-    h.element(ev('a', 1, 2), 2).element(ev('b', 1, 3), 3).element(ev('a', 1, 7), 7);
+    h.element(ev('a', 1, 2), 2)
+      .element(ev('b', 1, 3), 3)
+      .element(ev('a', 1, 7), 7);
     expect(h.stateEntries(WINDOW_STATE_NAME)).toBe(2);
     h.backend!.setCurrentKey('a');
     const windows = h.backend!.mapState<number, Ev>(WINDOW_STATE_NAME);
@@ -278,7 +292,12 @@ describe('WindowOperator: event time', () => {
   it('process: gets the key, the window and all its elements; may emit several records', async () => {
     const process: ProcessWindowFunction<Ev, unknown, string> = {
       process: (key, ctx, elements, out) => {
-        out.collect({ key, start: ctx.window.start, end: ctx.window.end, values: elements.map((e) => e.value) });
+        out.collect({
+          key,
+          start: ctx.window.start,
+          end: ctx.window.end,
+          values: elements.map((e) => e.value),
+        });
         out.collect({ key, watermark: ctx.currentWatermark(), now: ctx.currentProcessingTime() });
       },
     };
@@ -287,7 +306,10 @@ describe('WindowOperator: event time', () => {
       process: process as ProcessWindowFunction<unknown, unknown, unknown>,
     });
     const h = await harness(op, { startTime: 5000 });
-    h.element(ev('a', 1, 2), 2).element(ev('a', 2, 8), 8).element(ev('a', 3, 1), 1).element(ev('a', 4, 10), 10);
+    h.element(ev('a', 1, 2), 2)
+      .element(ev('a', 2, 8), 8)
+      .element(ev('a', 3, 1), 1)
+      .element(ev('a', 4, 10), 10);
     h.watermark(12);
     expect(h.timestamped()).toEqual([
       [{ key: 'a', start: 0, end: 10, values: [1, 2, 3] }, 9],
@@ -298,7 +320,9 @@ describe('WindowOperator: event time', () => {
   it('reduce-process: the reduced value reaches process as a one-element list', async () => {
     const process: ProcessWindowFunction<Ev, unknown, string> = {
       process: (key, ctx, elements, out) =>
-        out.collect(`${key} [${ctx.window.start},${ctx.window.end}) ${elements.length}x ${elements[0]!.value}`),
+        out.collect(
+          `${key} [${ctx.window.start},${ctx.window.end}) ${elements.length}x ${elements[0]!.value}`,
+        ),
     };
     const op = windowOperator(TumblingEventTimeWindows.of(10), {
       kind: 'reduce-process',
@@ -306,7 +330,10 @@ describe('WindowOperator: event time', () => {
       process: process as ProcessWindowFunction<unknown, unknown, unknown>,
     });
     const h = await harness(op);
-    h.element(ev('a', 1, 2), 2).element(ev('a', 2, 8), 8).element(ev('b', 5, 13), 13).element(ev('a', 4, 3), 3);
+    h.element(ev('a', 1, 2), 2)
+      .element(ev('a', 2, 8), 8)
+      .element(ev('b', 5, 13), 13)
+      .element(ev('a', 4, 3), 3);
     await h.finish({ maxWatermark: true });
     expect(h.timestamped()).toEqual([
       ['a [0,10) 1x 7', 9],
@@ -317,7 +344,9 @@ describe('WindowOperator: event time', () => {
   it('fires every remaining window at endInput when no MAX watermark came, by window end then key', async () => {
     const op = windowOperator(TumblingEventTimeWindows.of(10), reduceSpec(sum), 100);
     const h = await harness(op);
-    h.element(ev('b', 1, 25), 25).element(ev('a', 2, 15), 15).element(ev('c', 3, 5), 5);
+    h.element(ev('b', 1, 25), 25)
+      .element(ev('a', 2, 15), 15)
+      .element(ev('c', 3, 5), 5);
     h.element(ev('a', 4, 27), 27).element(ev('b', 8, 12), 12);
     await h.finish();
     expect(h.timestamped().map(([v, ts]) => [label(v), ts])).toEqual([
@@ -333,7 +362,9 @@ describe('WindowOperator: event time', () => {
 
   it('refuses a record without a timestamp', async () => {
     const h = await harness(windowOperator(TumblingEventTimeWindows.of(10), reduceSpec(sum)));
-    expect(() => h.element(ev('a', 1, 1))).toThrow(/event-time windows need timestamps: call assignTimestampsAndWatermarks/);
+    expect(() => h.element(ev('a', 1, 1))).toThrow(
+      /event-time windows need timestamps: call assignTimestampsAndWatermarks/,
+    );
   });
 
   it('needs a keyed stream', async () => {
@@ -366,7 +397,9 @@ describe('WindowOperator: processing time', () => {
     ]);
     h.watermark(500); // forwarded, fires nothing
     h.advanceProcessingTime(1150).element(ev('c', 4, 0));
-    h.advanceProcessingTime(1160).element(ev('a', 5, 0)).element(ev('a', 6, 0));
+    h.advanceProcessingTime(1160)
+      .element(ev('a', 5, 0))
+      .element(ev('a', 6, 0));
     expect(h.time.pending).toBe(2);
     await h.finish();
 

@@ -78,7 +78,9 @@ class CollectWriter<T> implements SinkWriter<T> {
         decodeReply(reply.data, REPLY_LIMIT);
       })
       .catch((err: unknown) => {
-        this.#failure = new Error(`the client collecting results stopped answering: ${(err as Error).message}`);
+        this.#failure = new Error(
+          `the client collecting results stopped answering: ${(err as Error).message}`,
+        );
       })
       .finally(() => {
         this.#inFlight = undefined;

@@ -44,7 +44,9 @@ export class TextFileSink<T> implements Sink<T> {
           stream.once('drain', resolve);
         }),
       finish: async () => {
-        await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+          stream.end((err?: Error | null) => (err ? reject(err) : resolve())),
+        );
         if (failure) throw failure;
         await rename(inProgress, target);
       },

@@ -20,7 +20,10 @@ export class TextFileSource implements Source<string> {
     } catch {
       throw new Error(`input file not found: ${this.path}`);
     }
-    const lines = createInterface({ input: createReadStream(this.path, { encoding: 'utf8' }), crlfDelay: Infinity });
+    const lines = createInterface({
+      input: createReadStream(this.path, { encoding: 'utf8' }),
+      crlfDelay: Infinity,
+    });
     let n = 0;
     try {
       for await (const line of lines) {

@@ -16,12 +16,20 @@ export function jobGraphText(graph: JobGraph): string {
         v.id,
         String(v.parallelism),
         String(v.maxParallelism),
-        v.operator.kind === 'chain' ? v.operator.operators.map((o) => `${o.name} [${o.uid}]`).join(' -> ') : v.name,
+        v.operator.kind === 'chain'
+          ? v.operator.operators.map((o) => `${o.name} [${o.uid}]`).join(' -> ')
+          : v.name,
       ]),
     ),
   );
   if (graph.edges.length > 0) {
-    lines.push('', table(['EDGE', 'FROM', 'TO', 'PARTITIONER'], graph.edges.map((e) => [e.id, e.source, e.target, e.partitioner])));
+    lines.push(
+      '',
+      table(
+        ['EDGE', 'FROM', 'TO', 'PARTITIONER'],
+        graph.edges.map((e) => [e.id, e.source, e.target, e.partitioner]),
+      ),
+    );
   }
   return lines.join('\n');
 }
@@ -33,19 +41,27 @@ export function infoCommand(): Command {
     .argument('[args...]', 'arguments of the job')
     .option('-p, --parallelism <n>', 'default parallelism (parallelism.default)')
     .option('--json', 'print the JobGraph as JSON')
-    .option('--execution <n>', "which execute() call of the program (default 1: the first)", '1')
+    .option('--execution <n>', 'which execute() call of the program (default 1: the first)', '1')
     .passThroughOptions()
-    .action(async (job: string, args: string[], options: GlobalOptions & { parallelism?: string; json?: boolean; execution: string }) => {
-      const config = configFrom(options, { 'parallelism.default': options.parallelism });
-      const index = Number(options.execution) - 1;
-      if (!Number.isInteger(index) || index < 0) throw new Error(`--execution must be a positive integer`);
-      const file = await localBundleFile(await bundleJobFile(job));
-      const { graph, jobName } = await planProgram(
-        file,
-        { args, executionIndex: index, entry: job, parallelism: config.parallelismDefault },
-        `info-${Date.now()}`,
-      );
-      const jobGraph = toJobGraph(graph, { jobId: '0'.repeat(32), name: jobName });
-      process.stdout.write(options.json ? `${JSON.stringify(jobGraph, null, 2)}\n` : `${jobGraphText(jobGraph)}\n`);
-    });
+    .action(
+      async (
+        job: string,
+        args: string[],
+        options: GlobalOptions & { parallelism?: string; json?: boolean; execution: string },
+      ) => {
+        const config = configFrom(options, { 'parallelism.default': options.parallelism });
+        const index = Number(options.execution) - 1;
+        if (!Number.isInteger(index) || index < 0) throw new Error(`--execution must be a positive integer`);
+        const file = await localBundleFile(await bundleJobFile(job));
+        const { graph, jobName } = await planProgram(
+          file,
+          { args, executionIndex: index, entry: job, parallelism: config.parallelismDefault },
+          `info-${Date.now()}`,
+        );
+        const jobGraph = toJobGraph(graph, { jobId: '0'.repeat(32), name: jobName });
+        process.stdout.write(
+          options.json ? `${JSON.stringify(jobGraph, null, 2)}\n` : `${jobGraphText(jobGraph)}\n`,
+        );
+      },
+    );
 }

@@ -14,9 +14,9 @@ import { newJobId } from '../../jobgraph/job-id.js';
 import { exitCodeFor, JobStatus } from '../../runtime/job-status.js';
 import { type LocalCluster, startLocalCluster } from '../../runtime/local-cluster.js';
 import { closeLocalCluster, runLocally } from '../../runtime/local-runner.js';
-import { runProgram } from '../run-program.js';
 import { duration, errorText } from '../format.js';
 import { clientLogger, configFrom, type GlobalOptions, withGlobalOptions } from '../global-options.js';
+import { runProgram } from '../run-program.js';
 
 interface RunOptions extends GlobalOptions {
   detached?: boolean;
@@ -72,7 +72,12 @@ async function onLocalCluster(
 }
 
 /** A job file: bundled, then its main runs here, submitting each execute() to the cluster. */
-async function runJobFile(job: string, args: string[], config: SluiceConfig, options: RunOptions): Promise<number> {
+async function runJobFile(
+  job: string,
+  args: string[],
+  config: SluiceConfig,
+  options: RunOptions,
+): Promise<number> {
   const bundle = await bundleJobFile(job);
   const file = await localBundleFile(bundle);
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -110,7 +115,15 @@ async function runJobFile(job: string, args: string[], config: SluiceConfig, opt
         last = line;
       },
     });
-    return await runProgram({ file, displayName: job, args, bridge, attached: options.detached !== true, out, err });
+    return await runProgram({
+      file,
+      displayName: job,
+      args,
+      bridge,
+      attached: options.detached !== true,
+      out,
+      err,
+    });
   } finally {
     await client.close();
   }

@@ -15,7 +15,7 @@
  * {@link ArtifactCache} keeps downloaded bundles on local disk for `import()`.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type JetStreamManager, jetstream, type MsgRequest } from '@nats-io/jetstream';
@@ -217,7 +217,8 @@ export class ArtifactStore {
 /**
  * A per-process on-disk cache of downloaded bundles, `<cacheDir>/<sha256>.mjs`. Files are written
  * atomically (temp file + rename; several processes may share the directory) and verified by hash the
- * first time this process uses them. Concurrent callers for the same artifact share one download.
+ * first time this process uses them (then only checked to be still there). Concurrent callers for the same
+ * artifact share one download.
  */
 export class ArtifactCache {
   readonly cacheDir: string;
@@ -233,12 +234,20 @@ export class ArtifactCache {
   /** A local file holding the artifact, ready for `import(pathToFileURL(path).href)`. */
   path(ref: ArtifactRef): Promise<string> {
     checkSha(ref.sha256);
-    let p = this.#paths.get(ref.sha256);
-    if (p === undefined) {
-      p = this.#fetch(ref);
-      this.#paths.set(ref.sha256, p);
-      p.catch(() => this.#paths.delete(ref.sha256));
+    const known = this.#paths.get(ref.sha256);
+    if (known !== undefined) {
+      // A file made earlier may have been removed since (a temp-dir cleaner): then make it again.
+      return known.then(async (file) => {
+        if (await isFile(file)) return file;
+        if (this.#paths.get(ref.sha256) === known) this.#paths.delete(ref.sha256);
+        return this.path(ref);
+      });
     }
+    const p = this.#fetch(ref);
+    this.#paths.set(ref.sha256, p);
+    p.catch(() => {
+      if (this.#paths.get(ref.sha256) === p) this.#paths.delete(ref.sha256);
+    });
     return p;
   }
 
@@ -264,6 +273,10 @@ export class ArtifactCache {
     }
     return file;
   }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() === true;
 }
 
 function checkSha(sha256: string): void {

@@ -218,7 +218,11 @@ export class JobMaster extends Actor {
       attempt: 0,
       inputs: this.graph.edges
         .filter((edge) => edge.target === vertexId)
-        .map((edge, inputIndex) => ({ edgeId: edge.id, sourceParallelism: parallelismOf(edge.source), inputIndex })),
+        .map((edge, inputIndex) => ({
+          edgeId: edge.id,
+          sourceParallelism: parallelismOf(edge.source),
+          inputIndex,
+        })),
       outputs: this.graph.edges
         .filter((edge) => edge.source === vertexId)
         .map((edge) => ({ edgeId: edge.id, targetParallelism: parallelismOf(edge.target) })),

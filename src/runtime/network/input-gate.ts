@@ -105,7 +105,13 @@ interface InputSlot {
 type State = 'open' | 'closed' | 'failed';
 
 export class InputGate {
-  readonly stats: InputGateStats = { recordsIn: 0, framesIn: 0, bytesIn: 0, dropped: 0, peakBufferedFrames: 0 };
+  readonly stats: InputGateStats = {
+    recordsIn: 0,
+    framesIn: 0,
+    bytesIn: 0,
+    dropped: 0,
+    peakBufferedFrames: 0,
+  };
   readonly jobId: string;
   readonly attempt: number;
   readonly targetSubtask: number;
@@ -361,7 +367,8 @@ export class InputGate {
     this.stats.recordsIn += frame.records;
     this.stats.bytesIn += data.byteLength;
     ch.frames.push(frame);
-    if (++this.#bufferedFrames > this.stats.peakBufferedFrames) this.stats.peakBufferedFrames = this.#bufferedFrames;
+    if (++this.#bufferedFrames > this.stats.peakBufferedFrames)
+      this.stats.peakBufferedFrames = this.#bufferedFrames;
     if (!ch.inRing) this.#ringPush(ch);
     const waiter = this.#waiter;
     if (waiter !== undefined) {

@@ -2,7 +2,13 @@
  * Stateless one-input operators (map, flatMap, filter), the keyed rolling reduce, and the operator that
  * assigns timestamps and generates watermarks.
  */
-import type { Collector, FilterFunction, FlatMapFunction, MapFunction, ReduceFunction } from '../../api/functions.js';
+import type {
+  Collector,
+  FilterFunction,
+  FlatMapFunction,
+  MapFunction,
+  ReduceFunction,
+} from '../../api/functions.js';
 import type { WatermarkStrategy } from '../../api/watermarks.js';
 import type { ValueState } from '../state/keyed-state-backend.js';
 import { MAX_WATERMARK, type OperatorContext, type Output, type StreamOperator } from './operator.js';

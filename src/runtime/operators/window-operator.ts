@@ -66,7 +66,9 @@ export class WindowOperator implements StreamOperator {
 
   open(ctx: OperatorContext, output: Output<unknown>): void {
     if (!ctx.keyedState) {
-      throw new Error(`window() needs a keyed stream: call keyBy() before window() (operator '${ctx.operatorName}')`);
+      throw new Error(
+        `window() needs a keyed stream: call keyBy() before window() (operator '${ctx.operatorName}')`,
+      );
     }
     this.#ctx = ctx;
     this.#out = output;
@@ -179,7 +181,9 @@ export class WindowOperator implements StreamOperator {
   #onTimer(timestamp: number, key: unknown): void {
     for (const start of this.#contents.keys()) {
       const window = this.#window(start);
-      if (window.maxTimestamp() === timestamp) this.#emit({ window, key, results: this.#results(window, key) });
+      if (window.maxTimestamp() === timestamp) {
+        this.#emit({ window, key, results: this.#results(window, key) });
+      }
       if (this.#cleanupTime(window) === timestamp) this.#removeWindow(window);
     }
   }

@@ -4,7 +4,11 @@
  * and argv are process-wide.
  */
 import { pathToFileURL } from 'node:url';
-import { type ExecutionBridge, installExecutionBridge, resetExecutionIndex } from '../../api/execution-bridge.js';
+import {
+  type ExecutionBridge,
+  installExecutionBridge,
+  resetExecutionIndex,
+} from '../../api/execution-bridge.js';
 
 let queue: Promise<unknown> = Promise.resolve();
 

@@ -55,7 +55,11 @@ export function subtaskForKeyGroup(keyGroup: number, maxParallelism: number, par
 }
 
 /** The key groups a subtask owns: [start, end] inclusive. */
-export function keyGroupRange(subtask: number, maxParallelism: number, parallelism: number): [number, number] {
+export function keyGroupRange(
+  subtask: number,
+  maxParallelism: number,
+  parallelism: number,
+): [number, number] {
   const start = Math.ceil((subtask * maxParallelism) / parallelism);
   const end = Math.ceil(((subtask + 1) * maxParallelism) / parallelism) - 1;
   return [start, end];

@@ -39,6 +39,12 @@ export interface MapState<K, V> {
 }
 
 export class KeyedStateBackend {
+  /**
+   * The backend whose key was set last, in this process. A user function instance may be shared by
+   * several subtasks (they run one record at a time, never concurrently), so the state handles it gets
+   * from its RuntimeContext resolve the backend through this at each call.
+   */
+  static active: KeyedStateBackend | undefined;
   readonly maxParallelism: number;
   /** state name → key string → entry */
   readonly #tables = new Map<string, Map<string, Entry>>();
@@ -51,6 +57,7 @@ export class KeyedStateBackend {
   }
 
   setCurrentKey(key: unknown): void {
+    KeyedStateBackend.active = this;
     this.#key = key;
     this.#keyStr = keyString(key);
     this.#keyGroup = keyGroupOf(this.#keyStr, this.maxParallelism);

@@ -45,7 +45,12 @@ export class TimerService {
         const t = setTimeout(fn, Math.max(0, delayMs));
         return () => clearTimeout(t);
       });
-    this.#onError = options.onError ?? ((err) => setImmediate(() => { throw err; }));
+    this.#onError =
+      options.onError ??
+      ((err) =>
+        setImmediate(() => {
+          throw err;
+        }));
   }
 
   /** The operator that receives the timer callbacks. */
@@ -83,19 +88,25 @@ export class TimerService {
     this.#processingTimers.delete(id);
   }
 
-  /** Fires every event-time timer at or before `watermark`, oldest first. */
+  /**
+   * Fires every event-time timer at or before `watermark`, oldest first, including timers that the
+   * callbacks themselves register at or before it (as Flink does).
+   */
   advanceWatermark(watermark: number): void {
     if (watermark <= this.#watermark) return;
     this.#watermark = watermark;
-    if (this.#eventTimers.size === 0) return;
-    const due = [...this.#eventTimers.values()]
-      .filter((t) => t.timestamp <= watermark)
-      .sort((a, b) => a.timestamp - b.timestamp);
-    for (const t of due) {
-      // A callback may have deleted a later timer of this batch.
-      if (!this.#eventTimers.delete(t.id)) continue;
-      this.#setKey(t.key);
-      this.#handler?.onEventTime(t.timestamp, t.key);
+    for (;;) {
+      if (this.#eventTimers.size === 0) return;
+      const due = [...this.#eventTimers.values()]
+        .filter((t) => t.timestamp <= watermark)
+        .sort((a, b) => a.timestamp - b.timestamp);
+      if (due.length === 0) return;
+      for (const t of due) {
+        // A callback may have deleted a later timer of this batch.
+        if (!this.#eventTimers.delete(t.id)) continue;
+        this.#setKey(t.key);
+        this.#handler?.onEventTime(t.timestamp, t.key);
+      }
     }
   }
 

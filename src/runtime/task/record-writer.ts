@@ -34,7 +34,8 @@ export class RecordWriter {
     this.#targetMaxParallelism = options.targetMaxParallelism;
     this.#subtaskIndex = options.subtaskIndex;
     this.#next = options.subtaskIndex % options.targetParallelism;
-    if (options.partitioning === 'hash' && !options.keySelector) throw new Error('hash partitioning needs a key');
+    if (options.partitioning === 'hash' && !options.keySelector)
+      throw new Error('hash partitioning needs a key');
   }
 
   emit(value: unknown, timestamp: number | undefined): void {
@@ -54,7 +55,10 @@ export class RecordWriter {
         return;
       case 'hash': {
         const group = keyGroupOf(keyString(this.#keySelector!(value)), this.#targetMaxParallelism);
-        this.gate.emit(subtaskForKeyGroup(group, this.#targetMaxParallelism, this.#targets), record(value, timestamp));
+        this.gate.emit(
+          subtaskForKeyGroup(group, this.#targetMaxParallelism, this.#targets),
+          record(value, timestamp),
+        );
         return;
       }
     }

@@ -7,10 +7,11 @@
  * minimum) before they reach the chain. When every input has ended, operators end in chain order, the
  * writers send end-of-partition, and the task finishes.
  */
+
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { ConnectorContext, SourceContext } from '../../api/connector.js';
 import type { Logger } from '../../common/log.js';
 import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { ElementKind } from '../network/elements.js';
 import { InputGate } from '../network/input-gate.js';
 import { OutputGate } from '../network/output-gate.js';
@@ -54,7 +55,11 @@ interface ChainLink {
   watermark: number;
 }
 
-export async function runStreamTask(spec: StreamTaskSpec, plan: StreamGraph, env: StreamTaskEnvironment): Promise<void> {
+export async function runStreamTask(
+  spec: StreamTaskSpec,
+  plan: StreamGraph,
+  env: StreamTaskEnvironment,
+): Promise<void> {
   const nodes = spec.chain.map((uid) => {
     const node = plan.nodes.find((n) => n.uid === uid);
     if (!node) {
@@ -173,7 +178,8 @@ export async function runStreamTask(spec: StreamTaskSpec, plan: StreamGraph, env
   const blocked = (): Array<Promise<void>> => {
     const waits: Array<Promise<void>> = [];
     for (const w of writers) if (!w.gate.writable) waits.push(w.gate.ready());
-    for (const l of links) if (l.operator.writable === false && l.operator.ready) waits.push(l.operator.ready());
+    for (const l of links)
+      if (l.operator.writable === false && l.operator.ready) waits.push(l.operator.ready());
     return waits;
   };
   const backpressure = async () => {
@@ -210,13 +216,7 @@ export async function runStreamTask(spec: StreamTaskSpec, plan: StreamGraph, env
         inputs: spec.inputs,
         log: env.log,
       });
-      const offsets = new Map<number, number>();
-      let channels = 0;
-      for (const input of [...spec.inputs].sort((a, b) => a.inputIndex - b.inputIndex)) {
-        offsets.set(input.inputIndex, channels);
-        channels += input.sourceParallelism;
-      }
-      const tracker = new WatermarkTracker(channels);
+      const tracker = new WatermarkTracker(inputGate.channelCount);
       const aborted = new Promise<null>((_, reject) =>
         env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true }),
       );
@@ -224,7 +224,7 @@ export async function runStreamTask(spec: StreamTaskSpec, plan: StreamGraph, env
       for (;;) {
         const frame = await Promise.race([inputGate.next(), aborted]);
         if (frame === null) break;
-        const channel = offsets.get(frame.inputIndex)! + frame.channel;
+        const channel = frame.channel;
         for (const element of frame.elements) {
           if (element.kind === ElementKind.Record) {
             recordsIn++;

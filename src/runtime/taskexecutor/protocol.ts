@@ -26,7 +26,11 @@ export const DeployRequest = z.object({
     .object({
       attempt: z.number().int().min(0),
       inputs: z.array(
-        z.object({ edgeId: z.string(), sourceParallelism: z.number().int().min(1), inputIndex: z.number().int() }),
+        z.object({
+          edgeId: z.string(),
+          sourceParallelism: z.number().int().min(1),
+          inputIndex: z.number().int(),
+        }),
       ),
       outputs: z.array(z.object({ edgeId: z.string(), targetParallelism: z.number().int().min(1) })),
       bufferTimeoutMs: z.number().int().min(0),

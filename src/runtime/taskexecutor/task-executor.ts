@@ -203,11 +203,13 @@ export class TaskExecutor extends Actor {
     const { operator, task } = request;
     if (operator.kind === 'builtin') {
       const invokable = BUILTIN_INVOKABLES[operator.name];
-      if (!invokable) throw new SluiceError(ErrorCode.InvalidJob, `unknown built-in operator '${operator.name}'`);
+      if (!invokable)
+        throw new SluiceError(ErrorCode.InvalidJob, `unknown built-in operator '${operator.name}'`);
       return (ctx) => invokable(ctx, operator.args);
     }
     const stream = request.stream;
-    if (!stream) throw new SluiceError(ErrorCode.InvalidJob, `task ${taskKey(task)} has no stream description`);
+    if (!stream)
+      throw new SluiceError(ErrorCode.InvalidJob, `task ${taskKey(task)} has no stream description`);
     return async (ctx) => {
       const plan = await this.#options.plans.resolve(task.jobId, stream.program);
       await runStreamTask(

@@ -1,0 +1,208 @@
+/**
+ * Throughput of the data plane: 1 producer -> 1 consumer pass-through over an OutputGate and an InputGate,
+ * against raw NATS publish/subscribe of the same frames, in one process, on a private nats-server.
+ *
+ *   npx tsx bench/network.ts [records] [recordBytes]
+ *
+ * Without tsx (Node 20 cannot run TypeScript by itself), compile first:
+ *
+ *   npx tsc -p tsconfig.json --outDir node_modules/.cache/sluice-bench
+ *   node node_modules/.cache/sluice-bench/bench/network.js [records] [recordBytes]
+ *
+ * Rows:
+ * - raw NATS, pre-encoded frames: the frames are built up front; publish (a flush round trip every 64 frames
+ *   so the subscriber is not flooded) and count them on the other connection. Pure transport.
+ * - raw NATS + codec: the same, but frames are built from the records while publishing and decoded on
+ *   receipt: what the gates do minus flow control and bookkeeping.
+ * - gates: emit() each record (await ready() when not writable), next() on the other side.
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsServer } from '../src/nats/launcher.js';
+import { record } from '../src/runtime/network/elements.js';
+import { appendElement, decodeFrame, FrameBuilder } from '../src/runtime/network/frame.js';
+import { InputGate } from '../src/runtime/network/input-gate.js';
+import { DEFAULT_MAX_FRAME_BYTES, OutputGate } from '../src/runtime/network/output-gate.js';
+import { Subjects } from '../src/runtime/subjects.js';
+
+const RECORDS = Number(process.argv[2] ?? 1_000_000);
+const RECORD_BYTES = Number(process.argv[3] ?? 0);
+const subjects = new Subjects('bench');
+const pad = RECORD_BYTES > 0 ? 'x'.repeat(RECORD_BYTES) : undefined;
+
+function makeValue(i: number): unknown {
+  return pad === undefined ? { id: i, key: `user-${i % 1000}`, amount: i * 0.25 } : { id: i, pad };
+}
+
+interface Result {
+  name: string;
+  ms: number;
+  records: number;
+  frames: number;
+  bytes: number;
+}
+
+async function rawPreEncoded(pub: NatsConnection, sub: NatsConnection): Promise<Result> {
+  const frames: Uint8Array[] = [];
+  const builder = new FrameBuilder(DEFAULT_MAX_FRAME_BYTES);
+  let seq = 1;
+  for (let i = 0; i < RECORDS; i++) {
+    const element = record(makeValue(i), 1_700_000_000_000 + i);
+    appendElement(builder, element);
+    if (builder.size >= DEFAULT_MAX_FRAME_BYTES - 200) frames.push(builder.build(0, seq++));
+  }
+  if (!builder.isEmpty) frames.push(builder.build(0, seq++));
+  const subject = 'bench.raw.pre';
+  let got = 0;
+  let bytes = 0;
+  const done = new Promise<void>((resolve) => {
+    sub.subscribe(subject, {
+      callback: (_err, msg) => {
+        bytes += msg.data.byteLength;
+        if (++got === frames.length) resolve();
+      },
+    });
+  });
+  await sub.flush();
+  const start = performance.now();
+  for (let f = 0; f < frames.length; f++) {
+    pub.publish(subject, frames[f]!);
+    if (f % 64 === 63) await pub.flush();
+  }
+  await done;
+  return {
+    name: 'raw NATS, pre-encoded frames',
+    ms: performance.now() - start,
+    records: RECORDS,
+    frames: got,
+    bytes,
+  };
+}
+
+async function rawWithCodec(pub: NatsConnection, sub: NatsConnection): Promise<Result> {
+  const subject = 'bench.raw.codec';
+  let records = 0;
+  let frames = 0;
+  let bytes = 0;
+  let expectedFrames = -1;
+  let resolveDone: () => void = () => {};
+  const done = new Promise<void>((r) => {
+    resolveDone = r;
+  });
+  sub.subscribe(subject, {
+    callback: (_err, msg) => {
+      const frame = decodeFrame(msg.data);
+      for (const e of frame.elements) if (e.kind === 0) records++;
+      bytes += msg.data.byteLength;
+      if (++frames === expectedFrames) resolveDone();
+    },
+  });
+  await sub.flush();
+  const start = performance.now();
+  const builder = new FrameBuilder(DEFAULT_MAX_FRAME_BYTES);
+  let seq = 1;
+  let sent = 0;
+  for (let i = 0; i < RECORDS; i++) {
+    appendElement(builder, record(makeValue(i), 1_700_000_000_000 + i));
+    if (builder.size >= DEFAULT_MAX_FRAME_BYTES - 200) {
+      pub.publish(subject, builder.build(0, seq++));
+      if (++sent % 64 === 0) await pub.flush();
+    }
+  }
+  if (!builder.isEmpty) {
+    pub.publish(subject, builder.build(0, seq++));
+    sent++;
+  }
+  expectedFrames = sent;
+  if (frames === sent) resolveDone();
+  await done;
+  return { name: 'raw NATS + frame codec', ms: performance.now() - start, records, frames, bytes };
+}
+
+async function gates(
+  pub: NatsConnection,
+  sub: NatsConnection,
+  run: number,
+  credits: number,
+): Promise<Result> {
+  const jobId = `benchjob${run}`;
+  const input = InputGate.open({
+    nc: sub,
+    subjects,
+    jobId,
+    attempt: 1,
+    targetSubtask: 0,
+    inputs: [{ edgeId: 'e', sourceParallelism: 1, inputIndex: 0 }],
+    creditsPerChannel: credits,
+  });
+  const output = await OutputGate.open({
+    nc: pub,
+    subjects,
+    jobId,
+    attempt: 1,
+    edgeId: 'e',
+    sourceSubtask: 0,
+    targetParallelism: 1,
+  });
+  const start = performance.now();
+  const consume = async () => {
+    let records = 0;
+    for (;;) {
+      const f = await input.next();
+      if (f === null) return records;
+      for (const e of f.elements) if (e.kind === 0) records++;
+    }
+  };
+  const produce = async () => {
+    for (let i = 0; i < RECORDS; i++) {
+      output.emit(0, record(makeValue(i), 1_700_000_000_000 + i));
+      if (!output.writable) await output.ready();
+    }
+    await output.finish();
+  };
+  const [records] = await Promise.all([consume(), produce()]);
+  const ms = performance.now() - start;
+  input.close();
+  return {
+    name: `gates (window ${credits} frames)`,
+    ms,
+    records,
+    frames: output.stats.framesOut,
+    bytes: output.stats.bytesOut,
+  };
+}
+
+function row(r: Result, base?: Result): string {
+  const rate = (r.records / r.ms) * 1000;
+  const mbs = r.bytes / 1024 / 1024 / (r.ms / 1000);
+  const ratio = base ? `  ${((rate / ((base.records / base.ms) * 1000)) * 100).toFixed(0)}% of raw` : '';
+  return `${r.name.padEnd(34)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} records/s  ${mbs.toFixed(1).padStart(7)} MiB/s  ${r.frames} frames  ${r.ms.toFixed(0)} ms${ratio}`;
+}
+
+async function main(): Promise<void> {
+  const server = await startNatsServer({ jetstream: false });
+  const pub = await connect({ servers: server.url });
+  const sub = await connect({ servers: server.url });
+  try {
+    console.log(
+      `${RECORDS.toLocaleString('en-US')} records of ${RECORD_BYTES > 0 ? `~${RECORD_BYTES} bytes` : '{ id, key, amount } (~40 bytes)'}, 1 -> 1, node ${process.version}`,
+    );
+    // warm-up (JIT, connections)
+    await rawWithCodec(pub, sub);
+    await gates(pub, sub, 0, 4);
+    const raw = await rawPreEncoded(pub, sub);
+    console.log(row(raw));
+    console.log(row(await rawWithCodec(pub, sub), raw));
+    const g = await gates(pub, sub, 1, 4);
+    console.log(row(g, raw));
+    console.log(row(await gates(pub, sub, 2, 16), raw));
+  } finally {
+    await pub.close();
+    await sub.close();
+    await server.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
