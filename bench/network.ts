@@ -171,11 +171,19 @@ async function gates(
   };
 }
 
-function row(r: Result, base?: Result): string {
-  const rate = (r.records / r.ms) * 1000;
+function rate(r: Result): number {
+  return (r.records / r.ms) * 1000;
+}
+
+function row(r: Result, raw?: Result, codec?: Result): string {
   const mbs = r.bytes / 1024 / 1024 / (r.ms / 1000);
-  const ratio = base ? `  ${((rate / ((base.records / base.ms) * 1000)) * 100).toFixed(0)}% of raw` : '';
-  return `${r.name.padEnd(34)} ${Math.round(rate).toLocaleString('en-US').padStart(12)} records/s  ${mbs.toFixed(1).padStart(7)} MiB/s  ${r.frames} frames  ${r.ms.toFixed(0)} ms${ratio}`;
+  const vs = (base: Result | undefined, label: string) =>
+    base ? `  ${((rate(r) / rate(base)) * 100).toFixed(0)}% of ${label}` : '';
+  return (
+    `${r.name.padEnd(30)} ${Math.round(rate(r)).toLocaleString('en-US').padStart(11)} records/s` +
+    `  ${mbs.toFixed(1).padStart(6)} MiB/s  ${String(r.frames).padStart(5)} frames  ${r.ms.toFixed(0).padStart(5)} ms` +
+    `${vs(raw, 'raw')}${vs(codec, 'raw+codec')}`
+  );
 }
 
 async function main(): Promise<void> {
@@ -191,10 +199,10 @@ async function main(): Promise<void> {
     await gates(pub, sub, 0, 4);
     const raw = await rawPreEncoded(pub, sub);
     console.log(row(raw));
-    console.log(row(await rawWithCodec(pub, sub), raw));
-    const g = await gates(pub, sub, 1, 4);
-    console.log(row(g, raw));
-    console.log(row(await gates(pub, sub, 2, 16), raw));
+    const codec = await rawWithCodec(pub, sub);
+    console.log(row(codec, raw));
+    console.log(row(await gates(pub, sub, 1, 4), raw, codec));
+    console.log(row(await gates(pub, sub, 2, 16), raw, codec));
   } finally {
     await pub.close();
     await sub.close();

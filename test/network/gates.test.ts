@@ -146,12 +146,14 @@ describe('gates', () => {
             if (ended > 0) problems.push(`element after the end: ${JSON.stringify(e)}`);
             if (e.kind === 0) {
               const v = e.value as { p: number; i: number };
-              if (v.p !== p || e.timestamp !== 1_000_000 + v.i) problems.push(`bad record ${JSON.stringify(e)}`);
+              if (v.p !== p || e.timestamp !== 1_000_000 + v.i)
+                problems.push(`bad record ${JSON.stringify(e)}`);
               got.push(v.i);
             } else if (e.kind === 1) {
               // every record before the watermark's time has arrived, none after it
               const before = expected.filter((i) => 1_000_000 + i < e.watermark).length;
-              if (got.length !== before) problems.push(`watermark ${e.watermark} after ${got.length} records`);
+              if (got.length !== before)
+                problems.push(`watermark ${e.watermark} after ${got.length} records`);
               marks.push(e.watermark);
             } else {
               ended++;
@@ -203,6 +205,58 @@ describe('gates', () => {
       expect(await input.next()).toEqual(expect.objectContaining({ elements: [{ kind: 2 }] }));
       expect(await input.next()).toBeNull();
     }
+  });
+
+  it('numbers channels over several input edges; finish can wait for consumption', async () => {
+    const jobId = newJobId();
+    const base = { subjects, jobId, attempt: 4 };
+    const input = openInput({
+      ...base,
+      nc: await conn(),
+      targetSubtask: 0,
+      inputs: [
+        { edgeId: 'left', sourceParallelism: 2, inputIndex: 0 },
+        { edgeId: 'right', sourceParallelism: 1, inputIndex: 1 },
+      ],
+    });
+    expect(input.channelCount).toBe(3);
+    expect([input.inputChannelCount(0), input.inputChannelCount(1)]).toEqual([2, 1]);
+    const producerNc = await conn();
+    const outputs = await Promise.all([
+      openOutput({ ...base, nc: producerNc, edgeId: 'left', sourceSubtask: 0, targetParallelism: 1 }),
+      openOutput({ ...base, nc: producerNc, edgeId: 'left', sourceSubtask: 1, targetParallelism: 1 }),
+      openOutput({ ...base, nc: producerNc, edgeId: 'right', sourceSubtask: 0, targetParallelism: 1 }),
+    ]);
+    outputs.forEach((o, k) => {
+      o.emit(0, record(`from ${k}`));
+    });
+    let finished = false;
+    const finishing = Promise.all(outputs.map((o) => o.finish({ waitForConsumption: true }))).then(() => {
+      finished = true;
+    });
+    const seen: Array<[number, number, number, string, number, unknown]> = [];
+    for (let k = 0; k < 3; k++) {
+      const f = (await input.next())!;
+      const first = f.elements[0]!;
+      seen.push([
+        f.channel,
+        f.inputIndex,
+        f.inputChannel,
+        f.edgeId,
+        f.sourceSubtask,
+        first.kind === 0 && first.value,
+      ]);
+      expect(f.elements.at(-1)).toEqual({ kind: 2 });
+    }
+    await sleep(100);
+    expect(finished).toBe(false); // the last frames are handed out but not released yet
+    expect(await input.next()).toBeNull();
+    await finishing;
+    expect(seen.sort()).toEqual([
+      [0, 0, 0, 'left', 0, 'from 0'],
+      [1, 0, 1, 'left', 1, 'from 1'],
+      [2, 1, 0, 'right', 0, 'from 2'],
+    ]);
   });
 
   it('holds a fast producer back to a slow consumer: bounded queues, nothing lost, no slow consumer', async () => {
@@ -322,6 +376,63 @@ describe('gates', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
   });
 
+  it('stops connecting at once when its signal is aborted', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const opening = OutputGate.open({
+      nc: await conn(),
+      subjects,
+      jobId: newJobId(),
+      attempt: 1,
+      edgeId: 'never',
+      sourceSubtask: 0,
+      targetParallelism: 1,
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 200);
+    await expect(opening).rejects.toMatchObject({
+      code: ErrorCode.IllegalState,
+      message: 'output gate closed',
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('fails both gates when their NATS connection drops (in-flight frames may be lost)', async () => {
+    const jobId = newJobId();
+    const consumerNc = await conn();
+    const producerNc = await conn();
+    const input = openInput({
+      nc: consumerNc,
+      subjects,
+      jobId,
+      attempt: 1,
+      targetSubtask: 0,
+      inputs: [{ edgeId: 'd', sourceParallelism: 1, inputIndex: 0 }],
+    });
+    const output = await openOutput({
+      nc: producerNc,
+      subjects,
+      jobId,
+      attempt: 1,
+      edgeId: 'd',
+      sourceSubtask: 0,
+      targetParallelism: 1,
+      bufferTimeoutMs: 0,
+    });
+    output.emit(0, record('before'));
+    expect((await input.next())?.elements).toEqual([record('before')]);
+    const pending = input.next();
+    await consumerNc.reconnect();
+    await expect(pending).rejects.toMatchObject({
+      code: ErrorCode.ConnectionFailed,
+      message: expect.stringMatching(/NATS connection (disconnect|forceReconnect).*may have been lost/),
+    });
+    await producerNc.reconnect();
+    await expect.poll(() => output.writable).toBe(false);
+    await expect(output.ready()).rejects.toMatchObject({ code: ErrorCode.ConnectionFailed });
+    expect(() => output.emit(0, record('after'))).toThrow(/NATS connection/);
+  });
+
   it('refuses a record msgpackr cannot encode at emit, and carries on', async () => {
     const jobId = newJobId();
     const input = openInput({
@@ -414,14 +525,16 @@ describe('gates', () => {
   it('fails the input gate on a gap (lost frames) with a clear error', async () => {
     const jobId = newJobId();
     const nc = await conn();
+    const inputNc = await conn();
     const input = openInput({
-      nc: await conn(),
+      nc: inputNc,
       subjects,
       jobId,
       attempt: 1,
       targetSubtask: 0,
       inputs: [{ edgeId: 'g', sourceParallelism: 2, inputIndex: 0 }],
     });
+    await inputNc.flush(); // the data subscription is registered
     const data = subjects.dataSubject(jobId, 1, 'g', 0);
     await nc.request(data, encodeConnect(1));
     nc.publish(data, encodeFrame(1, 1, [record('a')]));
@@ -436,8 +549,9 @@ describe('gates', () => {
   it('re-sends its grant to a sender that used up its credit, until frames come again', async () => {
     const jobId = newJobId();
     const nc = await conn();
+    const inputNc = await conn();
     const input = openInput({
-      nc: await conn(),
+      nc: inputNc,
       subjects,
       jobId,
       attempt: 1,
@@ -446,6 +560,7 @@ describe('gates', () => {
       creditsPerChannel: 2,
       creditResendMs: 100,
     });
+    await inputNc.flush(); // the data subscription is registered
     const grants: number[] = [];
     nc.subscribe(subjects.creditSubject(jobId, 1, 'r', 0), {
       callback: (_err, msg) => {
@@ -459,8 +574,7 @@ describe('gates', () => {
     await nc.flush();
     await input.next();
     await input.next(); // frame 1 consumed: grant 3 sent at once (batch of 1)
-    await sleep(50);
-    expect(grants).toEqual([3]);
+    await expect.poll(() => grants[0]).toBe(3);
     // The sender (us) stays silent as if grant 3 was lost: the receiver repeats it.
     await sleep(450);
     expect(grants.length).toBeGreaterThanOrEqual(3);

@@ -1,4 +1,4 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Source, SourceContext } from '../connector.js';
 
 export interface GeneratorSourceOptions {
@@ -33,7 +33,7 @@ export class GeneratorSource<T> implements Source<T> {
       if (this.#rate !== undefined) {
         const due = started + (emitted * 1_000) / this.#rate;
         const wait = due - Date.now();
-        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        if (wait > 1) await sleep(wait, undefined, { signal: ctx.signal });
       }
       if (!ctx.writable) await ctx.ready();
       if (emitted % 1_000 === 0) {

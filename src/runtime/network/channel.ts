@@ -1,4 +1,6 @@
 /** Small helpers shared by the gates: argument checks and channel names for messages. */
+
+import type { NatsConnection, Status } from '@nats-io/transport-node';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { SUBJECT_TOKEN } from '../subjects.js';
@@ -44,4 +46,37 @@ export function logDrop(log: Logger | undefined, count: number, fields: object, 
   if (log === undefined) return;
   if (count <= 10) log.warn({ ...fields, dropped: count }, message);
   else log.debug({ ...fields, dropped: count }, message);
+}
+
+/** Connection events after which frames or credits may have been lost. */
+const LOSSY_STATUS = new Set(['disconnect', 'reconnect', 'staleConnection', 'forceReconnect', 'close']);
+
+/**
+ * Calls `onLoss` once when the connection drops (disconnect, reconnect, close): NATS core does not resend
+ * what was in flight, so a gate cannot vouch for its channels afterwards. Returns a function that stops
+ * watching.
+ */
+export function watchConnection(nc: NatsConnection, onLoss: (event: string) => void): () => void {
+  const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
+  let stopped = false;
+  const loss = (event: string) => {
+    if (stopped) return;
+    stopped = true;
+    onLoss(event);
+  };
+  void (async () => {
+    try {
+      for await (const s of statuses) {
+        if (stopped) return;
+        if (LOSSY_STATUS.has(s.type)) return loss(s.type);
+      }
+    } catch {
+      // the iterator ends with the connection
+    }
+    if (nc.isClosed()) loss('close');
+  })();
+  return () => {
+    stopped = true;
+    statuses.stop?.();
+  };
 }

@@ -17,7 +17,7 @@ import { encodeError } from '../../actors/envelope.js';
 import { ErrorCode, SluiceError, toSluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { Subjects } from '../subjects.js';
-import { channelName, checkIndex, checkPositive, checkToken, logDrop } from './channel.js';
+import { channelName, checkIndex, checkPositive, checkToken, logDrop, watchConnection } from './channel.js';
 import { decodeConnect, encodeConnectReply, encodeCredit } from './control.js';
 import type { StreamElement } from './elements.js';
 import { type DecodedFrame, decodeFrame } from './frame.js';
@@ -135,6 +135,7 @@ export class InputGate {
   #last: InChannel | undefined;
   #endedChannels = 0;
   #bufferedFrames = 0;
+  #unwatch: (() => void) | undefined;
 
   private constructor(options: InputGateOptions) {
     checkToken('job id', options.jobId);
@@ -209,6 +210,14 @@ export class InputGate {
   static open(options: InputGateOptions): InputGate {
     const gate = new InputGate(options);
     try {
+      gate.#unwatch = watchConnection(gate.#nc, (event) =>
+        gate.#fail(
+          new SluiceError(
+            ErrorCode.ConnectionFailed,
+            `NATS connection ${event} (input gate of subtask ${gate.targetSubtask}): frames may have been lost`,
+          ),
+        ),
+      );
       for (const slot of gate.#slots) {
         slot.sub = gate.#nc.subscribe(slot.subject, {
           callback: (err, msg) => gate.#onMessage(slot, err, msg),
@@ -475,6 +484,8 @@ export class InputGate {
   }
 
   #release(error: SluiceError): void {
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     for (const slot of this.#slots) {

@@ -21,7 +21,7 @@ import { mapRequestError } from '../../actors/rpc.js';
 import { ErrorCode, SluiceError, toSluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { Subjects } from '../subjects.js';
-import { channelName, checkIndex, checkPositive, checkToken, logDrop } from './channel.js';
+import { channelName, checkIndex, checkPositive, checkToken, logDrop, watchConnection } from './channel.js';
 import { checkConnectReply, decodeCredit, encodeConnect, MAX_CONTROL_BYTES } from './control.js';
 import { ElementKind, type StreamElement } from './elements.js';
 import {
@@ -53,6 +53,8 @@ export interface OutputGateOptions {
   maxFrameBytes?: number;
   /** How long `open` waits for every receiver to appear. Default 30 s. */
   connectTimeoutMs?: number;
+  /** Aborting closes the gate (and ends a pending `open` promptly). */
+  signal?: AbortSignal;
   log?: Logger;
 }
 
@@ -134,6 +136,12 @@ export class OutputGate {
   /** Waiters for "every channel's grant covers its last frame + window" (finish with waitForConsumption). */
   #consumedWaiters: Waiter[] = [];
   #finishing: Promise<void> | undefined;
+  #unwatch: (() => void) | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => this.close();
+  /** Resolves when the gate is released (closed, failed or finished): ends waits in `open`. */
+  readonly #released: Promise<undefined>;
+  #resolveReleased: (value: undefined) => void = () => {};
 
   private constructor(options: OutputGateOptions) {
     checkToken('job id', options.jobId);
@@ -146,6 +154,10 @@ export class OutputGate {
     checkPositive('connectTimeoutMs', options.connectTimeoutMs);
     this.#nc = options.nc;
     this.#log = options.log;
+    this.#signal = options.signal;
+    this.#released = new Promise((resolve) => {
+      this.#resolveReleased = resolve;
+    });
     this.jobId = options.jobId;
     this.attempt = options.attempt;
     this.edgeId = options.edgeId;
@@ -308,6 +320,16 @@ export class OutputGate {
   // -------------------------------------------------------------------------------------------------------
 
   async #open(): Promise<void> {
+    if (this.#signal?.aborted) throw closedError();
+    this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+    this.#unwatch = watchConnection(this.#nc, (event) =>
+      this.#fail(
+        new SluiceError(
+          ErrorCode.ConnectionFailed,
+          `NATS connection ${event} (edge ${this.edgeId} subtask ${this.sourceSubtask}): frames or credits may have been lost`,
+        ),
+      ),
+    );
     this.#creditSub = this.#nc.subscribe(this.#creditSubject, {
       callback: (err, msg) => this.#onCredit(err, msg),
     });
@@ -337,10 +359,12 @@ export class OutputGate {
         );
       }
       const timeout = Math.max(1, Math.min(left, 2_000));
-      let reply: Msg;
+      let reply: Msg | undefined;
       try {
-        reply = await this.#nc.request(ch.subject, request, { timeout });
+        reply = await Promise.race([this.#nc.request(ch.subject, request, { timeout }), this.#released]);
+        if (reply === undefined) this.#throwNotOpen();
       } catch (err) {
+        if (this.#state !== 'connecting') this.#throwNotOpen();
         last = mapRequestError(err, ch.subject, timeout);
         if (this.#nc.isClosed()) {
           throw new SluiceError(
@@ -352,7 +376,7 @@ export class OutputGate {
           );
         }
         if (last.code !== ErrorCode.NoResponders && last.code !== ErrorCode.Timeout) throw last;
-        await sleep(Math.min(backoff, Math.max(0, deadline - Date.now())));
+        await Promise.race([sleep(Math.min(backoff, Math.max(0, deadline - Date.now()))), this.#released]);
         backoff = Math.min(backoff * 2, 500);
         continue;
       }
@@ -539,6 +563,10 @@ export class OutputGate {
   }
 
   #release(error: SluiceError): void {
+    this.#resolveReleased(undefined);
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#blocked > 0) this.stats.backpressuredMs += performance.now() - this.#blockedSince;

@@ -87,6 +87,12 @@ export async function runStreamTask(
     nats: env.nc,
   });
 
+  const aborted = new Promise<never>((_, reject) => {
+    if (env.signal.aborted) reject(env.signal.reason);
+    env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true });
+  });
+  aborted.catch(() => undefined);
+
   // Outgoing edges.
   const writers: RecordWriter[] = [];
   try {
@@ -94,7 +100,7 @@ export async function runStreamTask(
       const edge = plan.edges.find((e) => e.id === out.edgeId);
       const target = edge && plan.nodes.find((n) => n.uid === edge.target);
       if (!edge || !target) throw new Error(`edge ${out.edgeId} is not in the program's plan`);
-      const gate = await OutputGate.open({
+      const opening = OutputGate.open({
         nc: env.nc,
         subjects: env.subjects,
         jobId: spec.jobId,
@@ -104,6 +110,15 @@ export async function runStreamTask(
         targetParallelism: out.targetParallelism,
         bufferTimeoutMs: spec.bufferTimeoutMs,
         log: env.log,
+      });
+      // Connecting waits for the receiving subtasks; a cancelled task stops waiting (and closes the gate
+      // should it still open).
+      const gate = await Promise.race([opening, aborted]).catch((err: unknown) => {
+        opening.then(
+          (g) => g.close(),
+          () => undefined,
+        );
+        throw err;
       });
       writers.push(
         new RecordWriter(gate, {
@@ -184,7 +199,8 @@ export async function runStreamTask(
   };
   const backpressure = async () => {
     const waits = blocked();
-    if (waits.length > 0) await Promise.all(waits);
+    // A cancelled task must not stay parked on credits that will never come.
+    if (waits.length > 0) await Promise.race([Promise.all(waits), aborted]);
     if (failure !== undefined) throw failure;
     env.signal.throwIfAborted();
   };
@@ -217,10 +233,6 @@ export async function runStreamTask(
         log: env.log,
       });
       const tracker = new WatermarkTracker(inputGate.channelCount);
-      const aborted = new Promise<null>((_, reject) =>
-        env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true }),
-      );
-      aborted.catch(() => undefined);
       for (;;) {
         const frame = await Promise.race([inputGate.next(), aborted]);
         if (frame === null) break;

@@ -1,0 +1,141 @@
+/**
+ * Job files on a cluster of separate processes: bundled and uploaded by `sluice run`, planned and run by
+ * two TaskManager processes, records crossing between them over NATS. Bad job files give one clear error
+ * each and leave the cluster serving.
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
+import { SluiceProcess, sluice } from '../harness/processes.js';
+
+const JOBS = fileURLToPath(new URL('../fixtures/jobs/', import.meta.url));
+const WORDS = ['stream', 'batch', 'window', 'state', 'key', 'event', 'time'];
+
+describe('job files on a cluster', () => {
+  let nats: NatsServerHandle;
+  let dir: string;
+  let common: string[];
+  let jm: SluiceProcess;
+  const tms: SluiceProcess[] = [];
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    dir = await mkdtemp(join(tmpdir(), 'sluice-jobs-'));
+    common = ['--nats', nats.url, '--cluster-id', 'jobfiles'];
+    jm = new SluiceProcess(['jobmanager', ...common]);
+    await jm.waitForMessage('JobManager started');
+    for (let i = 0; i < 2; i++) tms.push(new SluiceProcess(['taskmanager', ...common, '--slots', '2']));
+    await Promise.all(tms.map((tm) => tm.waitForMessage('registered at ResourceManager')));
+  });
+
+  afterAll(async () => {
+    await Promise.all(tms.map((tm) => tm.stop()));
+    await jm?.stop();
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs a word count at parallelism 4 across both TaskManagers with the right counts', async () => {
+    const lines: string[] = [];
+    const expected = new Map<string, number>();
+    for (let i = 0; i < 3_000; i++) {
+      const words = [WORDS[i % 7]!, WORDS[(i * 3) % 7]!, WORDS[(i * 5) % 7]!];
+      lines.push(words.join(' '));
+      for (const w of words) expected.set(w, (expected.get(w) ?? 0) + 1);
+    }
+    const input = join(dir, 'input.txt');
+    const output = join(dir, 'counts');
+    await writeFile(input, `${lines.join('\n')}\n`);
+
+    const run = await sluice([
+      'run',
+      ...common,
+      '-p',
+      '4',
+      join(JOBS, 'wordcount-to-file.ts'),
+      input,
+      output,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/Uploaded job bundle [0-9a-f]{12}/);
+    const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
+    expect(run.stdout).toContain(`Job ${jobId} FINISHED`);
+
+    // Rolling counts: the last (largest) count per word is the total.
+    const finals = new Map<string, number>();
+    const parts = await readdir(output);
+    expect(parts.sort()).toEqual(['part-0', 'part-1', 'part-2', 'part-3']);
+    for (const part of parts) {
+      for (const line of (await readFile(join(output, part), 'utf8')).trim().split('\n')) {
+        if (!line) continue;
+        const [word, n] = line.split(' ');
+        finals.set(word!, Math.max(finals.get(word!) ?? 0, Number(n)));
+      }
+    }
+    expect(finals).toEqual(expected);
+
+    const status = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    const tmsUsed = new Set(status.vertices.flatMap((v) => v.subtasks.map((s) => s.taskManagerId)));
+    expect(tmsUsed.size).toBe(2);
+    expect(status.vertices.length).toBe(2);
+
+    // The same bundle again: nothing is uploaded.
+    const again = await sluice([
+      'run',
+      ...common,
+      '-p',
+      '4',
+      join(JOBS, 'wordcount-to-file.ts'),
+      input,
+      join(dir, 'again'),
+    ]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/Job bundle [0-9a-f]{12} is already in the cluster/);
+  });
+
+  it('fails a job whose function throws; sluice status shows the error and its stack', async () => {
+    const run = await sluice(['run', ...common, '-p', '2', join(JOBS, 'fails-at-runtime.ts')]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('RangeError: record 4242 is out of range');
+    const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
+    const status = await sluice(['status', ...common, jobId]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('status:      FAILED');
+    expect(status.stdout).toContain('Failure cause: RangeError: record 4242 is out of range');
+    expect(status.stdout).toMatch(/at (MapOperator\.)?checkRecord .*fails-at-runtime\.ts:\d+:\d+/);
+  });
+
+  it('reports a main that throws, a main that never executes, a missing file and a syntax error', async () => {
+    const building = await sluice(['run', ...common, join(JOBS, 'fails-while-building.ts')]);
+    expect(building.code).toBe(1);
+    expect(building.stderr).toContain("The job's main failed: Error: cannot read the job configuration");
+
+    const never = await sluice(['run', ...common, join(JOBS, 'never-executes.ts')]);
+    expect(never.code).toBe(1);
+    expect(never.stderr).toContain('ended without calling execute(): no job was submitted');
+
+    const missing = await sluice(['run', ...common, join(dir, 'nope.ts')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim()).toBe(`sluice: job file not found: ${join(dir, 'nope.ts')}`);
+
+    const broken = join(dir, 'broken.ts');
+    await writeFile(
+      broken,
+      "import { StreamExecutionEnvironment } from 'sluice';\nconst env = StreamExecutionEnvironment.getExecutionEnvironment(;\n",
+    );
+    const syntax = await sluice(['run', ...common, broken]);
+    expect(syntax.code).toBe(1);
+    expect(syntax.stderr).toMatch(/broken\.ts:2:\d+/);
+    expect(syntax.stderr.trim().split('\n')).toHaveLength(1);
+
+    // Nothing above hurt the cluster.
+    expect(jm.child.exitCode).toBeNull();
+    for (const tm of tms) expect(tm.child.exitCode).toBeNull();
+    const ok = await sluice(['run', ...common, '-p', '2', 'builtin:count', '1000']);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+});
