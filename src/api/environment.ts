@@ -39,7 +39,7 @@ export class StreamExecutionEnvironment {
   #nextId = 0;
   #parallelism: number;
   #maxParallelism = 128;
-  #bufferTimeoutMs = 100;
+  #bufferTimeoutMs: number | undefined;
 
   private constructor(target: Target, parallelism: number) {
     this.#target = target;

@@ -23,6 +23,7 @@ export interface ClientBridgeOptions {
   entry: string;
   args: string[];
   parallelism: number;
+  bufferTimeoutMs: number;
   detached: boolean;
   /** Progress lines for the user (job submitted, status changes). */
   report: (line: string) => void;
@@ -49,7 +50,12 @@ export class ClientBridge implements ExecutionBridge {
       entry: o.entry,
       parallelism: o.parallelism,
     };
-    const graph = toJobGraph(request.graph, { jobId: newJobId(), name: request.jobName, program });
+    const graph = toJobGraph(request.graph, {
+      jobId: newJobId(),
+      name: request.jobName,
+      program,
+      defaultBufferTimeoutMs: o.bufferTimeoutMs,
+    });
     const job = await submitJobGraph(o.client, o.nc, graph, {
       collect: request.collect,
       maxMessageBytes: o.maxMessageBytes,

@@ -32,6 +32,7 @@ export function runRemotely(options: RemoteEnvironmentOptions): ExecutionBridge 
         entry,
         args: process.argv.slice(2),
         parallelism: config.parallelismDefault,
+        bufferTimeoutMs: config.bufferTimeoutMs,
         detached: false,
         report: (line) => process.stderr.write(`${line}\n`),
       }),

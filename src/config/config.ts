@@ -34,6 +34,8 @@ export interface SluiceConfig {
   taskmanager: { numberOfTaskSlots: number; registrationTimeoutMs: number; id?: string; host?: string };
   jobmanager: { id?: string };
   parallelismDefault: number;
+  /** execution.buffer-timeout */
+  bufferTimeoutMs: number;
   log: { level: ConfigLogLevel; format: ConfigLogFormat };
   /** Every key that has a value, with its effective value as a string; secrets masked as '******'. */
   effective: Record<string, string>;
@@ -243,6 +245,7 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
     }),
     jobmanager: compact({ id: str('jobmanager.id') }),
     parallelismDefault: num('parallelism.default'),
+    bufferTimeoutMs: num('execution.buffer-timeout'),
     log: {
       level: oneOf(OPTIONS['log.level'].values, str('log.level')),
       format: oneOf(OPTIONS['log.format'].values, str('log.format')),

@@ -165,6 +165,14 @@ export const OPTIONS = {
     max: 32768,
     description: 'Parallelism of operators and jobs that do not set their own.',
   },
+  'execution.buffer-timeout': {
+    type: 'duration',
+    default: '100 ms',
+    min: 0,
+    max: 60000,
+    description:
+      'How long a network buffer may wait for more records before it is sent; 0 sends every record at once (lowest latency, lower throughput).',
+  },
   'log.level': {
     type: 'enum',
     default: 'info',

@@ -10,6 +10,8 @@ export interface JobGraphOptions {
   jobId: string;
   name: string;
   program?: Program;
+  /** Used when the program set no buffer timeout (execution.buffer-timeout). */
+  defaultBufferTimeoutMs?: number;
 }
 
 export function toJobGraph(graph: StreamGraph, options: JobGraphOptions): JobGraph {
@@ -69,6 +71,6 @@ export function toJobGraph(graph: StreamGraph, options: JobGraphOptions): JobGra
     vertices,
     edges,
     ...(options.program ? { program: options.program } : {}),
-    bufferTimeoutMs: graph.config.bufferTimeoutMs,
+    bufferTimeoutMs: graph.config.bufferTimeoutMs ?? options.defaultBufferTimeoutMs ?? 100,
   };
 }

@@ -37,7 +37,8 @@ export interface StreamEdge {
 export interface StreamGraphConfig {
   parallelism: number;
   maxParallelism: number;
-  bufferTimeoutMs: number;
+  /** undefined: the cluster's `execution.buffer-timeout`. */
+  bufferTimeoutMs: number | undefined;
 }
 
 export interface StreamGraph {

@@ -88,7 +88,11 @@ export function runLocally(options: LocalRunOptions = {}): ExecutionBridge {
         throw err;
       }
       const jobId = newJobId();
-      const graph = toJobGraph(request.graph, { jobId, name: request.jobName });
+      const graph = toJobGraph(request.graph, {
+        jobId,
+        name: request.jobName,
+        defaultBufferTimeoutMs: r.cluster.config.bufferTimeoutMs,
+      });
       const needed = requiredSlots(graph);
       if (needed > r.slots) {
         const extra = needed - r.slots;

@@ -9,6 +9,7 @@ import {
   TextFileSource,
 } from '../../src/api/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { sorted } from './recording-sink.js';
 
 describe('bad jobs', () => {
@@ -19,6 +20,7 @@ describe('bad jobs', () => {
     nats = await startNatsServer();
   });
   afterAll(async () => {
+    await closeLocalCluster();
     await nats?.stop();
   });
 

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GeneratorSource, StreamExecutionEnvironment } from '../../src/api/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { lastPerKey, RecordingSink, sorted } from './recording-sink.js';
 
 describe('DataStream operators', () => {
@@ -15,6 +16,7 @@ describe('DataStream operators', () => {
     nats = await startNatsServer();
   });
   afterAll(async () => {
+    await closeLocalCluster();
     await nats?.stop();
   });
 

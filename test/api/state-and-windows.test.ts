@@ -19,6 +19,7 @@ import {
   WatermarkStrategy,
 } from '../../src/api/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { sorted } from './recording-sink.js';
 
 interface Event {
@@ -64,6 +65,7 @@ describe('keyed state, timers and windows', () => {
     nats = await startNatsServer();
   });
   afterAll(async () => {
+    await closeLocalCluster();
     await nats?.stop();
   });
 

@@ -50,6 +50,7 @@ describe('defaults', () => {
       taskmanager: { numberOfTaskSlots: 1, registrationTimeoutMs: 300_000 },
       jobmanager: {},
       parallelismDefault: 1,
+      bufferTimeoutMs: 100,
       log: { level: 'info', format: 'auto' },
       effective: expect.any(Object),
     });

@@ -107,6 +107,7 @@ async function runJobFile(
       entry: job,
       args,
       parallelism: config.parallelismDefault,
+      bufferTimeoutMs: config.bufferTimeoutMs,
       detached: options.detached === true,
       report: out,
       onEvent: (event) => {

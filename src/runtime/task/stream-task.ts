@@ -17,7 +17,12 @@ import { InputGate } from '../network/input-gate.js';
 import { OutputGate } from '../network/output-gate.js';
 import { WatermarkTracker } from '../network/watermark-tracker.js';
 import { TimestampsAndWatermarksOperator } from '../operators/basic-operators.js';
-import type { OperatorContext, Output, StreamOperator } from '../operators/operator.js';
+import {
+  MAX_WATERMARK,
+  type OperatorContext,
+  type Output,
+  type StreamOperator,
+} from '../operators/operator.js';
 import { createOperator } from '../operators/operator-factory.js';
 import { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { TimerService } from '../state/timer-service.js';
@@ -246,7 +251,8 @@ export async function runStreamTask(
               element.kind === ElementKind.Watermark
                 ? tracker.update(channel, element.watermark)
                 : tracker.endChannel(channel);
-            if (combined !== undefined) chainInput.emitWatermark(combined);
+            // All inputs ended: end of event time.
+            if (combined !== undefined) chainInput.emitWatermark(Math.min(combined, MAX_WATERMARK));
           }
         }
         await backpressure();
