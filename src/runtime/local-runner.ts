@@ -112,21 +112,29 @@ export function runLocally(options: LocalRunOptions = {}): ExecutionBridge {
           maxMessageBytes: r.cluster.config.rpc.maxMessageBytes,
         });
       } catch (err) {
-        jobEnded(r, jobId);
+        await jobEnded(r, jobId);
         throw err;
       }
-      void job.done.catch(() => undefined).finally(() => jobEnded(r, jobId));
-      return job;
+      // The cluster closes when its last job ends, before the program hears the result: a program
+      // that then fails (an uncaught JobExecutionError) exits with nothing left behind.
+      const ended = job.done.catch(() => undefined).then(() => jobEnded(r, jobId));
+      return {
+        ...job,
+        getJobExecutionResult: async () => {
+          await ended;
+          return job.getJobExecutionResult();
+        },
+        collected: async () => {
+          await ended;
+          return job.collected();
+        },
+      };
     },
   };
 }
 
-function jobEnded(r: Running, jobId: string): void {
+async function jobEnded(r: Running, jobId: string): Promise<void> {
   r.plans.delete(jobId);
   activeJobs--;
-  if (activeJobs > 0) return;
-  // Let the program submit its next job (a following execute()) before shutting down.
-  setTimeout(() => {
-    if (activeJobs === 0) void closeLocalCluster();
-  }, 50);
+  if (activeJobs === 0) await closeLocalCluster();
 }

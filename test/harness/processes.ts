@@ -51,8 +51,9 @@ export class SluiceProcess {
     resolve: (l: Record<string, unknown>) => void;
   }> = [];
 
-  constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [SLUICE_BIN, ...args], {
+  /** `nodeArgs` replaces the sluice CLI (e.g. to run a job file directly). */
+  constructor(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = [SLUICE_BIN]) {
+    this.child = spawn(process.execPath, [...nodeArgs, ...args], {
       env: { ...BASE_ENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -65,7 +66,11 @@ export class SluiceProcess {
       for (const text of parts) {
         let line: Record<string, unknown>;
         try {
-          line = JSON.parse(text) as Record<string, unknown>;
+          const parsed: unknown = JSON.parse(text);
+          line =
+            typeof parsed === 'object' && parsed !== null
+              ? (parsed as Record<string, unknown>)
+              : { msg: text };
         } catch {
           line = { msg: text };
         }
