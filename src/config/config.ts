@@ -3,9 +3,11 @@
  * and command-line flags (in that order, later wins), validates the result against the options table and
  * compiles it into a typed `SluiceConfig`. Every problem is collected and reported in one SluiceError.
  */
+
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, SluiceError } from '../common/errors.js';
+import type { RestartStrategyConfig } from '../runtime/jobmaster/restart-strategy.js';
 import { readConfigFile } from './config-file.js';
 import { envVarName, isOptionKey, OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec } from './options.js';
 import { suggestKey } from './suggest.js';
@@ -36,6 +38,7 @@ export interface SluiceConfig {
   parallelismDefault: number;
   /** execution.buffer-timeout */
   bufferTimeoutMs: number;
+  restartStrategy: RestartStrategyConfig;
   log: { level: ConfigLogLevel; format: ConfigLogFormat };
   /** Every key that has a value, with its effective value as a string; secrets masked as '******'. */
   effective: Record<string, string>;
@@ -246,6 +249,26 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
     jobmanager: compact({ id: str('jobmanager.id') }),
     parallelismDefault: num('parallelism.default'),
     bufferTimeoutMs: num('execution.buffer-timeout'),
+    restartStrategy: {
+      type: oneOf(OPTIONS['restart-strategy.type'].values, str('restart-strategy.type')),
+      fixedDelay: {
+        attempts: num('restart-strategy.fixed-delay.attempts'),
+        delayMs: num('restart-strategy.fixed-delay.delay'),
+      },
+      exponentialDelay: {
+        initialBackoffMs: num('restart-strategy.exponential-delay.initial-backoff'),
+        maxBackoffMs: num('restart-strategy.exponential-delay.max-backoff'),
+        multiplier: num('restart-strategy.exponential-delay.backoff-multiplier'),
+        resetBackoffThresholdMs: num('restart-strategy.exponential-delay.reset-backoff-threshold'),
+        jitterFactor: num('restart-strategy.exponential-delay.jitter-factor'),
+        attemptsBeforeReset: num('restart-strategy.exponential-delay.attempts-before-reset-backoff'),
+      },
+      failureRate: {
+        maxFailuresPerInterval: num('restart-strategy.failure-rate.max-failures-per-interval'),
+        intervalMs: num('restart-strategy.failure-rate.failure-rate-interval'),
+        delayMs: num('restart-strategy.failure-rate.delay'),
+      },
+    },
     log: {
       level: oneOf(OPTIONS['log.level'].values, str('log.level')),
       format: oneOf(OPTIONS['log.format'].values, str('log.format')),

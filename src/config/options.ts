@@ -4,7 +4,7 @@
  * this table; a test checks that every key here is documented.
  */
 
-export type OptionType = 'string' | 'int' | 'boolean' | 'duration' | 'memory' | 'list' | 'enum';
+export type OptionType = 'string' | 'int' | 'number' | 'boolean' | 'duration' | 'memory' | 'list' | 'enum';
 
 export interface OptionSpec {
   readonly type: OptionType;
@@ -172,6 +172,81 @@ export const OPTIONS = {
     max: 60000,
     description:
       'How long a network buffer may wait for more records before it is sent; 0 sends every record at once (lowest latency, lower throughput).',
+  },
+  'restart-strategy.type': {
+    type: 'enum',
+    default: 'none',
+    values: ['none', 'fixed-delay', 'exponential-delay', 'failure-rate'],
+    description:
+      'What a job does when a task fails: give up (`none`), or restart all its tasks after a delay. Until checkpoints exist a restarted job starts from the beginning.',
+  },
+  'restart-strategy.fixed-delay.attempts': {
+    type: 'int',
+    default: 1,
+    min: 0,
+    description: 'Restarts before the job fails (fixed-delay).',
+  },
+  'restart-strategy.fixed-delay.delay': {
+    type: 'duration',
+    default: '1 s',
+    min: 0,
+    description: 'Wait before each restart (fixed-delay).',
+  },
+  'restart-strategy.exponential-delay.initial-backoff': {
+    type: 'duration',
+    default: '1 s',
+    min: 0,
+    description: 'Wait before the first restart (exponential-delay).',
+  },
+  'restart-strategy.exponential-delay.max-backoff': {
+    type: 'duration',
+    default: '1 min',
+    min: 0,
+    description: 'Longest wait between restarts (exponential-delay).',
+  },
+  'restart-strategy.exponential-delay.backoff-multiplier': {
+    type: 'number',
+    default: 1.5,
+    min: 1,
+    description: 'Factor the wait grows by after each restart (exponential-delay).',
+  },
+  'restart-strategy.exponential-delay.reset-backoff-threshold': {
+    type: 'duration',
+    default: '1 h',
+    min: 1,
+    description:
+      'A job that ran this long without failing starts again from the initial backoff (exponential-delay).',
+  },
+  'restart-strategy.exponential-delay.jitter-factor': {
+    type: 'number',
+    default: 0.1,
+    min: 0,
+    max: 1,
+    description: 'Random share added to or taken from each wait (exponential-delay).',
+  },
+  'restart-strategy.exponential-delay.attempts-before-reset-backoff': {
+    type: 'int',
+    default: 2147483647,
+    min: 0,
+    description: 'Restarts before the job fails, counted since the last backoff reset (exponential-delay).',
+  },
+  'restart-strategy.failure-rate.max-failures-per-interval': {
+    type: 'int',
+    default: 1,
+    min: 1,
+    description: 'Failures within one interval that make the job fail (failure-rate).',
+  },
+  'restart-strategy.failure-rate.failure-rate-interval': {
+    type: 'duration',
+    default: '1 min',
+    min: 1,
+    description: 'The interval failures are counted in (failure-rate).',
+  },
+  'restart-strategy.failure-rate.delay': {
+    type: 'duration',
+    default: '1 s',
+    min: 0,
+    description: 'Wait before each restart (failure-rate).',
   },
   'log.level': {
     type: 'enum',

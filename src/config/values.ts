@@ -57,6 +57,8 @@ export function compileValue(spec: OptionSpec, raw: unknown): Compiled {
       return compileString(spec, raw);
     case 'int':
       return compileInt(spec, raw);
+    case 'number':
+      return compileNumber(spec, raw);
     case 'boolean':
       return compileBoolean(raw);
     case 'duration':
@@ -102,6 +104,16 @@ function compileInt(spec: OptionSpec, raw: unknown): Compiled {
   else if (typeof raw === 'string' && /^\s*[+-]?\d+\s*$/.test(raw)) value = Number(raw);
   if (value === undefined || !Number.isSafeInteger(value)) {
     return { ok: false, problem: `is not an integer (expected ${describeRange(spec, String)})` };
+  }
+  return checkRange(spec, value, String);
+}
+
+function compileNumber(spec: OptionSpec, raw: unknown): Compiled {
+  let value: number | undefined;
+  if (typeof raw === 'number') value = raw;
+  else if (typeof raw === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/.test(raw)) value = Number(raw);
+  if (value === undefined || !Number.isFinite(value)) {
+    return { ok: false, problem: `is not a number (expected ${describeRange(spec, String)})` };
   }
   return checkRange(spec, value, String);
 }

@@ -2,8 +2,10 @@
 export const JobStatus = {
   CREATED: 'CREATED',
   RUNNING: 'RUNNING',
-  /** A task failed; the others are being cancelled before the job is FAILED. */
+  /** A task failed; the others are being cancelled before the job is FAILED (or restarts). */
   FAILING: 'FAILING',
+  /** Waiting out the restart strategy's delay before all tasks are deployed again. */
+  RESTARTING: 'RESTARTING',
   CANCELLING: 'CANCELLING',
   FINISHED: 'FINISHED',
   FAILED: 'FAILED',

@@ -51,6 +51,7 @@ export async function startJobManager(config: SluiceConfig, log: Logger): Promis
     jobManagerId: id,
     slotRequestTimeoutMs: config.slotRequestTimeoutMs,
     cancelTimeoutMs: Math.max(config.heartbeat.timeoutMs, 5_000),
+    restartStrategy: config.restartStrategy,
   });
   resourceManager.start();
   dispatcher.start();

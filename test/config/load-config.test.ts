@@ -51,6 +51,19 @@ describe('defaults', () => {
       jobmanager: {},
       parallelismDefault: 1,
       bufferTimeoutMs: 100,
+      restartStrategy: {
+        type: 'none',
+        fixedDelay: { attempts: 1, delayMs: 1_000 },
+        exponentialDelay: {
+          initialBackoffMs: 1_000,
+          maxBackoffMs: 60_000,
+          multiplier: 1.5,
+          resetBackoffThresholdMs: 3_600_000,
+          jitterFactor: 0.1,
+          attemptsBeforeReset: 2_147_483_647,
+        },
+        failureRate: { maxFailuresPerInterval: 1, intervalMs: 60_000, delayMs: 1_000 },
+      },
       log: { level: 'info', format: 'auto' },
       effective: expect.any(Object),
     });

@@ -16,7 +16,7 @@ const docs = readFileSync(new URL('../../docs/configuration.md', import.meta.url
 function docRows(): Map<string, string[]> {
   const rows = new Map<string, string[]>();
   for (const line of docs.split('\n')) {
-    const match = /^\| `([^`]+)` \| (string|int|boolean|duration|memory|list|enum) \|/.exec(line);
+    const match = /^\| `([^`]+)` \| (string|int|number|boolean|duration|memory|list|enum) \|/.exec(line);
     if (!match?.[1]) continue;
     rows.set(
       match[1],

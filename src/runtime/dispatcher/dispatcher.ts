@@ -8,6 +8,7 @@ import { validateJobGraph } from '../../jobgraph/job-graph.js';
 import { VERSION } from '../../version.js';
 import { isTerminalJobStatus } from '../job-status.js';
 import { JobMaster } from '../jobmaster/job-master.js';
+import { createRestartStrategy, type RestartStrategyConfig } from '../jobmaster/restart-strategy.js';
 import type { ResourceManager } from '../resourcemanager/resource-manager.js';
 import type { Subjects } from '../subjects.js';
 import {
@@ -24,6 +25,7 @@ export interface DispatcherOptions {
   jobManagerId: string;
   slotRequestTimeoutMs: number;
   cancelTimeoutMs: number;
+  restartStrategy: RestartStrategyConfig;
   /** Ended jobs kept for `status` and `list --all`. */
   archiveSize?: number;
 }
@@ -64,6 +66,7 @@ export class Dispatcher extends Actor {
       const master = new JobMaster(this.ctx, this.#subjects, this.#rm, graph, {
         slotRequestTimeoutMs: this.#options.slotRequestTimeoutMs,
         cancelTimeoutMs: this.#options.cancelTimeoutMs,
+        restartStrategy: createRestartStrategy(this.#options.restartStrategy),
         onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
       });
       this.#running.set(graph.jobId, { master, graphJson });
@@ -138,7 +141,7 @@ export class Dispatcher extends Actor {
 }
 
 function summaryOf(details: JobDetails): JobSummary {
-  const { vertices: _v, error: _e, accumulators: _a, ...summary } = details;
+  const { vertices: _v, error: _e, accumulators: _a, restarts: _r, ...summary } = details;
   return summary;
 }
 

@@ -58,6 +58,8 @@ export const JobDetailsSchema = JobSummarySchema.extend({
   ),
   error: ErrorInfoSchema.nullable(),
   accumulators: z.record(z.string(), z.number()),
+  /** How often the job restarted after failures. */
+  restarts: z.number(),
 });
 export type JobDetails = z.infer<typeof JobDetailsSchema>;
 

@@ -12,6 +12,7 @@ import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '
 import type { ResourceManager, SlotAssignment } from '../resourcemanager/resource-manager.js';
 import type { Subjects } from '../subjects.js';
 import { type DeployRequest, TaskStateUpdate, taskName } from '../taskexecutor/protocol.js';
+import type { RestartStrategy } from './restart-strategy.js';
 
 export interface JobMasterOptions {
   slotRequestTimeoutMs: number;
@@ -19,6 +20,8 @@ export interface JobMasterOptions {
   cancelTimeoutMs: number;
   /** Called once, after the job reached a terminal status and the JobMaster stopped. */
   onTerminated: (jobMaster: JobMaster) => void;
+  /** Whether (and when) a failed job restarts. */
+  restartStrategy: RestartStrategy;
 }
 
 interface Execution {
@@ -44,6 +47,10 @@ export class JobMaster extends Actor {
   readonly #startTime = Date.now();
   #endTime: number | null = null;
   #cancelTimer: NodeJS.Timeout | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  /** The job's execution attempt: every task of a restart runs with the next one. */
+  #attempt = 0;
+  #restarts = 0;
 
   constructor(
     ctx: ActorContext,
@@ -154,6 +161,7 @@ export class JobMaster extends Actor {
       })),
       error: this.#error,
       accumulators: this.#accumulators(),
+      restarts: this.#restarts,
     };
   }
 
@@ -169,7 +177,7 @@ export class JobMaster extends Actor {
       );
     } catch (err) {
       await this.runInMailbox(() => {
-        if (this.#status !== JobStatus.CREATED) return;
+        if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) return;
         this.#error = { message: err instanceof Error ? err.message : String(err) };
         this.#terminate(JobStatus.FAILED);
       }).catch(() => undefined);
@@ -179,7 +187,7 @@ export class JobMaster extends Actor {
   }
 
   #deployAll(slots: SlotAssignment[]): void {
-    if (this.#status !== JobStatus.CREATED) {
+    if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) {
       void this.#rm.releaseSlots(this.jobId);
       return;
     }
@@ -215,7 +223,7 @@ export class JobMaster extends Actor {
   #streamDescriptor(vertexId: string): NonNullable<DeployRequest['stream']> {
     const parallelismOf = (id: string) => this.graph.vertices.find((v) => v.id === id)!.parallelism;
     return {
-      attempt: 0,
+      attempt: this.#attempt,
       inputs: this.graph.edges
         .filter((edge) => edge.target === vertexId)
         .map((edge, inputIndex) => ({
@@ -266,8 +274,8 @@ export class JobMaster extends Actor {
   /** Moves to FAILING/CANCELLING and cancels every task that still runs; ends at `target`. */
   #stopTasks(transitional: JobStatus, target: JobStatus): void {
     this.#target = target;
-    if (this.#status === JobStatus.CREATED) {
-      // Still waiting for slots: nothing is deployed.
+    if (this.#status === JobStatus.CREATED || this.#status === JobStatus.RESTARTING) {
+      // Waiting for slots or for a restart: nothing is deployed.
       this.#terminate(target);
       return;
     }
@@ -291,9 +299,11 @@ export class JobMaster extends Actor {
   }
 
   #maybeTerminate(): void {
-    if (isTerminalJobStatus(this.#status)) return;
+    if (isTerminalJobStatus(this.#status) || this.#status === JobStatus.RESTARTING) return;
     if (!this.#executions.every((e) => isTerminalTaskState(e.state))) return;
-    if (this.#target) {
+    if (this.#target === JobStatus.FAILED) {
+      this.#failOrRestart();
+    } else if (this.#target) {
       this.#terminate(this.#target);
     } else if (this.#executions.every((e) => e.state === TaskState.FINISHED)) {
       this.#terminate(JobStatus.FINISHED);
@@ -302,8 +312,45 @@ export class JobMaster extends Actor {
     }
   }
 
+  /** Every task is down after a failure: the restart strategy decides between a restart and FAILED. */
+  #failOrRestart(): void {
+    clearTimeout(this.#cancelTimer);
+    const delay = this.#options.restartStrategy.onFailure(Date.now());
+    if (delay === undefined) {
+      if (this.#restarts > 0) {
+        this.log.warn({ strategy: this.#options.restartStrategy.describe() }, 'restart strategy gave up');
+      }
+      this.#terminate(JobStatus.FAILED);
+      return;
+    }
+    this.#target = undefined;
+    const message = `restarting in ${delay} ms after: ${this.#error?.message ?? 'a failure'} (${this.#options.restartStrategy.describe()})`;
+    this.log.info({ delayMs: delay, attempt: this.#attempt + 1 }, message);
+    this.#status = JobStatus.RESTARTING;
+    this.#publish(message);
+    void this.#rm.releaseSlots(this.jobId).catch(() => undefined);
+    this.#restartTimer = setTimeout(() => {
+      void this.runInMailbox(() => this.#restart()).catch(() => undefined);
+    }, delay);
+  }
+
+  #restart(): void {
+    if (this.#status !== JobStatus.RESTARTING) return;
+    this.#attempt++;
+    this.#restarts++;
+    for (const e of this.#executions) {
+      e.attempt = this.#attempt;
+      e.state = TaskState.SCHEDULED;
+      e.taskManagerId = null;
+      e.slotIndex = -1;
+      e.accumulators = {};
+    }
+    void this.#schedule();
+  }
+
   #terminate(status: JobStatus): void {
     clearTimeout(this.#cancelTimer);
+    clearTimeout(this.#restartTimer);
     this.#endTime = Date.now();
     this.#setStatus(status);
     this.log.info(

@@ -105,7 +105,7 @@ export async function runStreamTask(
       const edge = plan.edges.find((e) => e.id === out.edgeId);
       const target = edge && plan.nodes.find((n) => n.uid === edge.target);
       if (!edge || !target) throw new Error(`edge ${out.edgeId} is not in the program's plan`);
-      const opening = OutputGate.open({
+      const gate = await OutputGate.open({
         nc: env.nc,
         subjects: env.subjects,
         jobId: spec.jobId,
@@ -115,15 +115,8 @@ export async function runStreamTask(
         targetParallelism: out.targetParallelism,
         bufferTimeoutMs: spec.bufferTimeoutMs,
         log: env.log,
-      });
-      // Connecting waits for the receiving subtasks; a cancelled task stops waiting (and closes the gate
-      // should it still open).
-      const gate = await Promise.race([opening, aborted]).catch((err: unknown) => {
-        opening.then(
-          (g) => g.close(),
-          () => undefined,
-        );
-        throw err;
+        // Connecting waits for the receiving subtasks; a cancelled task's gate closes at once.
+        signal: env.signal,
       });
       writers.push(
         new RecordWriter(gate, {

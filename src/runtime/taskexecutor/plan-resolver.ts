@@ -35,6 +35,7 @@ export class DefaultPlanResolver implements PlanResolver {
   readonly #memory: InMemoryPlans | undefined;
   readonly #artifacts: () => Promise<ArtifactCache>;
   readonly #cache = new Map<string, Promise<StreamGraph>>();
+  #runs = 0;
 
   constructor(artifacts: () => Promise<ArtifactCache>, memory?: InMemoryPlans) {
     this.#artifacts = artifacts;
@@ -60,6 +61,8 @@ export class DefaultPlanResolver implements PlanResolver {
   async #plan(jobId: string, program: Program | undefined): Promise<StreamGraph> {
     if (!program?.artifact) throw new Error(`job ${jobId} has no program bundle to plan from`);
     const file = await (await this.#artifacts()).path(program.artifact);
-    return (await planProgram(file, program, jobId)).graph;
+    // Each planning run needs its own module instance: a job planned again (after a restart) must run
+    // main again.
+    return (await planProgram(file, program, `${jobId}-${++this.#runs}`)).graph;
   }
 }

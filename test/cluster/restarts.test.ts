@@ -1,0 +1,163 @@
+/**
+ * Restart strategies on a cluster of processes: a failing job restarts as configured and then fails
+ * with its cause; a job that fails once finishes after one restart; a job whose TaskManager dies
+ * restarts on the survivor.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
+import {
+  createRestartStrategy,
+  type RestartStrategyConfig,
+} from '../../src/runtime/jobmaster/restart-strategy.js';
+import { SluiceProcess, sluice } from '../harness/processes.js';
+
+const JOBS = fileURLToPath(new URL('../fixtures/jobs/', import.meta.url));
+
+const base: RestartStrategyConfig = {
+  type: 'none',
+  fixedDelay: { attempts: 2, delayMs: 100 },
+  exponentialDelay: {
+    initialBackoffMs: 100,
+    maxBackoffMs: 1_000,
+    multiplier: 2,
+    resetBackoffThresholdMs: 10_000,
+    jitterFactor: 0,
+    attemptsBeforeReset: 5,
+  },
+  failureRate: { maxFailuresPerInterval: 2, intervalMs: 1_000, delayMs: 50 },
+};
+
+describe('restart strategies', () => {
+  it('none never restarts; fixed-delay restarts N times', () => {
+    expect(createRestartStrategy(base).onFailure(0)).toBeUndefined();
+    const fixed = createRestartStrategy({ ...base, type: 'fixed-delay' });
+    expect([fixed.onFailure(0), fixed.onFailure(1), fixed.onFailure(2)]).toEqual([100, 100, undefined]);
+  });
+
+  it('exponential-delay grows to the maximum, resets after a quiet period, and stops after its attempts', () => {
+    const exp = createRestartStrategy({ ...base, type: 'exponential-delay' });
+    expect([0, 1, 2, 3, 4].map((t) => exp.onFailure(t))).toEqual([100, 200, 400, 800, 1_000]);
+    expect(exp.onFailure(5)).toBeUndefined();
+    const again = createRestartStrategy({ ...base, type: 'exponential-delay' });
+    again.onFailure(0);
+    again.onFailure(1);
+    expect(again.onFailure(20_000)).toBe(100);
+    const jittery = createRestartStrategy(
+      {
+        ...base,
+        type: 'exponential-delay',
+        exponentialDelay: { ...base.exponentialDelay, jitterFactor: 0.5 },
+      },
+      () => 1,
+    );
+    expect(jittery.onFailure(0)).toBe(150);
+  });
+
+  it('failure-rate fails the job when too many failures fall into one interval', () => {
+    const rate = createRestartStrategy({ ...base, type: 'failure-rate' });
+    expect(rate.onFailure(0)).toBe(50);
+    expect(rate.onFailure(500)).toBe(50);
+    expect(rate.onFailure(900)).toBeUndefined();
+    const slow = createRestartStrategy({ ...base, type: 'failure-rate' });
+    expect([0, 1_100, 2_200, 3_300].map((t) => slow.onFailure(t))).toEqual([50, 50, 50, 50]);
+  });
+});
+
+describe('restarts on a cluster', () => {
+  let nats: NatsServerHandle;
+  let dir: string;
+  let common: string[];
+  let jm: SluiceProcess;
+  const tms: SluiceProcess[] = [];
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    dir = await mkdtemp(join(tmpdir(), 'sluice-restarts-'));
+    common = [
+      '--nats',
+      nats.url,
+      '--cluster-id',
+      'restarts',
+      '-D',
+      'heartbeat.interval=200 ms',
+      '-D',
+      'heartbeat.timeout=1500 ms',
+    ];
+    jm = new SluiceProcess([
+      'jobmanager',
+      ...common,
+      '-D',
+      'restart-strategy.type=fixed-delay',
+      '-D',
+      'restart-strategy.fixed-delay.attempts=2',
+      '-D',
+      'restart-strategy.fixed-delay.delay=100 ms',
+    ]);
+    await jm.waitForMessage('JobManager started');
+    for (let i = 0; i < 2; i++) tms.push(new SluiceProcess(['taskmanager', ...common, '--slots', '2']));
+    await Promise.all(tms.map((tm) => tm.waitForMessage('registered at ResourceManager')));
+  });
+
+  afterAll(async () => {
+    await Promise.all(tms.map((tm) => tm.stop()));
+    await jm?.stop();
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('restarts a failing job as often as the strategy allows, then fails it with the cause', async () => {
+    const run = await sluice(['run', ...common, '-p', '2', 'builtin:fail', '2000']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('boom: map function failed on record 2000');
+    expect(run.stderr).toMatch(/RESTARTING|restarting in 100 ms/);
+    const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
+    const details = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    expect(details.status).toBe('FAILED');
+    expect(details.restarts).toBe(2);
+    expect(details.vertices[0]!.subtasks.every((s) => s.attempt === 2)).toBe(true);
+  });
+
+  it('finishes a job that failed once, after one restart, with complete output', async () => {
+    const output = join(dir, 'once.txt');
+    const run = await sluice(['run', ...common, join(JOBS, 'fails-once.ts'), join(dir, 'marker'), output]);
+    expect(run.code, run.stderr).toBe(0);
+    const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
+    const details = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    expect(details.restarts).toBe(1);
+    const lines = (await readFile(output, 'utf8')).trim().split('\n').map(Number);
+    expect(lines).toEqual([...Array(1_000).keys()].map((i) => i * 2));
+  });
+
+  it('restarts a job whose TaskManager was killed on the surviving one', async () => {
+    const submitted = await sluice(['run', ...common, '-d', '-p', '2', 'builtin:endless']);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const jobId = /JobID ([0-9a-f]{32})/.exec(submitted.stdout)![1]!;
+    const status = async () =>
+      JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    await expect.poll(async () => (await status()).status, { timeout: 10_000 }).toBe('RUNNING');
+    const victim = tms[0]!;
+    const victimId = String((await victim.waitForMessage('registered at ResourceManager')).taskManager);
+    victim.kill('SIGKILL');
+    await expect
+      .poll(
+        async () => {
+          const d = await status();
+          return (
+            d.status === 'RUNNING' &&
+            d.restarts === 1 &&
+            d.vertices[0]!.subtasks.every((s) => s.taskManagerId !== victimId)
+          );
+        },
+        { timeout: 15_000, interval: 200 },
+      )
+      .toBe(true);
+    tms.splice(0, 1);
+    expect((await sluice(['cancel', ...common, jobId])).code).toBe(0);
+    await expect.poll(async () => (await status()).status).toBe('CANCELED');
+  });
+});
