@@ -159,10 +159,8 @@ export class StreamExecutionEnvironment {
 
   async #bridge(): Promise<ExecutionBridge> {
     const target = this.#target;
-    if (target.kind === 'context') {
-      const bridge = currentExecutionBridge();
-      if (bridge) return bridge;
-    }
+    const installed = currentExecutionBridge();
+    if (installed && (target.kind === 'context' || installed.capturesAllEnvironments)) return installed;
     if (target.kind === 'remote') {
       const { runRemotely } = await import('../client/remote-bridge.js');
       return runRemotely(target.options);

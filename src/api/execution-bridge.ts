@@ -21,6 +21,11 @@ export interface ExecuteRequest {
 export interface ExecutionBridge {
   /** Default parallelism for environments created by getExecutionEnvironment (e.g. `sluice run -p`). */
   readonly defaultParallelism?: number;
+  /**
+   * True for a bridge that must see every execute() of the program, whatever environment it created
+   * (planning on a TaskExecutor rebuilds the graph of a program that uses createRemoteEnvironment too).
+   */
+  readonly capturesAllEnvironments?: boolean;
   submit(request: ExecuteRequest): Promise<JobClient & { collected?: () => Promise<unknown[]> }>;
 }
 

@@ -138,4 +138,20 @@ describe('job files on a cluster', () => {
     const ok = await sluice(['run', ...common, '-p', '2', 'builtin:count', '1000']);
     expect(ok.code, ok.stderr).toBe(0);
   });
+
+  it('runs a program that submits itself with createRemoteEnvironment', async () => {
+    const output = join(dir, 'remote');
+    const program = new SluiceProcess([nats.url, 'jobfiles', output], {}, [
+      '--import',
+      'tsx',
+      join(JOBS, 'remote-environment.ts'),
+    ]);
+    expect(await program.exited, program.output).toBe(0);
+    expect(program.output).toMatch(/remote job [0-9a-f]{32} FINISHED/);
+    // The sink runs at the environment's default parallelism 1: one file.
+    const values = (await readFile(output, 'utf8')).trim().split('\n').map(Number);
+    expect(values.sort((a, b) => a - b)).toEqual(
+      [...Array(100).keys()].map((i) => i * i + 1).sort((a, b) => a - b),
+    );
+  });
 });

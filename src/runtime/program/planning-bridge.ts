@@ -9,6 +9,7 @@ import { JobStatus } from '../job-status.js';
 
 export class PlanningBridge implements ExecutionBridge {
   readonly defaultParallelism: number;
+  readonly capturesAllEnvironments = true;
   /** The execute() call of the target job: its StreamGraph and job name. */
   readonly captured: Promise<ExecuteRequest>;
   #capture!: (request: ExecuteRequest) => void;
