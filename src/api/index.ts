@@ -26,10 +26,12 @@ export {
 } from './functions.js';
 export { type JobClient, JobExecutionError, type JobExecutionResult } from './job-client.js';
 export { CollectSink } from './sinks/collect-sink.js';
+export { JetStreamSink, type JetStreamSinkOptions } from './sinks/jetstream-sink.js';
 export { PrintSink } from './sinks/print-sink.js';
 export { TextFileSink } from './sinks/text-file-sink.js';
 export { CollectionSource } from './sources/collection-source.js';
 export { GeneratorSource, type GeneratorSourceOptions } from './sources/generator-source.js';
+export { JetStreamSource, type JetStreamSourceOptions } from './sources/jetstream-source.js';
 export { TextFileSource } from './sources/text-file-source.js';
 export { Time } from './time.js';
 export { type TimestampAssigner, WatermarkStrategy } from './watermarks.js';
