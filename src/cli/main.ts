@@ -10,6 +10,7 @@ import { infoCommand } from './commands/info.js';
 import { jobManagerCommand } from './commands/jobmanager.js';
 import { cancelCommand, listCommand, statusCommand } from './commands/jobs.js';
 import { runCommand } from './commands/run.js';
+import { runApplicationCommand } from './commands/run-application.js';
 import { taskManagerCommand } from './commands/taskmanager.js';
 
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     taskManagerCommand(),
     clusterCommand(),
     runCommand(),
+    runApplicationCommand(),
     infoCommand(),
     listCommand(),
     statusCommand(),

@@ -33,12 +33,20 @@ export interface SluiceConfig {
   rpc: { askTimeoutMs: number; askRetries: number; maxMessageBytes: number };
   heartbeat: { intervalMs: number; timeoutMs: number };
   slotRequestTimeoutMs: number;
-  taskmanager: { numberOfTaskSlots: number; registrationTimeoutMs: number; id?: string; host?: string };
-  jobmanager: { id?: string };
+  taskmanager: {
+    numberOfTaskSlots: number;
+    registrationTimeoutMs: number;
+    id?: string;
+    host?: string;
+    memoryProcessBytes?: number;
+  };
+  jobmanager: { id?: string; memoryProcessBytes?: number };
   parallelismDefault: number;
   /** execution.buffer-timeout */
   bufferTimeoutMs: number;
   restartStrategy: RestartStrategyConfig;
+  /** The JobManager's REST API (`rest.*`). */
+  rest: { enabled: boolean; port: number; bindAddress: string; maxUploadBytes: number };
   log: { level: ConfigLogLevel; format: ConfigLogFormat };
   /** Every key that has a value, with its effective value as a string; secrets masked as '******'. */
   effective: Record<string, string>;
@@ -202,6 +210,10 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
     const value = values.get(key);
     return typeof value === 'string' ? value : undefined;
   };
+  const optNum = (key: OptionKey): number | undefined => {
+    const value = values.get(key);
+    return typeof value === 'number' ? value : undefined;
+  };
   const num = (key: OptionKey): number => {
     const value = values.get(key);
     if (typeof value !== 'number') throw new Error(`internal: configuration key ${key} has no number`);
@@ -245,8 +257,12 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       registrationTimeoutMs: num('taskmanager.registration.timeout'),
       id: str('taskmanager.id'),
       host: str('taskmanager.host'),
+      memoryProcessBytes: optNum('taskmanager.memory.process.size'),
     }),
-    jobmanager: compact({ id: str('jobmanager.id') }),
+    jobmanager: compact({
+      id: str('jobmanager.id'),
+      memoryProcessBytes: optNum('jobmanager.memory.process.size'),
+    }),
     parallelismDefault: num('parallelism.default'),
     bufferTimeoutMs: num('execution.buffer-timeout'),
     restartStrategy: {
@@ -268,6 +284,12 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
         intervalMs: num('restart-strategy.failure-rate.failure-rate-interval'),
         delayMs: num('restart-strategy.failure-rate.delay'),
       },
+    },
+    rest: {
+      enabled: values.get('rest.enabled') === true,
+      port: num('rest.port'),
+      bindAddress: str('rest.bind-address') ?? '127.0.0.1',
+      maxUploadBytes: num('rest.max-upload-size'),
     },
     log: {
       level: oneOf(OPTIONS['log.level'].values, str('log.level')),

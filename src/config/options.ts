@@ -173,6 +173,18 @@ export const OPTIONS = {
     description:
       'How long a network buffer may wait for more records before it is sent; 0 sends every record at once (lowest latency, lower throughput).',
   },
+  'jobmanager.memory.process.size': {
+    type: 'memory',
+    min: 67108864,
+    description:
+      'Memory of a JobManager process started by Sluice (cluster start, application and per-job mode); three quarters become the Node heap limit (--max-old-space-size).',
+  },
+  'taskmanager.memory.process.size': {
+    type: 'memory',
+    min: 67108864,
+    description:
+      'Memory of a TaskManager process started by Sluice (cluster start, application and per-job mode); three quarters become the Node heap limit (--max-old-space-size).',
+  },
   'restart-strategy.type': {
     type: 'enum',
     default: 'none',
@@ -247,6 +259,31 @@ export const OPTIONS = {
     default: '1 s',
     min: 0,
     description: 'Wait before each restart (failure-rate).',
+  },
+  'rest.enabled': {
+    type: 'boolean',
+    default: true,
+    description: 'Whether the JobManager serves the REST API (see `docs/rest-api.md`).',
+  },
+  'rest.port': {
+    type: 'int',
+    default: 8081,
+    min: 0,
+    max: 65535,
+    description: 'Port of the REST API; 0 picks a free port (the JobManager logs the URL it serves).',
+  },
+  'rest.bind-address': {
+    type: 'string',
+    default: '127.0.0.1',
+    description:
+      'Address the REST API listens on; `0.0.0.0` for every interface. Whoever reaches it can run job files on this host.',
+  },
+  'rest.max-upload-size': {
+    type: 'memory',
+    default: '64 mb',
+    min: KB,
+    max: 1024 * MB,
+    description: 'Largest request body the REST API accepts (job file uploads); larger ones get 413.',
   },
   'log.level': {
     type: 'enum',

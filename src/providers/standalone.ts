@@ -29,6 +29,10 @@ export interface StartOptions {
   /** argv giving children the caller's configuration sources (--nats, --config, -D …). */
   childArgs: string[];
   slots?: number;
+  /** Extra arguments of the JobManager only (e.g. application mode's spec). */
+  jobManagerArgs?: string[];
+  /** Environment of the started processes (added to this process's). */
+  env?: Record<string, string>;
   /** How long to wait for the processes to come up. */
   readyTimeoutMs?: number;
   onProgress?: (line: string) => void;
@@ -102,7 +106,13 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
     const readyBy = Date.now() + (options.readyTimeoutMs ?? 20_000);
 
     try {
-      const jm = spawnDaemon(dir, 'jobmanager', 'jobmanager', options.childArgs);
+      const jm = spawnDaemon(
+        dir,
+        'jobmanager',
+        'jobmanager',
+        [...options.childArgs, ...(options.jobManagerArgs ?? [])],
+        { ...options.env, ...heapLimit(config.jobmanager.memoryProcessBytes) },
+      );
       state.processes.push(jm);
       save();
       progress(`Starting JobManager (pid ${jm.pid}, log ${jm.log})`);
@@ -114,7 +124,10 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
 
       const slotArgs = options.slots === undefined ? [] : ['--slots', String(options.slots)];
       for (let i = 0; i < options.taskManagers; i++) {
-        const tm = spawnDaemon(dir, 'taskmanager', `taskmanager-${i}`, [...options.childArgs, ...slotArgs]);
+        const tm = spawnDaemon(dir, 'taskmanager', `taskmanager-${i}`, [...options.childArgs, ...slotArgs], {
+          ...options.env,
+          ...heapLimit(config.taskmanager.memoryProcessBytes),
+        });
         state.processes.push(tm);
         save();
         progress(`Starting TaskManager ${i} (pid ${tm.pid}, log ${tm.log})`);
@@ -169,11 +182,20 @@ export async function terminate(pid: number, graceMs = 10_000): Promise<void> {
   }
 }
 
+/** A process size becomes the Node heap limit: three quarters of it, the rest for code, buffers, stacks. */
+function heapLimit(processBytes: number | undefined): Record<string, string> {
+  if (processBytes === undefined) return {};
+  const heapMiB = Math.max(32, Math.floor((processBytes * 0.75) / (1024 * 1024)));
+  const inherited = process.env.NODE_OPTIONS ? `${process.env.NODE_OPTIONS} ` : '';
+  return { NODE_OPTIONS: `${inherited}--max-old-space-size=${heapMiB}` };
+}
+
 function spawnDaemon(
   dir: string,
   role: ClusterProcess['role'],
   name: string,
   args: string[],
+  env: Record<string, string> = {},
 ): ClusterProcess {
   const log = join(dir, `${name}.log`);
   const fd = openSync(log, 'a');
@@ -181,7 +203,7 @@ function spawnDaemon(
     const child = spawn(process.execPath, [BIN, role, ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, SLUICE_LOG_FORMAT: process.env.SLUICE_LOG_FORMAT ?? 'json' },
+      env: { ...process.env, SLUICE_LOG_FORMAT: process.env.SLUICE_LOG_FORMAT ?? 'json', ...env },
     });
     if (child.pid === undefined) throw new SluiceError(ErrorCode.ClusterState, `could not start ${role}`);
     child.unref();

@@ -34,8 +34,18 @@ interface Running {
 let running: Promise<Running> | undefined;
 let activeJobs = 0;
 
+/** Set on Ctrl-C: the program's pending execute() calls then never settle while the cluster closes. */
+let interrupted = false;
+
 function onSigint(): void {
+  interrupted = true;
   void closeLocalCluster().finally(() => process.exit(130));
+}
+
+/** Waits for the job's end (and the cluster's close, if it was the last job); hangs once interrupted. */
+async function settled(ended: Promise<void>): Promise<void> {
+  await ended;
+  if (interrupted) await new Promise(() => {});
 }
 
 async function start(options: LocalRunOptions): Promise<Running> {
@@ -121,11 +131,11 @@ export function runLocally(options: LocalRunOptions = {}): ExecutionBridge {
       return {
         ...job,
         getJobExecutionResult: async () => {
-          await ended;
+          await settled(ended);
           return job.getJobExecutionResult();
         },
         collected: async () => {
-          await ended;
+          await settled(ended);
           return job.collected();
         },
       };

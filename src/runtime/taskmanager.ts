@@ -28,6 +28,8 @@ export interface TaskManagerHooks {
   onFatal?: (err: SluiceError) => void;
   /** Plans of jobs whose program runs in this process (local mode). */
   plans?: InMemoryPlans;
+  /** The cluster asked this TaskManager to shut down. */
+  onShutdownRequested?: (reason: string) => void;
 }
 
 export async function startTaskManager(
@@ -65,6 +67,7 @@ export async function startTaskManager(
       registrationTimeoutMs: config.taskmanager.registrationTimeoutMs,
       ...(hooks.onFatal ? { onFatal: hooks.onFatal } : {}),
       plans: new DefaultPlanResolver(artifactCache, hooks.plans),
+      ...(hooks.onShutdownRequested ? { onShutdownRequested: hooks.onShutdownRequested } : {}),
     },
   );
   taskExecutor.start();

@@ -64,6 +64,7 @@ describe('defaults', () => {
         },
         failureRate: { maxFailuresPerInterval: 1, intervalMs: 60_000, delayMs: 1_000 },
       },
+      rest: { enabled: true, port: 8081, bindAddress: '127.0.0.1', maxUploadBytes: 64 * 1024 * 1024 },
       log: { level: 'info', format: 'auto' },
       effective: expect.any(Object),
     });
@@ -101,6 +102,10 @@ describe('defaults', () => {
       'parallelism.default': '1',
       'log.level': 'info',
       'log.format': 'auto',
+      'rest.enabled': 'true',
+      'rest.port': '8081',
+      'rest.bind-address': '127.0.0.1',
+      'rest.max-upload-size': '64 mb',
     });
     expect(effective).not.toHaveProperty('nats.user');
     // Feeding the effective values back in gives the same configuration.
@@ -407,6 +412,30 @@ describe('validation', () => {
     expect(loadError({ dynamic: ['nats.servers= , '] }).message).toContain(
       'is empty (expected at least one value',
     );
+  });
+});
+
+describe('rest.*', () => {
+  it('reads the REST keys from -D and the environment', () => {
+    const config = loadConfig({
+      env: { SLUICE_REST_ENABLED: 'FALSE', SLUICE_REST_BIND_ADDRESS: '0.0.0.0' },
+      dynamic: ['rest.port=0', 'rest.max-upload-size=1 mb'],
+    });
+    expect(config.rest).toEqual({
+      enabled: false,
+      port: 0,
+      bindAddress: '0.0.0.0',
+      maxUploadBytes: 1024 * 1024,
+    });
+  });
+
+  it('rejects a port out of range, a non-boolean and an upload limit out of range', () => {
+    const err = loadError({ dynamic: ['rest.port=70000', 'rest.enabled=yes', 'rest.max-upload-size=2 gb'] });
+    expect(problemsOf(err)).toEqual([
+      "rest.enabled: 'yes' (from -D) is not a boolean (expected true or false)",
+      "rest.port: '70000' (from -D) is out of range (expected between 0 and 65535)",
+      "rest.max-upload-size: '2 gb' (from -D) is out of range (expected between 1 kb and 1 gb)",
+    ]);
   });
 });
 

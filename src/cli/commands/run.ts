@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { ClientBridge } from '../../client/client-bridge.js';
 import { ClusterClient } from '../../client/cluster-client.js';
 import { bundleJobFile, localBundleFile, uploadBundle } from '../../client/job-program.js';
+import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { SluiceConfig } from '../../config/config.js';
 import {
   BUILTIN_JOBS,
@@ -14,15 +15,21 @@ import { newJobId } from '../../jobgraph/job-id.js';
 import { exitCodeFor, JobStatus } from '../../runtime/job-status.js';
 import { type LocalCluster, startLocalCluster } from '../../runtime/local-cluster.js';
 import { closeLocalCluster, runLocally } from '../../runtime/local-runner.js';
+import { runApplicationMode } from '../application-mode.js';
 import { duration, errorText } from '../format.js';
 import { clientLogger, configFrom, type GlobalOptions, withGlobalOptions } from '../global-options.js';
+import { runPerJob } from '../per-job-mode.js';
 import { runProgram } from '../run-program.js';
 
-interface RunOptions extends GlobalOptions {
+export interface RunOptions extends GlobalOptions {
   detached?: boolean;
   parallelism?: string;
   local?: boolean;
+  target?: string;
+  shutdownOnAttachedExit?: boolean;
 }
+
+const TARGETS = ['session', 'application', 'per-job'] as const;
 
 export function runCommand(): Command {
   const builtins = Object.entries(BUILTIN_JOBS)
@@ -35,10 +42,38 @@ export function runCommand(): Command {
     .option('-d, --detached', 'print the job id and return at once')
     .option('-p, --parallelism <n>', 'parallelism of the job (default: parallelism.default)')
     .option('--local', 'run on a private local cluster in this process (starts its own nats-server)')
+    .option('-t, --target <target>', `where the job runs: ${TARGETS.join(', ')}`, 'session')
+    .option(
+      '--sae, --shutdown-on-attached-exit',
+      'application/per-job: shut the cluster down when this client is interrupted',
+    )
     .passThroughOptions()
     .addHelpText('after', `\nBuilt-in jobs:\n${builtins}`)
     .action(async (job: string, args: string[], options: RunOptions) => {
       const config = configFrom(options, { 'parallelism.default': options.parallelism });
+      const target = options.target ?? 'session';
+      if (!(TARGETS as readonly string[]).includes(target)) {
+        throw new SluiceError(
+          ErrorCode.InvalidConfig,
+          `unknown target '${target}' (-t): use ${TARGETS.join(', ')}`,
+        );
+      }
+      if (target !== 'session') {
+        if (target === 'per-job') {
+          process.stderr.write(
+            'Per-job mode is deprecated (as in Flink since 1.15): use application mode, sluice run-application.\n',
+          );
+        }
+        process.exitCode =
+          target === 'application'
+            ? await runApplicationMode(job, args, config, options, {
+                detached: options.detached === true,
+                parallelism: config.parallelismDefault,
+                shutdownOnAttachedExit: options.shutdownOnAttachedExit === true,
+              })
+            : await runPerJob(job, args, config, options);
+        return;
+      }
       if (isBuiltinJobRef(job)) {
         const graph = builtinJobGraph(job, args, config.parallelismDefault, newJobId());
         process.exitCode = options.local
@@ -72,7 +107,7 @@ async function onLocalCluster(
 }
 
 /** A job file: bundled, then its main runs here, submitting each execute() to the cluster. */
-async function runJobFile(
+export async function runJobFile(
   job: string,
   args: string[],
   config: SluiceConfig,

@@ -14,9 +14,20 @@ export function taskManagerCommand(): Command {
       const fatalError = new Promise<Error>((resolve) => {
         fatal = resolve;
       });
-      const tm = await startTaskManager(config, log, { onFatal: (err) => fatal(err) });
+      let requested: (reason: string) => void = () => undefined;
+      const shutdownRequested = new Promise<NodeJS.Signals>((resolve) => {
+        requested = (reason) => {
+          log.info({ reason }, 'the cluster asked this TaskManager to shut down');
+          resolve('SIGTERM');
+        };
+      });
+      const tm = await startTaskManager(config, log, {
+        onFatal: (err) => fatal(err),
+        onShutdownRequested: (reason) => requested(reason),
+      });
       const outcome = await Promise.race([
         shutdownSignal(),
+        shutdownRequested,
         fatalError,
         tm.nc.closed().then((err) => err ?? new Error('NATS connection closed')),
       ]);

@@ -48,6 +48,7 @@ interface PendingRequest {
 
 export class ResourceManager extends Actor {
   readonly #options: Required<ResourceManagerOptions>;
+  readonly #subjects: Subjects;
   readonly #taskManagers = new Map<string, TaskManagerRecord>();
   #pending: PendingRequest[] = [];
   readonly #lostListeners: TaskManagerLostListener[] = [];
@@ -55,6 +56,7 @@ export class ResourceManager extends Actor {
 
   constructor(ctx: ActorContext, subjects: Subjects, options: ResourceManagerOptions) {
     super(ctx, 'ResourceManager', subjects.resourceManager);
+    this.#subjects = subjects;
     this.#options = { now: () => performance.now(), ...options };
     this.onAsk('register', TaskManagerReport, (report) => {
       this.#upsert(report, 'registered');
@@ -149,6 +151,21 @@ export class ResourceManager extends Actor {
       if (released > 0) this.log.debug({ job: jobId, released }, 'released slots');
       this.#servePending();
     });
+  }
+
+  /** Asks every registered TaskManager to shut down (the end of an application or per-job cluster). */
+  shutdownTaskManagers(reason: string): Promise<number> {
+    return this.runInMailbox(() => {
+      for (const tm of this.#taskManagers.values()) {
+        this.ctx.rpc.tell(`${this.#subjects.taskExecutor(tm.id)}.shutdown`, 'shutdown', { reason });
+      }
+      return this.#taskManagers.size;
+    });
+  }
+
+  /** Registered TaskManagers right now. */
+  registeredCount(): Promise<number> {
+    return this.runInMailbox(() => this.#taskManagers.size);
   }
 
   taskManagers(): Promise<TaskManagerInfo[]> {

@@ -41,6 +41,7 @@ export const DeployRequest = z.object({
 export type DeployRequest = z.infer<typeof DeployRequest>;
 
 export const CancelRequest = z.object({ jobId: JobIdSchema });
+export const ShutdownRequest = z.object({ reason: z.string().max(1_024) });
 
 export const TaskStateUpdate = z.object({
   task: TaskIdSchema,

@@ -15,7 +15,14 @@ import type { Subjects } from '../subjects.js';
 import { runStreamTask } from '../task/stream-task.js';
 import { BUILTIN_INVOKABLES, type TaskContext } from './builtin-tasks.js';
 import type { PlanResolver } from './plan-resolver.js';
-import { CancelRequest, DeployRequest, type TaskId, type TaskStateUpdate, taskName } from './protocol.js';
+import {
+  CancelRequest,
+  DeployRequest,
+  ShutdownRequest,
+  type TaskId,
+  type TaskStateUpdate,
+  taskName,
+} from './protocol.js';
 
 export interface TaskExecutorOptions {
   id: string;
@@ -28,6 +35,8 @@ export interface TaskExecutorOptions {
   onFatal?: (err: SluiceError) => void;
   /** Finds the plan (user functions) of a program's job. */
   plans: PlanResolver;
+  /** The cluster asked this TaskManager to shut down (application and per-job clusters end so). */
+  onShutdownRequested?: (reason: string) => void;
 }
 
 interface RunningTask {
@@ -55,6 +64,10 @@ export class TaskExecutor extends Actor {
     this.#slots = Array.from({ length: options.slots }, () => null);
     this.onAsk('deploy', DeployRequest, (request) => this.#deploy(request));
     this.onTell('cancel', CancelRequest, ({ jobId }) => this.#cancelJob(jobId, 'cancelled by JobMaster'));
+    this.onTell('shutdown', ShutdownRequest, ({ reason }) => {
+      this.log.info({ reason }, 'shutdown requested by the ResourceManager');
+      this.#options.onShutdownRequested?.(reason);
+    });
   }
 
   get id(): string {

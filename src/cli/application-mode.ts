@@ -1,0 +1,113 @@
+/**
+ * `sluice run-application` (and `sluice run -t application`): start a dedicated cluster whose
+ * JobManager runs the job file's main; follow it (attached) or return at once (-d).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { bundleJobFile } from '../client/job-program.js';
+import type { SluiceConfig } from '../config/config.js';
+import { clusterDir, isAlive, startCluster, stopCluster } from '../providers/standalone.js';
+import type { ApplicationResult, ApplicationSpec } from '../runtime/application/application.js';
+import { type GlobalOptions, globalArgs } from './global-options.js';
+
+export interface ApplicationOptions {
+  detached: boolean;
+  parallelism: number;
+  taskManagers?: number;
+  shutdownOnAttachedExit: boolean;
+}
+
+export async function runApplicationMode(
+  job: string,
+  args: string[],
+  config: SluiceConfig,
+  global: GlobalOptions,
+  options: ApplicationOptions,
+): Promise<number> {
+  // Bundling first: a missing file or a syntax error fails here, before any process starts.
+  const entry = resolve(job);
+  await bundleJobFile(entry);
+  const applicationId = `app-${randomBytes(4).toString('hex')}`;
+  const appConfig: SluiceConfig = { ...config, clusterId: applicationId };
+  const dir = clusterDir(appConfig);
+  await mkdir(dir, { recursive: true });
+  const spec: ApplicationSpec = {
+    applicationId,
+    entry,
+    args,
+    parallelism: options.parallelism,
+    clientArgs: globalArgs({ ...global, clusterId: applicationId, nats: config.nats.servers.join(',') }),
+    outputFile: join(dir, 'application.out'),
+    resultFile: join(dir, 'result.json'),
+  };
+  const specFile = join(dir, 'application.json');
+  await writeFile(specFile, `${JSON.stringify(spec, null, 2)}\n`);
+  const slots = config.taskmanager.numberOfTaskSlots;
+  const taskManagers = options.taskManagers ?? Math.max(1, Math.ceil(options.parallelism / slots));
+  const childArgs = globalArgs({ ...global, clusterId: applicationId, nats: config.nats.servers.join(',') });
+  const state = await startCluster(appConfig, {
+    taskManagers,
+    slots,
+    childArgs,
+    jobManagerArgs: ['--application-spec', specFile],
+    onProgress: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stdout.write(
+    `Application ${applicationId} started (cluster id ${applicationId}, ${taskManagers} TaskManagers)\n`,
+  );
+  if (options.detached) {
+    process.stdout.write(`Follow it with: sluice list --all --cluster-id ${applicationId}\n`);
+    return 0;
+  }
+
+  const jm = state.processes.find((p) => p.role === 'jobmanager')!;
+  let printed = 0;
+  const flushOutput = () => {
+    if (!existsSync(spec.outputFile)) return;
+    const text = readFileSync(spec.outputFile, 'utf8');
+    if (text.length > printed) process.stdout.write(text.slice(printed));
+    printed = text.length;
+  };
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    while (isAlive(jm.pid) && !interrupted) {
+      flushOutput();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    flushOutput();
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (interrupted) {
+    if (options.shutdownOnAttachedExit) {
+      await stopCluster(appConfig);
+      process.stderr.write(
+        `Client interrupted: application ${applicationId} and its cluster were shut down\n`,
+      );
+      return 130;
+    }
+    process.stderr.write(
+      `Client interrupted; application ${applicationId} keeps running. Stop it with: sluice cluster stop --cluster-id ${applicationId}\n`,
+    );
+    return 130;
+  }
+  // The JobManager asked its TaskManagers to leave; make sure nothing of the cluster is left.
+  await stopCluster(appConfig);
+  if (!existsSync(spec.resultFile)) {
+    process.stderr.write(
+      `Application ${applicationId}: the JobManager ended without a result; see ${jm.log}\n`,
+    );
+    return 1;
+  }
+  const result = JSON.parse(readFileSync(spec.resultFile, 'utf8')) as ApplicationResult;
+  process.stdout.write(
+    `Application ${applicationId} ended: ${result.jobs.length} job(s), exit status ${result.exitCode}\n`,
+  );
+  return result.exitCode;
+}

@@ -1,0 +1,44 @@
+/**
+ * Per-job mode (legacy, deprecated as in Flink 1.15+): main runs on the client, against a cluster
+ * started for this one program and torn down when it ends.
+ */
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { bundleJobFile } from '../client/job-program.js';
+import type { SluiceConfig } from '../config/config.js';
+import { startCluster, stopCluster } from '../providers/standalone.js';
+import { type RunOptions, runJobFile } from './commands/run.js';
+import { globalArgs } from './global-options.js';
+
+export async function runPerJob(
+  job: string,
+  args: string[],
+  config: SluiceConfig,
+  options: RunOptions,
+): Promise<number> {
+  if (options.detached) {
+    throw new Error(
+      'per-job mode runs attached only here; use application mode (sluice run-application -d) to detach',
+    );
+  }
+  await bundleJobFile(resolve(job));
+  const clusterId = `job-${randomBytes(4).toString('hex')}`;
+  const jobConfig: SluiceConfig = { ...config, clusterId };
+  const slots = config.taskmanager.numberOfTaskSlots;
+  await startCluster(jobConfig, {
+    taskManagers: Math.max(1, Math.ceil(config.parallelismDefault / slots)),
+    slots,
+    childArgs: globalArgs({ ...options, clusterId }),
+    onProgress: (line) => process.stderr.write(`${line}\n`),
+  });
+  const onSigint = () => {
+    if (options.shutdownOnAttachedExit) void stopCluster(jobConfig).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await runJobFile(job, args, jobConfig, { ...options, clusterId });
+  } finally {
+    process.off('SIGINT', onSigint);
+    await stopCluster(jobConfig);
+  }
+}
