@@ -14,6 +14,9 @@ import type { Subjects } from '../subjects.js';
 import { type DeployRequest, TaskStateUpdate, taskName } from '../taskexecutor/protocol.js';
 import type { RestartStrategy } from './restart-strategy.js';
 
+/** Event message once every task of the job's current attempt runs. */
+export const ALL_TASKS_RUNNING = 'all tasks running';
+
 export interface JobMasterOptions {
   slotRequestTimeoutMs: number;
   /** How long cancelling tasks may take before they are given up on. */
@@ -252,6 +255,13 @@ export class JobMaster extends Actor {
       this.#onExecutionEnded(e, update.state, update.error);
     } else {
       e.state = update.state;
+      if (
+        update.state === TaskState.RUNNING &&
+        this.#status === JobStatus.RUNNING &&
+        this.#executions.every((x) => x.state === TaskState.RUNNING)
+      ) {
+        this.#publish(ALL_TASKS_RUNNING);
+      }
     }
   }
 
