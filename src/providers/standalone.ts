@@ -4,7 +4,16 @@
  * `<run-dir>/<cluster-id>/cluster.json`; `sluice cluster stop` sends them SIGTERM and waits.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterClient } from '../client/cluster-client.js';
@@ -145,6 +154,37 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
   } finally {
     await client.close();
   }
+}
+
+export interface ClusterListing {
+  clusterId: string;
+  kind: 'session' | 'application' | 'per-job';
+  running: boolean;
+  startedAt: string;
+  processes: number;
+}
+
+/** Clusters started from this host (under `cluster.run-dir`), with whether their processes still run. */
+export function listClusters(config: SluiceConfig): ClusterListing[] {
+  if (!existsSync(config.runDir)) return [];
+  const out: ClusterListing[] = [];
+  for (const clusterId of readdirSync(config.runDir).sort()) {
+    const state = readClusterState({ ...config, clusterId });
+    if (!state) continue;
+    const kind = clusterId.startsWith('app-')
+      ? 'application'
+      : clusterId.startsWith('job-')
+        ? 'per-job'
+        : 'session';
+    out.push({
+      clusterId,
+      kind,
+      running: state.processes.some((p) => isAlive(p.pid)),
+      startedAt: state.startedAt,
+      processes: state.processes.length,
+    });
+  }
+  return out;
 }
 
 /** Stops the cluster's processes (TaskManagers first). Returns undefined when none was recorded. */

@@ -89,6 +89,8 @@ describe('application and per-job mode', () => {
       .poll(() => state.processes.filter((p) => isAlive(p.pid)).length, { timeout: 30_000, interval: 200 })
       .toBe(0);
     expect((await readdir(join(dir, 'det'))).sort()).toEqual(['job-0', 'job-1', 'job-2', 'job-3']);
+    const listed = await sluice(['cluster', 'list', ...common]);
+    expect(listed.stdout).toMatch(new RegExp(`${appId}\\s+application\\s+ended`));
   });
 
   it('per-job mode warns that it is deprecated, runs the job and tears its cluster down', async () => {

@@ -29,7 +29,7 @@ describe('session cluster of separate processes', () => {
       '-D',
       `heartbeat.timeout=${HEARTBEAT_TIMEOUT_MS} ms`,
     ];
-    jm = new SluiceProcess(['jobmanager', ...common]);
+    jm = new SluiceProcess(['jobmanager', ...common, '-D', 'slot.request.timeout=1500 ms']);
     await jm.waitForMessage('JobManager started');
     for (let i = 0; i < 2; i++) tms.push(new SluiceProcess(['taskmanager', ...common, '--slots', '2']));
     await Promise.all(tms.map((tm) => tm.waitForMessage('registered at ResourceManager')));
@@ -89,12 +89,19 @@ describe('session cluster of separate processes', () => {
     tms.splice(0, 1);
   });
 
+  it('makes a job that needs more slots than exist wait, saying so, then fail clearly', async () => {
+    const run = await sluice(['run', ...common, '-p', '9', 'builtin:count', '100']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/waiting for 9 free slots \(\d+ free in \d+ TaskManagers\)/);
+    expect(run.stderr).toMatch(/could not get 9 slots within 1500 ms \(slot\.request\.timeout\)/);
+  });
+
   it('lists every job with --all, and none without it once they ended', async () => {
     const all = await sluice(['list', ...common, '--all', '--json']);
     expect(all.code, all.stderr).toBe(0);
     const jobs = JSON.parse(all.stdout) as Array<{ status: string }>;
-    expect(jobs).toHaveLength(2);
-    expect(jobs.every((j) => j.status === 'FINISHED')).toBe(true);
+    expect(jobs).toHaveLength(3);
+    expect(jobs.map((j) => j.status).sort()).toEqual(['FAILED', 'FINISHED', 'FINISHED']);
     const running = await sluice(['list', ...common]);
     expect(running.stdout.trim()).toBe('No running jobs.');
   });

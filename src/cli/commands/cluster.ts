@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { isAlive, startCluster, stopCluster } from '../../providers/standalone.js';
+import { isAlive, listClusters, startCluster, stopCluster } from '../../providers/standalone.js';
+import { table } from '../format.js';
 import { configFrom, type GlobalOptions, globalArgs, withGlobalOptions } from '../global-options.js';
 
 export function clusterCommand(): Command {
@@ -41,6 +42,29 @@ export function clusterCommand(): Command {
         const left = state.processes.filter((p) => isAlive(p.pid));
         process.stdout.write(`Stopped cluster '${state.clusterId}' (${state.processes.length} processes).\n`);
         if (left.length > 0) process.exitCode = 1;
+      }),
+  );
+  cluster.addCommand(
+    withGlobalOptions(new Command('list'))
+      .description('clusters started from this host: session, application and per-job, and whether they run')
+      .action((options: GlobalOptions) => {
+        const clusters = listClusters(configFrom(options));
+        if (clusters.length === 0) {
+          process.stdout.write('No clusters were started from this host.\n');
+          return;
+        }
+        process.stdout.write(
+          `${table(
+            ['CLUSTER ID', 'KIND', 'STATE', 'PROCESSES', 'STARTED'],
+            clusters.map((c) => [
+              c.clusterId,
+              c.kind,
+              c.running ? 'running' : 'ended',
+              String(c.processes),
+              c.startedAt,
+            ]),
+          )}\n`,
+        );
       }),
   );
   return cluster;
