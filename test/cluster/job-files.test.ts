@@ -154,4 +154,23 @@ describe('job files on a cluster', () => {
       [...Array(100).keys()].map((i) => i * i + 1).sort((a, b) => a - b),
     );
   });
+
+  it('prints the job graph of a job file with sluice info, and runs the examples', async () => {
+    const info = await sluice(['info', '-p', '2', join(JOBS, '../../../examples/wordcount.ts')]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toContain("Job graph 'WordCount'");
+    expect(info.stdout).toMatch(
+      /v0\s+2\s+128\s+Source: generated text \[source-0\] -> Tokenizer \[flatMap-1\]/,
+    );
+    expect(info.stdout).toMatch(/v1\s+2\s+128\s+Count \[reduce-3\] -> Sink: Print to Std\. Out \[sink-4\]/);
+    expect(info.stdout).toMatch(/e1\s+v0\s+v1\s+hash/);
+
+    const hello = await sluice(['run', ...common, join(JOBS, '../../../examples/hello.ts')]);
+    expect(hello.code, hello.stderr).toBe(0);
+    expect(hello.stdout).toMatch(/Job [0-9a-f]{32} FINISHED/);
+    const words = await sluice(['run', ...common, '-p', '2', join(JOBS, '../../../examples/wordcount.ts')]);
+    expect(words.code, words.stderr).toBe(0);
+    // print() writes on the TaskManagers: both hold some of the counts.
+    for (const tm of tms) await tm.waitForLog((l) => /^\d> \["\w+",\d+\]$/.test(String(l.msg)));
+  });
 });
