@@ -201,8 +201,8 @@ async function main(): Promise<void> {
     console.log(row(raw));
     const codec = await rawWithCodec(pub, sub);
     console.log(row(codec, raw));
-    console.log(row(await gates(pub, sub, 1, 4), raw, codec));
-    console.log(row(await gates(pub, sub, 2, 16), raw, codec));
+    const windows = (process.env.WINDOWS ?? '4,16').split(',').map(Number);
+    for (const [k, w] of windows.entries()) console.log(row(await gates(pub, sub, k + 1, w), raw, codec));
   } finally {
     await pub.close();
     await sub.close();

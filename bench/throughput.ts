@@ -102,7 +102,9 @@ async function latency(url: string): Promise<{ p50: number; p99: number; max: nu
 }
 
 async function main(): Promise<void> {
-  console.log(`Sluice throughput bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
+  console.log(
+    `Sluice throughput bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
+  );
   const nats = await startNatsServer();
   const common = ['--nats', nats.url, '--cluster-id', 'bench'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
@@ -128,8 +130,12 @@ async function main(): Promise<void> {
     const baseRate = base.words / (base.ms / 1_000);
     console.log('\n(a) word count, parallelism 2 over 2 TaskManager processes');
     console.log(`    plain JS loop, 1 process : ${fmt(baseRate)} words/s (${fmt(base.ms)} ms)`);
-    console.log(`    sluice                   : ${fmt(sluiceRate)} words/s (${fmt(details.durationMs)} ms, deploy included)`);
-    console.log(`    ratio                    : ${(sluiceRate / baseRate).toFixed(2)}   (goal ≥ 0.5, moonshot ≥ 1.0)`);
+    console.log(
+      `    sluice                   : ${fmt(sluiceRate)} words/s (${fmt(details.durationMs)} ms, deploy included)`,
+    );
+    console.log(
+      `    ratio                    : ${(sluiceRate / baseRate).toFixed(2)}   (goal ≥ 0.5, moonshot ≥ 1.0)`,
+    );
 
     // (b)
     const raw = await rawNats(nats.url, RECORDS);
@@ -140,13 +146,19 @@ async function main(): Promise<void> {
     );
     if (pass.code !== 0) throw new Error(`pass-through failed: ${pass.stderr}`);
     const passId = /JobID ([0-9a-f]{32})/.exec(pass.stdout)![1]!;
-    const passDetails = JSON.parse((await sluice(['status', ...common, '--json', passId])).stdout) as JobDetails;
+    const passDetails = JSON.parse(
+      (await sluice(['status', ...common, '--json', passId])).stdout,
+    ) as JobDetails;
     const rawRate = RECORDS / (raw.ms / 1_000);
     const passRate = RECORDS / (passDetails.durationMs / 1_000);
     console.log(`\n(b) pass-through, ${RECORDS.toLocaleString('en-US')} records of ${RECORD_BYTES} bytes`);
-    console.log(`    raw NATS pub/sub, same frames (pre-encoded) : ${fmt(rawRate)} records/s (${raw.frames} frames)`);
+    console.log(
+      `    raw NATS pub/sub, same frames (pre-encoded) : ${fmt(rawRate)} records/s (${raw.frames} frames)`,
+    );
     console.log(`    sluice source → network → sink              : ${fmt(passRate)} records/s`);
-    console.log(`    ratio                                       : ${(passRate / rawRate).toFixed(2)}   (goal ≥ 0.5)`);
+    console.log(
+      `    ratio                                       : ${(passRate / rawRate).toFixed(2)}   (goal ≥ 0.5)`,
+    );
   } finally {
     await Promise.all(tms.map((tm) => tm.stop()));
     await jm.stop();

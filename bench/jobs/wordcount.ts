@@ -3,7 +3,7 @@
  * Args: <lines> — each line has 8 words from a vocabulary of 1000.
  */
 import { GeneratorSource, StreamExecutionEnvironment } from 'sluice';
-import { CountingSink, benchLine } from './shared.js';
+import { benchLine, CountingSink } from './shared.js';
 
 const lines = Number(process.argv[2] ?? 200_000);
 const env = StreamExecutionEnvironment.getExecutionEnvironment();

@@ -179,7 +179,8 @@ function fieldAggregate<T>(field: PropertyKey | undefined, pick: (a: number, b: 
     if (field === undefined) return pick(acc as number, value as number) as T;
     const a = (acc as Record<PropertyKey, number>)[field]!;
     const b = (value as Record<PropertyKey, number>)[field]!;
-    const out = Array.isArray(acc) ? [...acc] : { ...(acc as object) };
+    // A copy: the previous result was emitted and may still be held downstream.
+    const out = Array.isArray(acc) ? acc.slice() : { ...(acc as object) };
     (out as Record<PropertyKey, number>)[field] = pick(a, b);
     return out as T;
   };

@@ -433,9 +433,59 @@ describe('gates', () => {
     expect(() => output.emit(0, record('after'))).toThrow(/NATS connection/);
   });
 
-  it('refuses a record msgpackr cannot encode at emit, and carries on', async () => {
+  it('fails the gate, naming the value, on a record msgpackr cannot encode (at emit or when its frame is sealed)', async () => {
+    for (const bufferTimeoutMs of [0, 100]) {
+      const jobId = newJobId();
+      const input = openInput({
+        nc: await conn(),
+        subjects,
+        jobId,
+        attempt: 1,
+        targetSubtask: 0,
+        inputs: [{ edgeId: 'e', sourceParallelism: 1, inputIndex: 0 }],
+      });
+      const output = await openOutput({
+        nc: await conn(),
+        subjects,
+        jobId,
+        attempt: 1,
+        edgeId: 'e',
+        sourceSubtask: 0,
+        targetParallelism: 1,
+        bufferTimeoutMs,
+      });
+      expect(() => output.emit(0, record(1, 'soon' as unknown as number))).toThrow(
+        /timestamp must be a number/,
+      );
+      output.emit(0, record(1));
+      if (bufferTimeoutMs > 0) output.flush();
+      expect((await input.next())?.elements).toEqual([{ kind: 0, value: 1, timestamp: undefined }]);
+      const bad = record({ when: new Date(0), notify: function notify() {} });
+      const err = (() => {
+        try {
+          output.emit(0, bad);
+          // buffered: encoded when its frame is sealed
+          output.flush();
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(SluiceError);
+      expect((err as SluiceError).code).toBe(ErrorCode.InvalidMessage);
+      expect((err as SluiceError).message).toMatch(
+        /^record cannot be serialized: value of type object: .*'notify'/,
+      );
+      // the gate has failed: nothing more goes out, every later call says why
+      expect(() => output.emit(0, record(2))).toThrow(/cannot be serialized/);
+      await expect(output.ready()).rejects.toThrow(/cannot be serialized/);
+      await expect(output.finish()).rejects.toThrow(/cannot be serialized/);
+      expect(output.stats.recordsOut).toBe(2);
+    }
+  });
+
+  it('refuses the first record at emit when it cannot be encoded (it is measured)', async () => {
     const jobId = newJobId();
-    const input = openInput({
+    openInput({
       nc: await conn(),
       subjects,
       jobId,
@@ -452,29 +502,68 @@ describe('gates', () => {
       sourceSubtask: 0,
       targetParallelism: 1,
     });
-    output.emit(0, record(1));
-    const err = (() => {
-      try {
-        output.emit(0, record({ when: new Date(0), notify: function notify() {} }));
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(err).toBeInstanceOf(SluiceError);
-    expect((err as SluiceError).code).toBe(ErrorCode.InvalidMessage);
-    expect((err as SluiceError).message).toMatch(
-      /^record cannot be serialized: value of type object: .*'notify'/,
+    expect(() => output.emitRecord(0, { f: () => 1 }, undefined)).toThrow(
+      /^record cannot be serialized: value of type object: it contains a function 'f'/,
     );
-    expect(() => output.emit(0, record(1, 'soon' as unknown as number))).toThrow(
-      /timestamp must be a number/,
-    );
-    output.emit(0, record(2));
-    await output.finish();
-    const values = (await drain(input)).flatMap((f) =>
-      f.elements.flatMap((e) => (e.kind === 0 ? [e.value] : [])),
-    );
-    expect(values).toEqual([1, 2]);
-    expect(output.stats.recordsOut).toBe(2);
+  });
+
+  it('splits frames that come out over max_payload, and refuses a single record over it', async () => {
+    const jobId = newJobId();
+    const input = openInput({
+      nc: await conn(),
+      subjects,
+      jobId,
+      attempt: 1,
+      targetSubtask: 0,
+      inputs: [{ edgeId: 'e', sourceParallelism: 1, inputIndex: 0 }],
+    });
+    const nc = await conn();
+    const maxPayload = nc.info!.max_payload;
+    const output = await openOutput({
+      nc,
+      subjects,
+      jobId,
+      attempt: 1,
+      edgeId: 'e',
+      sourceSubtask: 0,
+      targetParallelism: 1,
+      maxFrameBytes: maxPayload,
+    });
+    // Tiny first records make the estimate small; then records of 100 KB (the sampling catches up)
+    const N = 80;
+    output.emit(0, record('a'));
+    for (let i = 1; i < N; i++) output.emit(0, record({ i, pad: 'x'.repeat(100_000) }));
+    const finished = output.finish();
+    const values: unknown[] = [];
+    const frames = await drain(input, (f) => {
+      for (const e of f.elements) if (e.kind === 0) values.push(e.value);
+    });
+    await finished;
+    expect(values).toHaveLength(N);
+    expect(values.slice(1).map((v) => (v as { i: number }).i)).toEqual([...Array(N).keys()].slice(1));
+    expect(frames.length).toBeGreaterThan(5);
+
+    const jobId2 = newJobId();
+    openInput({
+      nc: await conn(),
+      subjects,
+      jobId: jobId2,
+      attempt: 1,
+      targetSubtask: 0,
+      inputs: [{ edgeId: 'e', sourceParallelism: 1, inputIndex: 0 }],
+    });
+    const output2 = await openOutput({
+      nc: await conn(),
+      subjects,
+      jobId: jobId2,
+      attempt: 1,
+      edgeId: 'e',
+      sourceSubtask: 0,
+      targetParallelism: 1,
+    });
+    output2.emit(0, record('small'));
+    output2.emit(0, record('y'.repeat(maxPayload + 10)));
+    expect(() => output2.flush()).toThrow(/over the NATS server's max_payload/);
   });
 
   it('counts and drops strangers’ messages on data and credit subjects', async () => {

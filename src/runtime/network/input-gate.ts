@@ -20,7 +20,9 @@ import type { Subjects } from '../subjects.js';
 import { channelName, checkIndex, checkPositive, checkToken, logDrop, watchConnection } from './channel.js';
 import { decodeConnect, encodeConnectReply, encodeCredit } from './control.js';
 import type { StreamElement } from './elements.js';
-import { type DecodedFrame, decodeFrame } from './frame.js';
+import { type DecodedFrame, decodeFrame, FRAME_ITEMS_START } from './frame.js';
+
+export { FRAME_ITEMS_START };
 
 export const DEFAULT_CREDITS_PER_CHANNEL = 4;
 export const DEFAULT_CREDIT_RESEND_MS = 500;
@@ -54,7 +56,13 @@ export interface InputFrame {
   inputChannel: number;
   edgeId: string;
   sourceSubtask: number;
-  elements: StreamElement[];
+  /**
+   * The frame's elements laid out flat from {@link FRAME_ITEMS_START} on (record: 0, timestamp | null,
+   * value; watermark: 1, watermark; end: 2), checked: the task walks this, no object per element.
+   */
+  items: unknown[];
+  /** The elements as objects (built on first access). */
+  readonly elements: StreamElement[];
 }
 
 export interface InputGateStats {
@@ -406,7 +414,10 @@ export class InputGate {
       inputChannel: ch.inputChannel,
       edgeId: ch.edgeId,
       sourceSubtask: ch.source,
-      elements: frame.elements,
+      items: frame.items,
+      get elements() {
+        return frame.elements;
+      },
     };
   }
 

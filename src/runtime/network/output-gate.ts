@@ -4,9 +4,11 @@
  *
  * - `open` subscribes the credit subject, then connects to every target (a NATS request on its data
  *   subject, retried through "no responders" until `connectTimeoutMs`); the reply is the initial grant.
- * - `emit` encodes a record into its channel's frame at once (a value msgpackr cannot encode fails here);
- *   a frame is sealed when the next element would take it over `maxFrameBytes`, when the buffer timeout
- *   fires, on `flush`, and at once for every element when `bufferTimeoutMs` is 0.
+ * - `emit` adds a record to its channel's frame; the frame is encoded in one go when it is sealed: when the
+ *   next element would take it over `maxFrameBytes` (estimated from the sizes of earlier records), when the
+ *   buffer timeout fires, on `flush`, and at once for every element when `bufferTimeoutMs` is 0. A value
+ *   msgpackr cannot encode fails the gate when its frame is sealed (the gate's first record is encoded
+ *   at `emit`, to measure it), with a message naming the value.
  * - A sealed frame is published if the channel's cumulative grant covers its sequence number, else it is
  *   queued and the gate is not `writable` until credit comes; callers `await ready()` then. Memory per
  *   channel: one frame being built plus the queue, which holds what was emitted since `writable` turned
@@ -30,7 +32,7 @@ import {
   END_BYTES,
   encodeValue,
   FRAME_HEADER_BYTES,
-  FrameBuilder,
+  FrameBatch,
   recordOverhead,
   WATERMARK_BYTES,
 } from './frame.js';
@@ -82,7 +84,7 @@ interface OutChannel {
   readonly target: number;
   readonly subject: string;
   readonly name: string;
-  readonly builder: FrameBuilder;
+  readonly batch: FrameBatch;
   /** Sequence number of the next frame to seal (frames are numbered from 1). */
   nextSeq: number;
   /** Highest sequence number published; queued frames are sentSeq+1, sentSeq+2, … */
@@ -123,6 +125,14 @@ export class OutputGate {
   readonly #maxFrameBytes: number;
   readonly #connectTimeoutMs: number;
   readonly #channels: OutChannel[];
+  /** The server's max_payload: no frame may be larger. */
+  readonly #maxPayload: number;
+  /**
+   * Estimated encoded bytes of a record value: measured on the first record, then the average of the last
+   * sealed frame's records (exact for records of one shape). Frames are sealed on the estimate and split
+   * if they come out over max_payload.
+   */
+  #valueBytes = -1;
   readonly #creditSubject: string;
   #creditSub: Subscription | undefined;
   #state: State = 'connecting';
@@ -165,6 +175,7 @@ export class OutputGate {
     this.targetParallelism = options.targetParallelism;
     this.#bufferTimeoutMs = options.bufferTimeoutMs ?? DEFAULT_BUFFER_TIMEOUT_MS;
     const maxPayload = this.#nc.info?.max_payload ?? 1024 * 1024;
+    this.#maxPayload = this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
     this.#maxFrameBytes = Math.max(
       FRAME_HEADER_BYTES + 64,
       Math.min(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, maxPayload),
@@ -182,7 +193,7 @@ export class OutputGate {
         target,
         subject: options.subjects.dataSubject(options.jobId, options.attempt, options.edgeId, target),
         name: channelName(options.jobId, options.attempt, options.edgeId, options.sourceSubtask, target),
-        builder: new FrameBuilder(this.#maxFrameBytes),
+        batch: new FrameBatch(),
         nextSeq: 1,
         sentSeq: 0,
         grant: 0,
@@ -230,27 +241,37 @@ export class OutputGate {
    * once the gate is closed (or its failure)
    */
   emit(targetSubtask: number, element: StreamElement): void {
-    if (this.#state !== 'open') this.#throwNotOpen();
-    const ch = this.#channels[targetSubtask];
-    if (ch === undefined) {
-      throw new SluiceError(
-        ErrorCode.IllegalState,
-        `target subtask ${targetSubtask} is out of range 0..${this.targetParallelism - 1} (edge ${this.edgeId})`,
-      );
-    }
     if (element.kind === ElementKind.Record) {
-      const ts = element.timestamp;
-      if (ts !== undefined && (typeof ts !== 'number' || Number.isNaN(ts))) badTimestamp(ts);
-      if (ch.ended) this.#throwEnded(ch);
-      const bytes = encodeValue(element.value);
-      const size = recordOverhead(ts) + bytes.byteLength;
-      if (size + FRAME_HEADER_BYTES > this.#maxFrameBytes) this.#checkOversized(size);
-      if (!ch.builder.fits(size)) this.#seal(ch);
-      ch.builder.addRecord(bytes, ts);
-      this.stats.recordsOut++;
-    } else {
-      this.#appendControl(ch, element);
+      this.emitRecord(targetSubtask, element.value, element.timestamp);
+      return;
     }
+    if (this.#state !== 'open') this.#throwNotOpen();
+    const ch = this.#channel(targetSubtask);
+    this.#appendControl(ch, element);
+    if (this.#bufferTimeoutMs === 0) this.#seal(ch);
+    else if (this.#timer === undefined) this.#armTimer();
+  }
+
+  /**
+   * {@link emit} of a record without an element object: the task's hot path. The value is encoded when its
+   * frame is sealed (full, on the buffer timeout, on flush; at once with buffer timeout 0): a value that
+   * cannot be serialized fails the gate then, with a message naming it.
+   */
+  emitRecord(targetSubtask: number, value: unknown, timestamp: number | undefined): void {
+    if (this.#state !== 'open') this.#throwNotOpen();
+    const ch = this.#channels[targetSubtask] ?? this.#channel(targetSubtask);
+    if (timestamp !== undefined && (typeof timestamp !== 'number' || Number.isNaN(timestamp)))
+      badTimestamp(timestamp);
+    if (ch.ended) this.#throwEnded(ch);
+    const batch = ch.batch;
+    const size =
+      (batch.records & 63) === 63
+        ? this.#sample(batch, value, timestamp)
+        : this.#recordSize(value, timestamp);
+    if (!batch.isEmpty && batch.estimate + size > this.#maxFrameBytes) this.#seal(ch);
+    batch.addRecord(value, timestamp);
+    batch.estimate += size;
+    this.stats.recordsOut++;
     if (this.#bufferTimeoutMs === 0) this.#seal(ch);
     else if (this.#timer === undefined) this.#armTimer();
   }
@@ -265,12 +286,11 @@ export class OutputGate {
       const ts = element.timestamp;
       if (ts !== undefined && (typeof ts !== 'number' || Number.isNaN(ts))) badTimestamp(ts);
       for (const ch of this.#channels) if (ch.ended) this.#throwEnded(ch);
-      const bytes = encodeValue(element.value);
-      const size = recordOverhead(ts) + bytes.byteLength;
-      if (size + FRAME_HEADER_BYTES > this.#maxFrameBytes) this.#checkOversized(size);
+      const size = this.#recordSize(element.value, ts);
       for (const ch of this.#channels) {
-        if (!ch.builder.fits(size)) this.#seal(ch);
-        ch.builder.addRecord(bytes, ts);
+        if (!ch.batch.isEmpty && ch.batch.estimate + size > this.#maxFrameBytes) this.#seal(ch);
+        ch.batch.addRecord(element.value, ts);
+        ch.batch.estimate += size;
         this.stats.recordsOut++;
       }
     } else if (element.kind === ElementKind.EndOfPartition) {
@@ -290,7 +310,7 @@ export class OutputGate {
       this.#timer = undefined;
     }
     if (this.#state !== 'open' && this.#state !== 'finishing') return;
-    for (const ch of this.#channels) if (!ch.builder.isEmpty) this.#seal(ch);
+    for (const ch of this.#channels) if (!ch.batch.isEmpty) this.#seal(ch);
   }
 
   /** Resolves when the gate is writable; rejects when it failed or was closed. */
@@ -393,17 +413,56 @@ export class OutputGate {
     }
   }
 
+  #channel(targetSubtask: number): OutChannel {
+    const ch = this.#channels[targetSubtask];
+    if (ch === undefined) {
+      throw new SluiceError(
+        ErrorCode.IllegalState,
+        `target subtask ${targetSubtask} is out of range 0..${this.targetParallelism - 1} (edge ${this.edgeId})`,
+      );
+    }
+    return ch;
+  }
+
+  /** Estimated encoded size of a record (measures the first value, which also checks it at once). */
+  #recordSize(value: unknown, timestamp: number | undefined): number {
+    if (this.#valueBytes < 0) {
+      const bytes = encodeValue(value).byteLength;
+      if (bytes + recordOverhead(timestamp) + FRAME_HEADER_BYTES > this.#maxPayload) {
+        this.#checkOversized(bytes + recordOverhead(timestamp));
+      }
+      this.#valueBytes = bytes;
+    }
+    return this.#valueBytes + recordOverhead(timestamp);
+  }
+
+  /**
+   * Measures every 64th record of a frame: records much larger than estimated (a first record smaller than
+   * the rest, a change of shape) raise the estimate before the frame grows far past its size.
+   */
+  #sample(batch: FrameBatch, value: unknown, timestamp: number | undefined): number {
+    const bytes = encodeValue(value).byteLength;
+    if (bytes > 2 * this.#valueBytes) {
+      this.#valueBytes = bytes;
+      const estimate = FRAME_HEADER_BYTES + batch.fixedBytes + batch.records * bytes;
+      if (estimate > batch.estimate) batch.estimate = estimate;
+    }
+    return this.#recordSize(value, timestamp);
+  }
+
   #appendControl(ch: OutChannel, element: StreamElement): void {
     if (ch.ended) this.#throwEnded(ch);
+    const batch = ch.batch;
     switch (element.kind) {
       case ElementKind.Watermark:
         checkWatermark(element.watermark);
-        if (!ch.builder.fits(WATERMARK_BYTES)) this.#seal(ch);
-        ch.builder.addWatermark(element.watermark);
+        if (!batch.isEmpty && batch.estimate + WATERMARK_BYTES > this.#maxFrameBytes) this.#seal(ch);
+        batch.addWatermark(element.watermark);
+        batch.estimate += WATERMARK_BYTES;
         return;
       case ElementKind.EndOfPartition:
-        if (!ch.builder.fits(END_BYTES)) this.#seal(ch);
-        ch.builder.addEnd();
+        batch.addEnd();
+        batch.estimate += END_BYTES;
         ch.ended = true;
         this.#seal(ch);
         return;
@@ -416,7 +475,7 @@ export class OutputGate {
   }
 
   #checkOversized(size: number): void {
-    const maxPayload = this.#nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    const maxPayload = this.#maxPayload;
     if (size + FRAME_HEADER_BYTES > maxPayload) {
       throw new SluiceError(
         ErrorCode.MessageTooLarge,
@@ -425,19 +484,45 @@ export class OutputGate {
     }
   }
 
-  /** Seals the channel's frame and publishes it, or queues it when the channel is out of credit. */
+  /**
+   * Seals (encodes) the channel's frame and publishes it, or queues it when the channel is out of credit.
+   * A frame that cannot be encoded fails the gate (and throws).
+   */
   #seal(ch: OutChannel): void {
-    if (ch.builder.isEmpty) return;
-    const seq = ch.nextSeq++;
-    const frame = ch.builder.build(this.sourceSubtask, seq);
-    if (ch.queue.length === 0 && seq <= ch.grant) {
-      this.#publish(ch, frame);
-      return;
+    const batch = ch.batch;
+    if (batch.isEmpty) return;
+    const records = batch.records;
+    const fixedBytes = batch.fixedBytes;
+    let frames: Uint8Array[];
+    try {
+      frames = batch.build(this.sourceSubtask, ch.nextSeq, this.#maxPayload);
+    } catch (err) {
+      const error = toSluiceError(err);
+      const failure =
+        error.code === ErrorCode.MessageTooLarge
+          ? new SluiceError(error.code, `${error.message} (edge ${this.edgeId})`, { cause: err })
+          : error;
+      this.#fail(failure);
+      throw failure;
     }
-    if (ch.queue.length === 0 && this.#blocked++ === 0) this.#blockedSince = performance.now();
-    ch.queue.push(frame);
-    this.#queuedBytes += frame.byteLength;
-    if (this.#queuedBytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = this.#queuedBytes;
+    if (records > 0) {
+      let total = 0;
+      for (const f of frames) total += f.byteLength;
+      const perRecord = (total - FRAME_HEADER_BYTES * frames.length - fixedBytes) / records;
+      if (perRecord > 0) this.#valueBytes = perRecord;
+    }
+    for (const frame of frames) {
+      const seq = ch.nextSeq++;
+      if (ch.queue.length === 0 && seq <= ch.grant) {
+        this.#publish(ch, frame);
+        continue;
+      }
+      if (ch.queue.length === 0 && this.#blocked++ === 0) this.#blockedSince = performance.now();
+      // A copy of its own: the encoder's buffer holds several frames, not worth keeping alive while waiting.
+      ch.queue.push(Uint8Array.prototype.slice.call(frame));
+      this.#queuedBytes += frame.byteLength;
+      if (this.#queuedBytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = this.#queuedBytes;
+    }
   }
 
   #publish(ch: OutChannel, frame: Uint8Array): void {

@@ -24,19 +24,34 @@ export function keyString(key: unknown): string {
   }
 }
 
+const HASH_SEED = 0x9747b28c;
+
+/** One mixing step of {@link hashString} (a UTF-16 code unit). */
+function mix(h: number, code: number): number {
+  let k = Math.imul(code, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
 /** murmur3 32-bit finalizer over a string's UTF-16 code units: fast and well spread. */
 export function hashString(text: string): number {
-  let h = 0x9747b28c;
-  for (let i = 0; i < text.length; i++) {
-    let k = text.charCodeAt(i);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  h ^= text.length;
+  let h = HASH_SEED;
+  for (let i = 0; i < text.length; i++) h = mix(h, text.charCodeAt(i));
+  return finish(h, text.length);
+}
+
+/** `hashString(prefix + text)` for a one-character prefix, without building the string. */
+function hashPrefixed(prefix: number, text: string): number {
+  let h = mix(HASH_SEED, prefix);
+  for (let i = 0; i < text.length; i++) h = mix(h, text.charCodeAt(i));
+  return finish(h, text.length + 1);
+}
+
+function finish(h: number, length: number): number {
+  h ^= length;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -47,6 +62,14 @@ export function hashString(text: string): number {
 
 export function keyGroupOf(keyStr: string, maxParallelism: number): number {
   return hashString(keyStr) % maxParallelism;
+}
+
+const PREFIX_STRING = 's'.charCodeAt(0);
+
+/** `keyGroupOf(keyString(key), maxParallelism)`, without building the key string for a string key. */
+export function keyGroupOfKey(key: unknown, maxParallelism: number): number {
+  if (typeof key === 'string') return hashPrefixed(PREFIX_STRING, key) % maxParallelism;
+  return hashString(keyString(key)) % maxParallelism;
 }
 
 /** The subtask that owns a key group (Flink's formula). */

@@ -146,7 +146,10 @@ export class KeyedStateBackend {
 
   #put(table: Map<string, Entry>, value: unknown): void {
     const k = this.#requireKey();
-    table.set(k, { key: this.#key, keyGroup: this.#keyGroup, value });
+    const entry = table.get(k);
+    // The key's entry is updated in place: no new entry (and no map insertion) per update.
+    if (entry !== undefined) entry.value = value;
+    else table.set(k, { key: this.#key, keyGroup: this.#keyGroup, value });
   }
 
   #requireKey(): string {

@@ -4,9 +4,9 @@
  */
 import type { KeySelector } from '../../api/functions.js';
 import type { Partitioning } from '../../api/transformation.js';
-import { record, watermark } from '../network/elements.js';
+import { watermark } from '../network/elements.js';
 import type { OutputGate } from '../network/output-gate.js';
-import { keyGroupOf, keyString, subtaskForKeyGroup } from '../state/key-groups.js';
+import { keyGroupOfKey, subtaskForKeyGroup } from '../state/key-groups.js';
 
 export class RecordWriter {
   readonly gate: OutputGate;
@@ -41,23 +41,26 @@ export class RecordWriter {
   emit(value: unknown, timestamp: number | undefined): void {
     switch (this.#partitioning) {
       case 'forward':
-        this.gate.emit(this.#subtaskIndex, record(value, timestamp));
+        this.gate.emitRecord(this.#subtaskIndex, value, timestamp);
         return;
-      case 'rebalance':
-        this.gate.emit(this.#next, record(value, timestamp));
-        this.#next = (this.#next + 1) % this.#targets;
+      case 'rebalance': {
+        const next = this.#next;
+        this.gate.emitRecord(next, value, timestamp);
+        this.#next = next + 1 === this.#targets ? 0 : next + 1;
         return;
+      }
       case 'shuffle':
-        this.gate.emit(Math.floor(Math.random() * this.#targets), record(value, timestamp));
+        this.gate.emitRecord(Math.floor(Math.random() * this.#targets), value, timestamp);
         return;
       case 'broadcast':
-        for (let t = 0; t < this.#targets; t++) this.gate.emit(t, record(value, timestamp));
+        for (let t = 0; t < this.#targets; t++) this.gate.emitRecord(t, value, timestamp);
         return;
       case 'hash': {
-        const group = keyGroupOf(keyString(this.#keySelector!(value)), this.#targetMaxParallelism);
-        this.gate.emit(
+        const group = keyGroupOfKey(this.#keySelector!(value), this.#targetMaxParallelism);
+        this.gate.emitRecord(
           subtaskForKeyGroup(group, this.#targetMaxParallelism, this.#targets),
-          record(value, timestamp),
+          value,
+          timestamp,
         );
         return;
       }

@@ -13,7 +13,7 @@ import type { ConnectorContext, SourceContext } from '../../api/connector.js';
 import type { Logger } from '../../common/log.js';
 import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
 import { ElementKind } from '../network/elements.js';
-import { InputGate } from '../network/input-gate.js';
+import { FRAME_ITEMS_START, InputGate } from '../network/input-gate.js';
 import { OutputGate } from '../network/output-gate.js';
 import { WatermarkTracker } from '../network/watermark-tracker.js';
 import { TimestampsAndWatermarksOperator } from '../operators/basic-operators.js';
@@ -195,6 +195,12 @@ export async function runStreamTask(
       if (l.operator.writable === false && l.operator.ready) waits.push(l.operator.ready());
     return waits;
   };
+  /** No output and no operator is backpressured (without building the list of waits). */
+  const isWritable = (): boolean => {
+    for (const w of writers) if (!w.gate.writable) return false;
+    for (const l of links) if (l.operator.writable === false && l.operator.ready) return false;
+    return true;
+  };
   const backpressure = async () => {
     const waits = blocked();
     // A cancelled task must not stay parked on credits that will never come.
@@ -215,7 +221,7 @@ export async function runStreamTask(
           chainInput.collect(value, timestamp);
         },
         get writable() {
-          return blocked().length === 0;
+          return isWritable();
         },
         ready: backpressure,
       };
@@ -235,18 +241,29 @@ export async function runStreamTask(
         const frame = await Promise.race([inputGate.next(), aborted]);
         if (frame === null) break;
         const channel = frame.channel;
-        for (const element of frame.elements) {
-          if (element.kind === ElementKind.Record) {
+        // The frame's flat items (checked by the gate): record 0, ts | null, value; watermark 1, wm; end 2.
+        const items = frame.items;
+        const n = items.length;
+        let i = FRAME_ITEMS_START;
+        while (i < n) {
+          const tag = items[i];
+          if (tag === ElementKind.Record) {
             recordsIn++;
-            chainInput.collect(element.value, element.timestamp);
-          } else {
-            const combined =
-              element.kind === ElementKind.Watermark
-                ? tracker.update(channel, element.watermark)
-                : tracker.endChannel(channel);
-            // All inputs ended: end of event time.
-            if (combined !== undefined) chainInput.emitWatermark(Math.min(combined, MAX_WATERMARK));
+            const ts = items[i + 1] as number | null;
+            chainInput.collect(items[i + 2], ts === null ? undefined : ts);
+            i += 3;
+            continue;
           }
+          let combined: number | undefined;
+          if (tag === ElementKind.Watermark) {
+            combined = tracker.update(channel, items[i + 1] as number);
+            i += 2;
+          } else {
+            combined = tracker.endChannel(channel);
+            i += 1;
+          }
+          // All inputs ended: end of event time.
+          if (combined !== undefined) chainInput.emitWatermark(Math.min(combined, MAX_WATERMARK));
         }
         await backpressure();
       }
