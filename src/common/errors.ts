@@ -38,6 +38,18 @@ export const ErrorCode = {
   UserCode: 'USER_CODE',
   /** The standalone cluster is already running, or not running. */
   ClusterState: 'CLUSTER_STATE',
+  /**
+   * High availability: an action under a leader epoch that is no longer held (this JobManager stepped
+   * down), or a write carrying an epoch older than one the store has already seen (a newer leader exists).
+   */
+  LeadershipLost: 'LEADERSHIP_LOST',
+  /**
+   * JetStream did not answer: a stream without a leader while NATS fails over (nats-server 2.9 answers
+   * "no responders", which the client reports as "jetstream is not enabled"), or JetStream is off.
+   */
+  JetStreamUnavailable: 'JETSTREAM_UNAVAILABLE',
+  /** High availability: a record in a JetStream KV store that is not what Sluice writes. */
+  CorruptedHaData: 'CORRUPTED_HA_DATA',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -46,6 +58,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
   ErrorCode.NoResponders,
   ErrorCode.Timeout,
   ErrorCode.ConnectionFailed,
+  ErrorCode.JetStreamUnavailable,
 ]);
 
 export interface SluiceErrorOptions {

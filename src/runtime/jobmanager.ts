@@ -9,6 +9,7 @@ import { Rpc } from '../actors/rpc.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
 import { connectNats } from '../nats/connection.js';
+import { type RestServer, startRestServer } from '../rest/server.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { processId } from './process-id.js';
 import { ResourceManager } from './resourcemanager/resource-manager.js';
@@ -19,11 +20,22 @@ export interface JobManager {
   readonly dispatcher: Dispatcher;
   readonly resourceManager: ResourceManager;
   readonly nc: NatsConnection;
+  /** `http://host:port` of the REST API, when it is served (`rest.enabled`). */
+  readonly restUrl: string | undefined;
   /** Stops the actors (running jobs end SUSPENDED) and drains the connection. Idempotent. */
   stop(): Promise<void>;
 }
 
-export async function startJobManager(config: SluiceConfig, log: Logger): Promise<JobManager> {
+export interface JobManagerOptions {
+  /** Serve the REST API; default `rest.enabled`. */
+  rest?: boolean;
+}
+
+export async function startJobManager(
+  config: SluiceConfig,
+  log: Logger,
+  options: JobManagerOptions = {},
+): Promise<JobManager> {
   const id = config.jobmanager.id ?? processId('jm', hostname());
   const jmLog = log.child({ cluster: config.clusterId, process: 'jobmanager', jobManager: id });
   const nc = await connectNats(config.nats, { name: `sluice-jobmanager-${id}`, log: jmLog });
@@ -57,6 +69,17 @@ export async function startJobManager(config: SluiceConfig, log: Logger): Promis
   dispatcher.start();
   await nc.flush();
   jmLog.info({ nats: config.nats.servers, subjects: subjects.prefix }, 'JobManager started');
+  // The REST API is a front end: the cluster and the CLI (over NATS) work without it, so a port that
+  // cannot be bound is logged, not fatal.
+  let rest: RestServer | undefined;
+  if (options.rest ?? config.rest.enabled) {
+    try {
+      rest = await startRestServer({ config, nc, log: jmLog });
+      jmLog.info({ url: rest.url }, 'REST API listening');
+    } catch (err) {
+      jmLog.error({ err: err instanceof Error ? err.message : String(err) }, 'REST API not started');
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   return {
@@ -64,9 +87,11 @@ export async function startJobManager(config: SluiceConfig, log: Logger): Promis
     dispatcher,
     resourceManager,
     nc,
+    restUrl: rest?.url,
     stop: () => {
       stopping ??= (async () => {
         jmLog.info('JobManager stopping');
+        await rest?.stop();
         await dispatcher.stop();
         await resourceManager.stop();
         await nc.drain().catch(() => undefined);

@@ -49,7 +49,8 @@ export async function startLocalCluster(
       nats: { ...base.nats, servers: options.natsUrl === undefined ? servers : [options.natsUrl] },
       taskmanager: { ...base.taskmanager, numberOfTaskSlots: Math.max(options.slots, 1) },
     };
-    jobManager = await startJobManager(config, log);
+    // No REST API: a program's private cluster must not take rest.port (8081) from a session cluster.
+    jobManager = await startJobManager(config, log, { rest: false });
     taskManager = await startTaskManager(config, log, options.plans ? { plans: options.plans } : {});
     return { config, jobManager, taskManager, close };
   } catch (err) {
