@@ -47,6 +47,7 @@ export interface SluiceConfig {
   restartStrategy: RestartStrategyConfig;
   /** The JobManager's REST API (`rest.*`). */
   rest: { enabled: boolean; port: number; bindAddress: string; maxUploadBytes: number };
+  metrics: { enabled: boolean; ports: string; bindAddress: string };
   log: { level: ConfigLogLevel; format: ConfigLogFormat };
   /** Every key that has a value, with its effective value as a string; secrets masked as '******'. */
   effective: Record<string, string>;
@@ -284,6 +285,11 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
         intervalMs: num('restart-strategy.failure-rate.failure-rate-interval'),
         delayMs: num('restart-strategy.failure-rate.delay'),
       },
+    },
+    metrics: {
+      enabled: values.get('metrics.enabled') === true,
+      ports: str('metrics.port') ?? '9249-9299',
+      bindAddress: str('metrics.bind-address') ?? '127.0.0.1',
     },
     rest: {
       enabled: values.get('rest.enabled') === true,

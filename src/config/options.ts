@@ -185,6 +185,24 @@ export const OPTIONS = {
     description:
       'Memory of a TaskManager process started by Sluice (cluster start, application and per-job mode); three quarters become the Node heap limit (--max-old-space-size).',
   },
+  'metrics.enabled': {
+    type: 'boolean',
+    default: true,
+    description: 'Serve Prometheus metrics (`GET /metrics`) from every JobManager and TaskManager process.',
+  },
+  'metrics.port': {
+    type: 'string',
+    default: '9249-9299',
+    pattern: /^\s*\d{1,5}\s*(-\s*\d{1,5}\s*)?$/,
+    patternHint: 'a port or a range such as 9249-9299 (0: any free port)',
+    description:
+      'Port of the metrics endpoint, or a range: each process takes the first free one (several TaskManagers on one host). 0 takes any free port.',
+  },
+  'metrics.bind-address': {
+    type: 'string',
+    default: '127.0.0.1',
+    description: 'Address the metrics endpoint listens on.',
+  },
   'restart-strategy.type': {
     type: 'enum',
     default: 'none',

@@ -8,6 +8,8 @@ import type { ActorContext } from '../actors/actor.js';
 import { Rpc } from '../actors/rpc.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
+import { registerJobManagerMetrics } from '../metrics/jobmanager-metrics.js';
+import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { type RestServer, startRestServer } from '../rest/server.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
@@ -69,6 +71,13 @@ export async function startJobManager(
   dispatcher.start();
   await nc.flush();
   jmLog.info({ nats: config.nats.servers, subjects: subjects.prefix }, 'JobManager started');
+  const metrics = await startProcessMetrics(
+    config,
+    { cluster: config.clusterId, process: 'jobmanager', instance: id },
+    nc,
+    jmLog,
+  );
+  registerJobManagerMetrics(metrics.registry, dispatcher, resourceManager);
   // The REST API is a front end: the cluster and the CLI (over NATS) work without it, so a port that
   // cannot be bound is logged, not fatal.
   let rest: RestServer | undefined;
@@ -92,6 +101,7 @@ export async function startJobManager(
       stopping ??= (async () => {
         jmLog.info('JobManager stopping');
         await rest?.stop();
+        await metrics.stop();
         await dispatcher.stop();
         await resourceManager.stop();
         await nc.drain().catch(() => undefined);

@@ -48,6 +48,8 @@ export async function startLocalCluster(
       ...base,
       nats: { ...base.nats, servers: options.natsUrl === undefined ? servers : [options.natsUrl] },
       taskmanager: { ...base.taskmanager, numberOfTaskSlots: Math.max(options.slots, 1) },
+      // A program's private cluster serves no metrics endpoint (nor a REST API, below).
+      metrics: { ...base.metrics, enabled: false },
     };
     // No REST API: a program's private cluster must not take rest.port (8081) from a session cluster.
     jobManager = await startJobManager(config, log, { rest: false });

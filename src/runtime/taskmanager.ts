@@ -8,6 +8,8 @@ import { Rpc } from '../actors/rpc.js';
 import type { SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
+import { startProcessMetrics } from '../metrics/process-metrics.js';
+import { TaskMetrics } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { ArtifactCache, ArtifactStore } from './artifacts/artifact-store.js';
 import { processId } from './process-id.js';
@@ -48,6 +50,15 @@ export async function startTaskManager(
     from: id,
     log: tmLog,
   });
+  const metrics = await startProcessMetrics(
+    config,
+    { cluster: config.clusterId, process: 'taskmanager', instance: id },
+    nc,
+    tmLog,
+  );
+  const taskMetrics: TaskMetrics = new TaskMetrics(metrics.registry, (): { total: number; used: number } =>
+    taskExecutor.slotUsage(),
+  );
   let artifacts: Promise<ArtifactCache> | undefined;
   const artifactCache = () => {
     artifacts ??= ArtifactStore.open(nc, config.clusterId).then((store) => new ArtifactCache(store));
@@ -56,7 +67,7 @@ export async function startTaskManager(
     });
     return artifacts;
   };
-  const taskExecutor = new TaskExecutor(
+  const taskExecutor: TaskExecutor = new TaskExecutor(
     { nc, rpc, log: tmLog, clusterId: config.clusterId, maxMessageBytes: config.rpc.maxMessageBytes },
     new Subjects(config.clusterId),
     {
@@ -67,6 +78,7 @@ export async function startTaskManager(
       registrationTimeoutMs: config.taskmanager.registrationTimeoutMs,
       ...(hooks.onFatal ? { onFatal: hooks.onFatal } : {}),
       plans: new DefaultPlanResolver(artifactCache, hooks.plans),
+      metrics: taskMetrics,
       ...(hooks.onShutdownRequested ? { onShutdownRequested: hooks.onShutdownRequested } : {}),
     },
   );
@@ -86,6 +98,7 @@ export async function startTaskManager(
       stopping ??= (async () => {
         tmLog.info('TaskManager stopping');
         await taskExecutor.stop();
+        await metrics.stop();
         await nc.drain().catch(() => undefined);
         tmLog.info('TaskManager stopped');
       })();

@@ -65,6 +65,7 @@ describe('defaults', () => {
         failureRate: { maxFailuresPerInterval: 1, intervalMs: 60_000, delayMs: 1_000 },
       },
       rest: { enabled: true, port: 8081, bindAddress: '127.0.0.1', maxUploadBytes: 64 * 1024 * 1024 },
+      metrics: { enabled: true, ports: '9249-9299', bindAddress: '127.0.0.1' },
       log: { level: 'info', format: 'auto' },
       effective: expect.any(Object),
     });

@@ -120,6 +120,27 @@ export class Dispatcher extends Actor {
     });
   }
 
+  /** Jobs by status (running and archived), for metrics. */
+  jobCounts(): Promise<Record<string, number>> {
+    return this.runInMailbox(() => {
+      const counts: Record<string, number> = {};
+      for (const { master } of this.#running.values())
+        counts[master.status] = (counts[master.status] ?? 0) + 1;
+      for (const { details } of this.#archive.values())
+        counts[details.status] = (counts[details.status] ?? 0) + 1;
+      return counts;
+    });
+  }
+
+  /** Restarts of each running job, for metrics. */
+  restartsByJob(): Promise<Record<string, number>> {
+    return this.runInMailbox(() =>
+      Object.fromEntries(
+        [...this.#running.values()].map(({ master }) => [master.jobId, master.details().restarts]),
+      ),
+    );
+  }
+
   /** The JobManager is stopping: running jobs end SUSPENDED (their tasks are cancelled). */
   protected override async onStop(): Promise<void> {
     const masters = [...this.#running.values()].map((r) => r.master);

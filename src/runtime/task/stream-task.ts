@@ -12,6 +12,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ConnectorContext, SourceContext } from '../../api/connector.js';
 import type { Logger } from '../../common/log.js';
 import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
+import type { TaskMetrics } from '../../metrics/task-metrics.js';
 import { ElementKind } from '../network/elements.js';
 import { FRAME_ITEMS_START, InputGate } from '../network/input-gate.js';
 import { OutputGate } from '../network/output-gate.js';
@@ -49,6 +50,8 @@ export interface StreamTaskEnvironment {
   signal: AbortSignal;
   /** Counters the JobMaster sums over subtasks. */
   accumulators: Record<string, number>;
+  /** Where live per-operator counters are shown (the TaskManager's metrics endpoint). */
+  metrics?: TaskMetrics;
 }
 
 interface ChainLink {
@@ -58,6 +61,8 @@ interface ChainLink {
   timers: TimerService;
   keyed: KeyedStateBackend | undefined;
   watermark: number;
+  /** Records this operator received. */
+  recordsIn: number;
 }
 
 export async function runStreamTask(
@@ -167,6 +172,7 @@ export async function runStreamTask(
       keyed,
       timers,
       watermark: Number.NEGATIVE_INFINITY,
+      recordsIn: 0,
       ctx: {
         jobId: spec.jobId,
         operatorUid: node.uid,
@@ -201,14 +207,34 @@ export async function runStreamTask(
     for (const l of links) if (l.operator.writable === false && l.operator.ready) return false;
     return true;
   };
+  let backpressuredMs = 0;
   const backpressure = async () => {
     const waits = blocked();
     // A cancelled task must not stay parked on credits that will never come.
-    if (waits.length > 0) await Promise.race([Promise.all(waits), aborted]);
+    if (waits.length > 0) {
+      const started = performance.now();
+      try {
+        await Promise.race([Promise.all(waits), aborted]);
+      } finally {
+        backpressuredMs += performance.now() - started;
+      }
+    }
     if (failure !== undefined) throw failure;
     env.signal.throwIfAborted();
   };
 
+  const unregister = env.metrics?.add({
+    jobId: spec.jobId,
+    vertex: spec.vertexName,
+    subtask: spec.subtaskIndex,
+    backpressuredMs: () => backpressuredMs,
+    operators: links.map((link, i) => ({
+      name: link.node.name,
+      uid: link.node.uid,
+      recordsIn: () => link.recordsIn,
+      recordsOut: () => (i + 1 < links.length ? links[i + 1]!.recordsIn : recordsOut),
+    })),
+  });
   let inputGate: InputGate | undefined;
   try {
     for (let i = 0; i < links.length; i++) await links[i]!.operator.open?.(links[i]!.ctx, outputs[i]!);
@@ -276,6 +302,7 @@ export async function runStreamTask(
     env.accumulators[`${spec.vertexName} records in`] = recordsIn;
     env.accumulators[`${spec.vertexName} records out`] = recordsOut;
   } finally {
+    unregister?.();
     inputGate?.close();
     for (const w of writers) w.gate.close();
     for (const link of links) {
@@ -296,10 +323,14 @@ function linkInput(link: ChainLink, output: Output<unknown>): Output<unknown> {
   return {
     collect: keyed
       ? (value, timestamp) => {
+          link.recordsIn++;
           keyed.setCurrentKey(key!(value));
           operator.processElement(value, timestamp);
         }
-      : (value, timestamp) => operator.processElement(value, timestamp),
+      : (value, timestamp) => {
+          link.recordsIn++;
+          operator.processElement(value, timestamp);
+        },
     emitWatermark: (wm) => {
       if (wm <= link.watermark) return;
       link.watermark = wm;

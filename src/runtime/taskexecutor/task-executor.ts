@@ -8,6 +8,7 @@
  */
 import { Actor, type ActorContext } from '../../actors/actor.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
+import type { TaskMetrics } from '../../metrics/task-metrics.js';
 import type { ErrorInfo } from '../dispatcher/protocol.js';
 import { TaskState } from '../job-status.js';
 import { RegisterReply, type TaskManagerReport } from '../resourcemanager/protocol.js';
@@ -37,6 +38,8 @@ export interface TaskExecutorOptions {
   plans: PlanResolver;
   /** The cluster asked this TaskManager to shut down (application and per-job clusters end so). */
   onShutdownRequested?: (reason: string) => void;
+  /** Live per-operator counters of the running tasks. */
+  metrics?: TaskMetrics;
 }
 
 interface RunningTask {
@@ -72,6 +75,11 @@ export class TaskExecutor extends Actor {
 
   get id(): string {
     return this.#options.id;
+  }
+
+  /** Slots of this TaskManager and how many hold a job. */
+  slotUsage(): { total: number; used: number } {
+    return { total: this.#slots.length, used: this.#slots.filter((s) => s !== null).length };
   }
 
   get registered(): boolean {
@@ -245,6 +253,7 @@ export class TaskExecutor extends Actor {
           log: this.log.child({ job: task.jobId, subtask: task.subtaskIndex }),
           signal: ctx.signal,
           accumulators: ctx.accumulators,
+          ...(this.#options.metrics ? { metrics: this.#options.metrics } : {}),
         },
       );
     };

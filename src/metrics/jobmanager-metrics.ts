@@ -1,0 +1,63 @@
+/**
+ * What a JobManager shows Prometheus: jobs by status, restarts per job, TaskManagers and slots, and
+ * whether it leads (always 1 until HA lands).
+ */
+import { Gauge, type Registry } from 'prom-client';
+import type { Dispatcher } from '../runtime/dispatcher/dispatcher.js';
+import type { ResourceManager } from '../runtime/resourcemanager/resource-manager.js';
+
+export function registerJobManagerMetrics(
+  registry: Registry,
+  dispatcher: Dispatcher,
+  rm: ResourceManager,
+): void {
+  new Gauge({
+    name: 'sluice_jobs',
+    help: 'Jobs known to this JobManager, by status',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [status, n] of Object.entries(await dispatcher.jobCounts())) this.set({ status }, n);
+    },
+  });
+  new Gauge({
+    name: 'sluice_job_restarts',
+    help: 'Restarts of each running job after failures',
+    labelNames: ['job'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [job, n] of Object.entries(await dispatcher.restartsByJob())) this.set({ job }, n);
+    },
+  });
+  new Gauge({
+    name: 'sluice_taskmanagers',
+    help: 'Registered TaskManagers',
+    registers: [registry],
+    async collect() {
+      this.set((await rm.taskManagers()).length);
+    },
+  });
+  new Gauge({
+    name: 'sluice_slots',
+    help: 'Task slots of the cluster, by state',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const tms = await rm.taskManagers();
+      const total = tms.reduce((n, tm) => n + tm.slotsTotal, 0);
+      const free = tms.reduce((n, tm) => n + tm.slotsFree, 0);
+      this.set({ state: 'free' }, free);
+      this.set({ state: 'used' }, total - free);
+    },
+  });
+  new Gauge({
+    name: 'sluice_jobmanager_leader',
+    help: '1 while this JobManager leads the cluster',
+    registers: [registry],
+    collect() {
+      this.set(1);
+    },
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * Prometheus endpoints of a JobManager and a TaskManager process: scraped while a job runs, the
+ * per-operator record counters increase, and the cluster gauges say what runs.
+ */
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import { SluiceProcess, sluice } from '../harness/processes.js';
+
+const JOB = fileURLToPath(new URL('../fixtures/jobs/local-endless.ts', import.meta.url));
+
+/** The value of the first sample of `metric` whose labels include all of `labels`. */
+function sample(text: string, metric: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric}{`) && !line.startsWith(`${metric} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      return Number(line.split(' ').pop());
+  }
+  return undefined;
+}
+
+describe('metrics endpoints', () => {
+  let nats: NatsServerHandle;
+  let common: string[];
+  let jm: SluiceProcess;
+  let tm: SluiceProcess;
+  let jmUrl: string;
+  let tmUrl: string;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    common = [
+      '--nats',
+      nats.url,
+      '--cluster-id',
+      'metrics',
+      '-D',
+      'metrics.port=0',
+      '-D',
+      'rest.enabled=false',
+    ];
+    jm = new SluiceProcess(['jobmanager', ...common]);
+    jmUrl = String((await jm.waitForMessage('metrics endpoint listening')).url);
+    tm = new SluiceProcess(['taskmanager', ...common, '--slots', '2']);
+    tmUrl = String((await tm.waitForMessage('metrics endpoint listening')).url);
+    await tm.waitForMessage('registered at ResourceManager');
+  });
+
+  afterAll(async () => {
+    await tm?.stop();
+    await jm?.stop();
+    await nats?.stop();
+  });
+
+  it('shows per-operator counters increasing during a job, and the cluster state', async () => {
+    const run = await sluice(['run', ...common, '-d', '-p', '2', JOB]);
+    expect(run.code, run.stderr).toBe(0);
+    const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
+    const scrape = async (url: string) => {
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      return res.text();
+    };
+    const mapIn = async () =>
+      sample(await scrape(tmUrl), 'sluice_operator_records_in_total', { job: jobId, operator: 'Map' });
+    await expect.poll(mapIn, { timeout: 10_000 }).toBeGreaterThan(0);
+    const first = (await mapIn())!;
+    await expect.poll(mapIn, { timeout: 10_000 }).toBeGreaterThan(first);
+
+    const tmText = await scrape(tmUrl);
+    expect(sample(tmText, 'sluice_taskmanager_slots', { state: 'used' })).toBe(2);
+    expect(sample(tmText, 'sluice_nats_connected')).toBe(1);
+    expect(tmText).toContain('sluice_nodejs_heap_size_total_bytes');
+    expect(tmText).toContain('sluice_task_backpressured_seconds_total');
+
+    const jmText = await scrape(jmUrl);
+    expect(sample(jmText, 'sluice_jobs', { status: 'RUNNING' })).toBe(1);
+    expect(sample(jmText, 'sluice_taskmanagers')).toBe(1);
+    expect(sample(jmText, 'sluice_slots', { state: 'used' })).toBe(2);
+    expect(sample(jmText, 'sluice_job_restarts', { job: jobId })).toBe(0);
+    expect(sample(jmText, 'sluice_jobmanager_leader')).toBe(1);
+
+    expect((await fetch(jmUrl.replace('/metrics', '/nope'))).status).toBe(404);
+    expect((await sluice(['cancel', ...common, jobId])).code).toBe(0);
+  });
+});
