@@ -104,7 +104,8 @@ export async function startJobManager(
         await metrics.stop();
         await dispatcher.stop();
         await resourceManager.stop();
-        await nc.drain().catch(() => undefined);
+        // Drain fails when NATS is gone; close then, or the client keeps reconnecting and the process lives on.
+        await nc.drain().catch(() => nc.close());
         jmLog.info('JobManager stopped');
       })();
       return stopping;

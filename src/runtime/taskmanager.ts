@@ -99,7 +99,8 @@ export async function startTaskManager(
         tmLog.info('TaskManager stopping');
         await taskExecutor.stop();
         await metrics.stop();
-        await nc.drain().catch(() => undefined);
+        // Drain fails when NATS is gone; close then, or the client keeps reconnecting and the process lives on.
+        await nc.drain().catch(() => nc.close());
         tmLog.info('TaskManager stopped');
       })();
       return stopping;
