@@ -57,13 +57,12 @@ export interface JobBundle {
 
 export const DEFAULT_MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 
+// `var` and no imports: a bundle can be bundled again (the banner then appears twice, which `var`
+// allows). process.getBuiltinModule exists from Node 20.16.
 const BANNER = [
-  "import { createRequire as __sluiceCreateRequire } from 'node:module';",
-  "import { dirname as __sluiceDirname } from 'node:path';",
-  "import { fileURLToPath as __sluiceFileURLToPath } from 'node:url';",
-  'var require = __sluiceCreateRequire(import.meta.url);',
-  'var __filename = __sluiceFileURLToPath(import.meta.url);',
-  'var __dirname = __sluiceDirname(__filename);',
+  "var require = process.getBuiltinModule('node:module').createRequire(import.meta.url);",
+  "var __filename = process.getBuiltinModule('node:url').fileURLToPath(import.meta.url);",
+  "var __dirname = process.getBuiltinModule('node:path').dirname(__filename);",
 ].join('\n');
 
 /** Stack traces (with source maps on) show `sluice-job:///src/my-job.ts:12:5`: project-relative, stable. */
