@@ -112,7 +112,7 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
       processes: [],
     };
     const save = () => writeFileSync(stateFile(config), `${JSON.stringify(state, null, 2)}\n`);
-    const readyBy = Date.now() + (options.readyTimeoutMs ?? 20_000);
+    const readyBy = Date.now() + (options.readyTimeoutMs ?? 60_000);
 
     try {
       const jm = spawnDaemon(

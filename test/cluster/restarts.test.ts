@@ -161,4 +161,31 @@ describe('restarts on a cluster', () => {
     expect((await sluice(['cancel', ...common, jobId])).code).toBe(0);
     await expect.poll(async () => (await status()).status).toBe('CANCELED');
   });
+
+  it('fails over when a TaskManager running a subtask shuts down gracefully', async () => {
+    const extra = new SluiceProcess(['taskmanager', ...common, '--slots', '2']);
+    const extraId = String((await extra.waitForMessage('registered at ResourceManager')).taskManager);
+    const submitted = await sluice(['run', ...common, '-d', '-p', '2', 'builtin:endless']);
+    const jobId = /JobID ([0-9a-f]{32})/.exec(submitted.stdout)![1]!;
+    const status = async () =>
+      JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    await expect.poll(async () => (await status()).status, { timeout: 10_000 }).toBe('RUNNING');
+    expect((await status()).vertices[0]!.subtasks.map((s) => s.taskManagerId)).toContain(extraId);
+    expect(await extra.stop()).toBe(0);
+    await expect
+      .poll(
+        async () => {
+          const d = await status();
+          return (
+            d.status === 'RUNNING' &&
+            d.restarts === 1 &&
+            d.vertices[0]!.subtasks.every((s) => s.taskManagerId !== extraId)
+          );
+        },
+        { timeout: 15_000, interval: 200 },
+      )
+      .toBe(true);
+    expect((await sluice(['cancel', ...common, jobId])).code).toBe(0);
+    await expect.poll(async () => (await status()).status).toBe('CANCELED');
+  });
 });

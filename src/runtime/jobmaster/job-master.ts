@@ -265,7 +265,15 @@ export class JobMaster extends Actor {
     }
   }
 
-  #onExecutionEnded(e: Execution, state: TaskState, error?: ErrorInfo): void {
+  #onExecutionEnded(e: Execution, reported: TaskState, reportedError?: ErrorInfo): void {
+    // A task may only end CANCELED when this JobMaster cancelled it; otherwise its job lost it.
+    const unexpected =
+      reported === TaskState.CANCELED &&
+      (this.#status === JobStatus.RUNNING || this.#status === JobStatus.CREATED);
+    const state = unexpected ? TaskState.FAILED : reported;
+    const error = unexpected
+      ? { message: `task ${this.#taskLocation(e)} was cancelled without the JobMaster asking` }
+      : reportedError;
     e.state = state;
     if (
       state === TaskState.FAILED &&

@@ -206,7 +206,13 @@ export class TaskExecutor extends Actor {
         log.info({ accumulators: ctx.accumulators }, 'task finished');
         this.#sendState(task, TaskState.FINISHED, { accumulators: ctx.accumulators });
       } catch (err) {
-        if (controller.signal.aborted) {
+        if (controller.signal.aborted && this.#stopping) {
+          // Not the JobMaster's decision: the job has lost this subtask and must fail over.
+          log.warn('task stopped: the TaskManager shuts down');
+          this.#sendState(task, TaskState.FAILED, {
+            error: { message: `TaskManager ${this.id} shut down`, location: `${name} on ${this.id}` },
+          });
+        } else if (controller.signal.aborted) {
           log.info('task cancelled');
           this.#sendState(task, TaskState.CANCELED, { accumulators: ctx.accumulators });
         } else {
