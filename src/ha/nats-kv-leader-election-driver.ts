@@ -1,0 +1,123 @@
+/**
+ * The production {@link LeaderElectionDriver}: the key `jobmanager` in the JetStream KV bucket
+ * `sluice_<clusterId>_leader` (history 1, bucket TTL = the lease).
+ *
+ * - create: KV `create` (publish with `Nats-Expected-Last-Subject-Sequence: 0`; over a delete marker, an
+ *   update on the marker's revision);
+ * - update / delete: publish with `Nats-Expected-Last-Subject-Sequence` = the revision we hold;
+ * - lease: the stream's `max_age`. nats-server 2.9 has no per-key TTL and writes no delete marker when a
+ *   key expires, so nobody is told: standbys poll with `create`.
+ * Every call has its own timeout (2.9 can leave a request to a leaderless stream hanging).
+ */
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ErrorCode, SluiceError } from '../common/errors.js';
+import type { LeaderElectionDriver, LeaderEntry } from './leader-election.js';
+import { haBucketName, isCasConflict, kvCall, openKvBucket } from './nats-kv.js';
+
+export interface NatsKvLeaderElectionDriverOptions {
+  clusterId: string;
+  /** The lease: TTL of the leader bucket, ms. */
+  leaseMs: number;
+  /** Replicas of the bucket's stream when it is created (1, 3 or 5). Default 1. */
+  replicas?: number | undefined;
+  /** Timeout of the JetStream requests that open the bucket, ms. Default 1000. */
+  requestTimeoutMs?: number | undefined;
+  /** Retries of opening the bucket. Default 5. */
+  openRetries?: number | undefined;
+}
+
+/** The key of the leader record in the leader bucket. */
+export const LEADER_KEY = 'jobmanager';
+
+/** `sluice_<clusterId>_leader`. */
+export function leaderBucketName(clusterId: string): string {
+  return haBucketName(clusterId, 'leader');
+}
+
+export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
+  readonly leaseMs: number;
+  readonly bucket: string;
+  readonly #kv: KV;
+  #closed = false;
+
+  private constructor(kv: KV, bucket: string, leaseMs: number) {
+    this.#kv = kv;
+    this.bucket = bucket;
+    this.leaseMs = leaseMs;
+  }
+
+  /**
+   * Opens the leader bucket, creating it if missing. Refuses (`INVALID_CONFIG`) a bucket whose TTL is not
+   * `leaseMs`: every contender of a cluster must use the same lease.
+   */
+  static async open(
+    nc: NatsConnection,
+    options: NatsKvLeaderElectionDriverOptions,
+  ): Promise<NatsKvLeaderElectionDriver> {
+    const bucket = leaderBucketName(options.clusterId);
+    const kv = await openKvBucket(nc, bucket, {
+      history: 1,
+      ttlMs: options.leaseMs,
+      replicas: options.replicas ?? 1,
+      description: `Sluice leader election of cluster ${options.clusterId}`,
+      timeoutMs: options.requestTimeoutMs ?? 1_000,
+      retries: options.openRetries ?? 5,
+    });
+    return new NatsKvLeaderElectionDriver(kv, bucket, options.leaseMs);
+  }
+
+  async create(value: Uint8Array, timeoutMs: number): Promise<number | null> {
+    this.#checkOpen();
+    try {
+      return await kvCall(() => this.#kv.create(LEADER_KEY, value), timeoutMs, 'creating the leader key');
+    } catch (err) {
+      if (isCasConflict(err)) return null;
+      throw err;
+    }
+  }
+
+  async update(value: Uint8Array, revision: number, timeoutMs: number): Promise<number | null> {
+    this.#checkOpen();
+    try {
+      return await kvCall(
+        () => this.#kv.update(LEADER_KEY, value, revision, Math.max(1, Math.floor(timeoutMs))),
+        timeoutMs,
+        'renewing the leader key',
+      );
+    } catch (err) {
+      if (isCasConflict(err)) return null;
+      throw err;
+    }
+  }
+
+  async delete(revision: number, timeoutMs: number): Promise<boolean> {
+    this.#checkOpen();
+    try {
+      await kvCall(
+        () => this.#kv.delete(LEADER_KEY, { previousSeq: revision }),
+        timeoutMs,
+        'deleting the leader key',
+      );
+      return true;
+    } catch (err) {
+      if (isCasConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  async read(timeoutMs: number): Promise<LeaderEntry | null> {
+    this.#checkOpen();
+    const entry = await kvCall(() => this.#kv.get(LEADER_KEY), timeoutMs, 'reading the leader key');
+    if (entry === null || entry.operation !== 'PUT') return null;
+    return { revision: entry.revision, value: entry.value };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new SluiceError(ErrorCode.IllegalState, 'the leader election driver is closed');
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * What the HA stores share about JetStream KV on nats-server 2.9: bucket names, opening a bucket with short
+ * timeouts, and the mapping of the NATS client's errors onto Sluice codes.
+ *
+ * 2.9 facts this module encodes:
+ * - While a stream has no leader (a NATS node died; re-election takes 4–9 s) a request to it gets
+ *   "no responders" at once, which nats.js reports as `JetStreamNotEnabled` ("jetstream is not enabled").
+ *   That is transient: it maps to the retryable `JETSTREAM_UNAVAILABLE`.
+ * - `STREAM.INFO` (which opening a bucket and `status()` use) can hang: every call gets its own timeout.
+ * - A compare-and-set miss (`Nats-Expected-Last-Subject-Sequence` not matching) is JetStream API error
+ *   10071 (or 10164): see {@link isCasConflict}. It is an answer, not a failure.
+ */
+import { JetStreamApiCodes, JetStreamApiError, jetstream } from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  type NatsConnection,
+  NoRespondersError,
+  TimeoutError,
+} from '@nats-io/transport-node';
+import pRetry from 'p-retry';
+import { ErrorCode, SluiceError } from '../common/errors.js';
+
+/** `sluice_<clusterId>_<store>`; characters a bucket name may not hold become `_`. */
+export function haBucketName(clusterId: string, store: string): string {
+  return `sluice_${clusterId.replace(/[^A-Za-z0-9_-]/g, '_')}_${store}`;
+}
+
+export interface OpenBucketOptions {
+  replicas: number;
+  history: number;
+  /** Bucket-wide TTL (stream `max_age`); undefined = keep forever. */
+  ttlMs?: number | undefined;
+  description: string;
+  /** Timeout of one NATS request, ms. */
+  timeoutMs: number;
+  /** Retries of opening the bucket after the first try. */
+  retries: number;
+}
+
+/**
+ * Opens a KV bucket, creating it when missing. An existing bucket whose TTL differs from `ttlMs` is
+ * refused (`INVALID_CONFIG`): for the leader bucket the TTL *is* the lease, and two JobManagers with
+ * different leases would break the guarantee that a leader steps down before its key expires.
+ */
+export async function openKvBucket(
+  nc: NatsConnection,
+  name: string,
+  options: OpenBucketOptions,
+): Promise<KV> {
+  const kvm = new Kvm(jetstream(nc, { timeout: options.timeoutMs }));
+  const what = `opening KV bucket ${name}`;
+  const kv = await retrying(
+    () =>
+      withTimeout(
+        kvm.create(name, {
+          history: options.history,
+          replicas: options.replicas,
+          description: options.description,
+          ...(options.ttlMs !== undefined ? { ttl: options.ttlMs } : {}),
+        }),
+        // account info, stream info, then stream create if missing
+        3 * options.timeoutMs,
+        what,
+      ),
+    options.retries,
+    what,
+  );
+  const status = await retrying(
+    () => withTimeout(kv.status(), options.timeoutMs, `reading the status of KV bucket ${name}`),
+    options.retries,
+    `reading the status of KV bucket ${name}`,
+  );
+  const ttl = status.ttl; // ms; 0 = none
+  const wanted = options.ttlMs ?? 0;
+  if (ttl !== wanted) {
+    throw new SluiceError(
+      ErrorCode.InvalidConfig,
+      `KV bucket ${name} exists with a TTL of ${ttl} ms, but this process wants ${wanted} ms: every ` +
+        `JobManager of a cluster must use the same high-availability lease (delete the bucket to change it)`,
+    );
+  }
+  return kv;
+}
+
+/** Whether `err` is JetStream's answer to a compare-and-set whose expected revision did not match. */
+export function isCasConflict(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (
+      e instanceof JetStreamApiError &&
+      (e.code === JetStreamApiCodes.StreamWrongLastSequence ||
+        e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * The Sluice error for a NATS client error. Retryable: timeouts, JetStream unavailable (2.9's leaderless
+ * stream), a lost connection. Not retryable: a closed or draining connection (it will not come back), any
+ * other JetStream API error.
+ */
+export function natsKvError(err: unknown, what: string): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const make = (code: ErrorCode, retryable?: boolean) =>
+    new SluiceError(code, `${what} failed: ${message}`, {
+      cause: err,
+      ...(retryable !== undefined ? { retryable } : {}),
+    });
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof SluiceError) return e;
+    // JetStreamNotEnabled is not exported by @nats-io/jetstream's public module; its name is its contract.
+    if (e.name === 'JetStreamNotEnabled' || e instanceof NoRespondersError) {
+      return make(ErrorCode.JetStreamUnavailable);
+    }
+    if (e instanceof TimeoutError) return make(ErrorCode.Timeout);
+    if (e instanceof ClosedConnectionError || e instanceof DrainingConnectionError) {
+      return make(ErrorCode.ConnectionFailed, false);
+    }
+    if (e instanceof ConnectionError) return make(ErrorCode.ConnectionFailed);
+    if (e instanceof JetStreamApiError) {
+      // 503: "JetStream system temporarily unavailable", a stream or peer offline.
+      return e.status === 503 ? make(ErrorCode.JetStreamUnavailable) : make(ErrorCode.Internal, false);
+    }
+  }
+  return make(ErrorCode.Internal, false);
+}
+
+/** Runs a NATS call under a timeout and maps what it throws (CAS conflicts pass through untouched). */
+export async function kvCall<T>(fn: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  try {
+    return await withTimeout(fn(), timeoutMs, what);
+  } catch (err) {
+    if (isCasConflict(err)) throw err;
+    throw natsKvError(err, what);
+  }
+}
+
+/**
+ * Runs `fn` with up to `retries` retries (jittered exponential backoff, 50 ms to 1 s) while it fails with a
+ * retryable SluiceError; what still fails in the end is thrown as a SluiceError.
+ */
+export async function retrying<T>(fn: () => Promise<T>, retries: number, what: string): Promise<T> {
+  try {
+    return await pRetry(
+      async () => {
+        try {
+          return await fn();
+        } catch (err) {
+          throw isCasConflict(err) ? err : natsKvError(err, what);
+        }
+      },
+      {
+        retries,
+        minTimeout: 50,
+        maxTimeout: 1_000,
+        factor: 2,
+        randomize: true,
+        shouldRetry: ({ error }) => error instanceof SluiceError && error.retryable,
+      },
+    );
+  } catch (err) {
+    if (isCasConflict(err)) throw err;
+    throw natsKvError(err, what);
+  }
+}
+
+/** Rejects with a retryable `TIMEOUT` if `p` has not settled within `ms`. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new SluiceError(ErrorCode.Timeout, `${what} timed out after ${Math.round(ms)} ms`)),
+      Math.max(0, ms),
+    );
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
