@@ -131,7 +131,9 @@ describe('application and per-job mode', () => {
     }
     const throws = await sluice(['run-application', ...common, join(JOBS, 'fails-while-building.ts')]);
     expect(throws.code).toBe(1);
-    expect(throws.stdout, throws.stderr).toContain("The job's main failed: Error: cannot read the job configuration");
+    expect(throws.stdout, throws.stderr).toContain(
+      "The job's main failed: Error: cannot read the job configuration",
+    );
     const never = await sluice(['run-application', ...common, join(JOBS, 'never-executes.ts')]);
     expect(never.code).toBe(1);
     expect(never.stdout, never.stderr).toContain('ended without calling execute()');

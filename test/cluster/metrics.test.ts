@@ -82,6 +82,17 @@ describe('metrics endpoints', () => {
     expect(sample(jmText, 'sluice_jobmanager_leader')).toBe(1);
 
     expect((await fetch(jmUrl.replace('/metrics', '/nope'))).status).toBe(404);
+
+    // The same counters reach the JobManager with the heartbeats: job status shows them live.
+    const liveIn = async () => {
+      const s = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as {
+        vertices: Array<{ accumulators: Record<string, number> }>;
+      };
+      return Object.entries(s.vertices[0]!.accumulators).find(([k]) => k.endsWith(' records in'))?.[1] ?? 0;
+    };
+    await expect.poll(liveIn, { timeout: 10_000 }).toBeGreaterThan(0);
+    const before = await liveIn();
+    await expect.poll(liveIn, { timeout: 10_000 }).toBeGreaterThan(before);
     expect((await sluice(['cancel', ...common, jobId])).code).toBe(0);
   });
 });

@@ -151,17 +151,37 @@ export async function runJobFile(
         last = line;
       },
     });
-    return await runProgram({
-      file,
-      displayName: job,
-      args,
-      bridge,
-      attached: options.detached !== true,
-      out,
-      err,
-    });
+    // On a terminal, an attached client shows live progress of its running jobs every 2 s.
+    const attached = options.detached !== true;
+    const progress =
+      attached && process.stderr.isTTY
+        ? setInterval(() => void showProgress(client, bridge, err), 2_000)
+        : undefined;
+    try {
+      return await runProgram({ file, displayName: job, args, bridge, attached, out, err });
+    } finally {
+      clearInterval(progress);
+    }
   } finally {
     await client.close();
+  }
+}
+
+async function showProgress(
+  client: ClusterClient,
+  bridge: ClientBridge,
+  err: (line: string) => void,
+): Promise<void> {
+  for (const { graph } of bridge.jobs) {
+    const details = await client.status(graph.jobId).catch(() => undefined);
+    if (!details || details.status !== JobStatus.RUNNING) continue;
+    const first = details.vertices[0];
+    const last = details.vertices[details.vertices.length - 1];
+    const sum = (acc: Record<string, number> | undefined, suffix: string) =>
+      Object.entries(acc ?? {}).reduce((n, [k, v]) => (k.endsWith(suffix) ? n + v : n), 0);
+    err(
+      `${graph.jobId.slice(0, 8)} RUNNING  records in ${sum(first?.accumulators, ' records in')}, into the last vertex ${sum(last?.accumulators, ' records in')}, restarts ${details.restarts}`,
+    );
   }
 }
 

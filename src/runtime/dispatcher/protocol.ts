@@ -54,6 +54,8 @@ export const JobDetailsSchema = JobSummarySchema.extend({
       name: z.string(),
       parallelism: z.number(),
       subtasks: z.array(SubtaskInfoSchema),
+      /** Live counters of the vertex, summed over its subtasks (e.g. records in / out). */
+      accumulators: z.record(z.string(), z.number()).default({}),
     }),
   ),
   error: ErrorInfoSchema.nullable(),

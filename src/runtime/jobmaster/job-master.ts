@@ -11,7 +11,12 @@ import type { ErrorInfo, JobDetails, JobEvent, JobSummary } from '../dispatcher/
 import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '../job-status.js';
 import type { ResourceManager, SlotAssignment } from '../resourcemanager/resource-manager.js';
 import type { Subjects } from '../subjects.js';
-import { type DeployRequest, TaskStateUpdate, taskName } from '../taskexecutor/protocol.js';
+import {
+  type DeployRequest,
+  TaskProgress as TaskProgressSchema,
+  TaskStateUpdate,
+  taskName,
+} from '../taskexecutor/protocol.js';
 import type { RestartStrategy } from './restart-strategy.js';
 
 /** Event message once every task of the job's current attempt runs. */
@@ -81,6 +86,12 @@ export class JobMaster extends Actor {
       }
     }
     this.onTell('task-state', TaskStateUpdate, (update) => this.#onTaskState(update));
+    this.onTell('task-progress', TaskProgressSchema, (progress) => {
+      const { task } = progress;
+      const e = this.#executions.find((x) => x.vertexId === task.vertexId && x.index === task.subtaskIndex);
+      if (!e || e.attempt !== task.attempt || e.taskManagerId !== progress.taskManagerId) return;
+      if (!isTerminalTaskState(e.state)) e.accumulators = progress.accumulators;
+    });
   }
 
   get jobId(): string {
@@ -161,6 +172,7 @@ export class JobMaster extends Actor {
             attempt: e.attempt,
             taskManagerId: e.taskManagerId,
           })),
+        accumulators: this.#accumulators(v.id),
       })),
       error: this.#error,
       accumulators: this.#accumulators(),
@@ -407,9 +419,11 @@ export class JobMaster extends Actor {
     }
   }
 
-  #accumulators(): Record<string, number> {
+  /** Accumulators summed over subtasks (of one vertex, or of the whole job). */
+  #accumulators(vertexId?: string): Record<string, number> {
     const total: Record<string, number> = {};
     for (const e of this.#executions) {
+      if (vertexId !== undefined && e.vertexId !== vertexId) continue;
       for (const [k, v] of Object.entries(e.accumulators)) total[k] = (total[k] ?? 0) + v;
     }
     return total;

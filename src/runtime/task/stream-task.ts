@@ -235,10 +235,23 @@ export async function runStreamTask(
       recordsOut: () => (i + 1 < links.length ? links[i + 1]!.recordsIn : recordsOut),
     })),
   });
+  // Live counters: the TaskExecutor reports them to the JobMaster while the task runs.
+  let recordsIn = 0;
+  const inKey = `${spec.vertexName} records in`;
+  const outKey = `${spec.vertexName} records out`;
+  Object.defineProperty(env.accumulators, inKey, {
+    get: () => recordsIn,
+    enumerable: true,
+    configurable: true,
+  });
+  Object.defineProperty(env.accumulators, outKey, {
+    get: () => recordsOut,
+    enumerable: true,
+    configurable: true,
+  });
   let inputGate: InputGate | undefined;
   try {
     for (let i = 0; i < links.length; i++) await links[i]!.operator.open?.(links[i]!.ctx, outputs[i]!);
-    let recordsIn = 0;
     if (sourceNode?.spec.kind === 'source') {
       const ctx: SourceContext<unknown> = {
         ...connector(sourceNode),
@@ -299,8 +312,8 @@ export async function runStreamTask(
     for (const link of links) await link.operator.endInput?.();
     if (failure !== undefined) throw failure;
     await Promise.all(writers.map((w) => w.finish()));
-    env.accumulators[`${spec.vertexName} records in`] = recordsIn;
-    env.accumulators[`${spec.vertexName} records out`] = recordsOut;
+    Object.defineProperty(env.accumulators, inKey, { value: recordsIn, enumerable: true, writable: true });
+    Object.defineProperty(env.accumulators, outKey, { value: recordsOut, enumerable: true, writable: true });
   } finally {
     unregister?.();
     inputGate?.close();

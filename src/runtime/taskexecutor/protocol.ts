@@ -52,6 +52,14 @@ export const TaskStateUpdate = z.object({
 });
 export type TaskStateUpdate = z.infer<typeof TaskStateUpdate>;
 
+/** Live counters of a running task, sent with every heartbeat (TaskExecutor → JobMaster, tell). */
+export const TaskProgress = z.object({
+  task: TaskIdSchema,
+  taskManagerId: z.string(),
+  accumulators: z.record(z.string(), z.number()),
+});
+export type TaskProgress = z.infer<typeof TaskProgress>;
+
 export function taskName(task: TaskId, vertexName: string, parallelism: number): string {
   return `${vertexName} (${task.subtaskIndex + 1}/${parallelism})#${task.attempt}`;
 }

@@ -21,6 +21,7 @@ import {
   DeployRequest,
   ShutdownRequest,
   type TaskId,
+  type TaskProgress,
   type TaskStateUpdate,
   taskName,
 } from './protocol.js';
@@ -45,6 +46,8 @@ export interface TaskExecutorOptions {
 interface RunningTask {
   id: TaskId;
   name: string;
+  /** The task's live counters. */
+  accumulators: Record<string, number>;
   slotIndex: number;
   controller: AbortController;
   done: Promise<void>;
@@ -161,6 +164,22 @@ export class TaskExecutor extends Actor {
   }
 
   #sendHeartbeat(): void {
+    for (const task of this.#tasks.values()) {
+      const progress: TaskProgress = {
+        task: task.id,
+        taskManagerId: this.id,
+        accumulators: { ...task.accumulators },
+      };
+      try {
+        this.ctx.rpc.tell(
+          `${this.#subjects.jobMaster(task.id.jobId)}.task-progress`,
+          'task-progress',
+          progress,
+        );
+      } catch (err) {
+        this.log.debug({ err }, 'progress not sent');
+      }
+    }
     try {
       this.ctx.rpc.tell(`${this.#subjects.resourceManager}.heartbeat`, 'heartbeat', this.#report());
     } catch (err) {
@@ -221,7 +240,7 @@ export class TaskExecutor extends Actor {
         }
       }
     })().finally(() => this.runInMailbox(() => this.#taskEnded(key)).catch(() => this.#taskEnded(key)));
-    this.#tasks.set(key, { id: task, name, slotIndex, controller, done });
+    this.#tasks.set(key, { id: task, name, slotIndex, controller, done, accumulators: ctx.accumulators });
     return { accepted: true };
   }
 
