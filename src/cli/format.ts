@@ -20,13 +20,14 @@ export function duration(ms: number): string {
 
 export function jobTable(jobs: JobSummary[]): string {
   return table(
-    ['JOB ID', 'STATUS', 'PARALLELISM', 'STARTED', 'DURATION', 'NAME'],
+    ['JOB ID', 'STATUS', 'PARALLELISM', 'STARTED', 'DURATION', 'APPLICATION', 'NAME'],
     jobs.map((j) => [
       j.jobId,
       j.status,
       String(j.parallelism),
       new Date(j.startTime).toISOString(),
       duration(j.durationMs),
+      j.applicationId ?? '-',
       j.name,
     ]),
   );

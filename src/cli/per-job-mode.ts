@@ -16,11 +16,6 @@ export async function runPerJob(
   config: SluiceConfig,
   options: RunOptions,
 ): Promise<number> {
-  if (options.detached) {
-    throw new Error(
-      'per-job mode runs attached only here; use application mode (sluice run-application -d) to detach',
-    );
-  }
   await bundleJobFile(resolve(job));
   const clusterId = `job-${randomBytes(4).toString('hex')}`;
   const jobConfig: SluiceConfig = { ...config, clusterId };
@@ -29,16 +24,22 @@ export async function runPerJob(
     taskManagers: Math.max(1, Math.ceil(config.parallelismDefault / slots)),
     slots,
     childArgs: globalArgs({ ...options, clusterId }),
+    // Detached, nobody stays to stop the cluster: its JobManager does, once the jobs have ended.
+    ...(options.detached ? { jobManagerArgs: ['--exit-when-jobs-end'] } : {}),
     onProgress: (line) => process.stderr.write(`${line}\n`),
   });
   const onSigint = () => {
     if (options.shutdownOnAttachedExit) void stopCluster(jobConfig).finally(() => process.exit(130));
   };
   process.on('SIGINT', onSigint);
+  let handedOver = false;
   try {
-    return await runJobFile(job, args, jobConfig, { ...options, clusterId });
+    const code = await runJobFile(job, args, jobConfig, { ...options, clusterId });
+    handedOver = options.detached === true && code === 0;
+    if (handedOver) process.stdout.write(`Per-job cluster ${clusterId} stops by itself when its jobs end\n`);
+    return code;
   } finally {
     process.off('SIGINT', onSigint);
-    await stopCluster(jobConfig);
+    if (!handedOver) await stopCluster(jobConfig);
   }
 }

@@ -55,6 +55,8 @@ export class ClientBridge implements ExecutionBridge {
       name: request.jobName,
       program,
       defaultBufferTimeoutMs: o.bufferTimeoutMs,
+      // Set by an application cluster's JobManager for the main it runs.
+      ...(process.env.SLUICE_APPLICATION_ID ? { applicationId: process.env.SLUICE_APPLICATION_ID } : {}),
     });
     const job = await submitJobGraph(o.client, o.nc, graph, {
       collect: request.collect,

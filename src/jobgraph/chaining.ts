@@ -12,6 +12,7 @@ export interface JobGraphOptions {
   program?: Program;
   /** Used when the program set no buffer timeout (execution.buffer-timeout). */
   defaultBufferTimeoutMs?: number;
+  applicationId?: string;
 }
 
 export function toJobGraph(graph: StreamGraph, options: JobGraphOptions): JobGraph {
@@ -72,5 +73,6 @@ export function toJobGraph(graph: StreamGraph, options: JobGraphOptions): JobGra
     edges,
     ...(options.program ? { program: options.program } : {}),
     bufferTimeoutMs: graph.config.bufferTimeoutMs ?? options.defaultBufferTimeoutMs ?? 100,
+    ...(options.applicationId ? { applicationId: options.applicationId } : {}),
   };
 }

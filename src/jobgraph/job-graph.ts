@@ -75,6 +75,8 @@ export const JobGraphSchema = z
     /** The user program that built the graph (absent for built-in jobs). */
     program: ProgramSchema.optional(),
     bufferTimeoutMs: z.number().int().min(0).max(60_000).default(100),
+    /** The application (application mode) whose main submitted the job. */
+    applicationId: z.string().max(64).optional(),
   })
   .superRefine((graph, ctx) => {
     const ids = new Set<string>();

@@ -111,6 +111,44 @@ describe('application and per-job mode', () => {
     expect(clusterPids(runDir)).toEqual([]);
   });
 
+  it('per-job detached returns at once, and its cluster stops by itself when the job ends', async () => {
+    const out = join(dir, 'perjob-detached.txt');
+    await writeFile(join(dir, 'input2.txt'), 'x y x\n');
+    const run = await sluice([
+      'run',
+      ...common,
+      '-t',
+      'per-job',
+      '-d',
+      join(JOBS, 'wordcount-to-file.ts'),
+      join(dir, 'input2.txt'),
+      out,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const clusterId = /Per-job cluster (job-[0-9a-f]{8}) stops by itself/.exec(run.stdout)![1]!;
+    const state = JSON.parse(await readFile(join(runDir, clusterId, 'cluster.json'), 'utf8')) as {
+      processes: Array<{ pid: number }>;
+    };
+    await expect
+      .poll(() => state.processes.filter((p) => isAlive(p.pid)).length, { timeout: 30_000, interval: 200 })
+      .toBe(0);
+    expect((await readFile(out, 'utf8')).trim().split('\n')).toContain('x 2');
+  });
+
+  it('shows the application id of its jobs in sluice list', async () => {
+    const app = await sluice(['run-application', ...common, '-d', join(JOBS, 'local-endless.ts')]);
+    expect(app.code, app.stderr).toBe(0);
+    const appId = /Application (app-[0-9a-f]{8}) started/.exec(app.stdout)![1]!;
+    await expect
+      .poll(async () => (await sluice(['list', ...common, '--cluster-id', appId])).stdout, {
+        timeout: 20_000,
+      })
+      .toMatch(new RegExp(`RUNNING .* ${appId} `));
+    const stop = await sluice(['cluster', 'stop', ...common, '--cluster-id', appId]);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(clusterPids(runDir)).toEqual([]);
+  });
+
   it('refuses bad submissions with one clear message and no stray processes', async () => {
     const cases: Array<{ args: string[]; message: RegExp }> = [
       { args: ['run-application', join(dir, 'missing.ts')], message: /job file not found/ },

@@ -1,8 +1,23 @@
 import { Command } from 'commander';
+import { ClusterClient } from '../../client/cluster-client.js';
+import type { SluiceConfig } from '../../config/config.js';
 import { readApplicationSpec, runApplication } from '../../runtime/application/application.js';
-import { startJobManager } from '../../runtime/jobmanager.js';
+import { exitCodeFor, isTerminalJobStatus } from '../../runtime/job-status.js';
+import { type JobManager, startJobManager } from '../../runtime/jobmanager.js';
 import { configFrom, type GlobalOptions, processLogger, withGlobalOptions } from '../global-options.js';
 import { shutdownSignal } from '../signals.js';
+
+/** Resolves once at least one job was submitted and every job has ended; the worst job's exit status. */
+async function jobsEnded(jm: JobManager, config: SluiceConfig): Promise<number> {
+  const client = ClusterClient.on(jm.nc, config);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const jobs = await client.list(true).catch(() => undefined);
+    if (jobs && jobs.length > 0 && jobs.every((j) => isTerminalJobStatus(j.status))) {
+      return Math.max(...jobs.map((j) => exitCodeFor(j.status)));
+    }
+  }
+}
 
 export function jobManagerCommand(): Command {
   return withGlobalOptions(new Command('jobmanager'))
@@ -11,7 +26,8 @@ export function jobManagerCommand(): Command {
       '--application-spec <file>',
       "application mode: run this application's main, then shut the cluster down",
     )
-    .action(async (options: GlobalOptions & { applicationSpec?: string }) => {
+    .option('--exit-when-jobs-end', 'per-job mode: shut the cluster down once its jobs have ended')
+    .action(async (options: GlobalOptions & { applicationSpec?: string; exitWhenJobsEnd?: boolean }) => {
       const config = configFrom(options);
       const log = processLogger(config);
       const spec = options.applicationSpec ? await readApplicationSpec(options.applicationSpec) : undefined;
@@ -19,7 +35,9 @@ export function jobManagerCommand(): Command {
       const closed = jm.nc.closed();
       const application = spec
         ? runApplication(jm, spec, config, log).then((result) => ({ application: result }))
-        : new Promise<never>(() => {});
+        : options.exitWhenJobsEnd
+          ? jobsEnded(jm, config).then((exitCode) => ({ application: { exitCode } }))
+          : new Promise<never>(() => {});
       const outcome = await Promise.race([
         shutdownSignal(),
         closed.then((err) => ({ closed: err })),
@@ -33,7 +51,7 @@ export function jobManagerCommand(): Command {
       if (typeof outcome === 'object' && 'application' in outcome) {
         // The application is over: its TaskManagers go, then this JobManager.
         const asked = await jm.resourceManager.shutdownTaskManagers(
-          `application ${spec?.applicationId} ended`,
+          spec ? `application ${spec.applicationId} ended` : 'the jobs of this per-job cluster ended',
         );
         const deadline = Date.now() + 10_000;
         while ((await jm.resourceManager.registeredCount()) > 0 && Date.now() < deadline) {

@@ -51,7 +51,10 @@ export async function runApplication(
   const out = createWriteStream(spec.outputFile, { flags: 'a' });
   const args = [BIN, 'run', ...spec.clientArgs, '-p', String(spec.parallelism), spec.entry, ...spec.args];
   log.info({ application: spec.applicationId, entry: spec.entry }, 'running the application main');
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SLUICE_APPLICATION_ID: spec.applicationId },
+  });
   child.stdout.pipe(out, { end: false });
   child.stderr.pipe(out, { end: false });
   const exitCode = await new Promise<number>((resolve) => {

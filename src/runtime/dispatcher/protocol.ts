@@ -37,6 +37,8 @@ export const JobSummarySchema = z.object({
   startTime: z.number(),
   endTime: z.number().nullable(),
   durationMs: z.number(),
+  /** The application whose main submitted the job (application mode), else null. */
+  applicationId: z.string().nullable().default(null),
 });
 export type JobSummary = z.infer<typeof JobSummarySchema>;
 

@@ -154,6 +154,7 @@ export class JobMaster extends Actor {
       startTime: this.#startTime,
       endTime: this.#endTime,
       durationMs: end - this.#startTime,
+      applicationId: this.graph.applicationId ?? null,
     };
   }
 
