@@ -21,6 +21,7 @@ import { toRestError } from './errors.js';
 import { clusterRoutes } from './handlers/cluster.js';
 import { jarRoutes } from './handlers/jars.js';
 import { jobRoutes } from './handlers/jobs.js';
+import { withDashboard } from './handlers/web.js';
 import { JarStore } from './jar-store.js';
 import { Router } from './router.js';
 
@@ -53,7 +54,7 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
   jobRoutes(router, client);
   jarRoutes(router, jars, () => url, config.rest.maxUploadBytes);
 
-  const server = createServer((req, res) => void handle(req, res));
+  const server = createServer(withDashboard((req, res) => void handle(req, res)));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();

@@ -131,6 +131,19 @@ function jobDetailsBody(job: JobDetails) {
     restarts: job.restarts,
     vertices,
     'status-counts': statusCounts,
+    // Flink's plan shape: each vertex with the vertices it reads from and how records are shipped.
+    plan: {
+      jid: job.jobId,
+      name: job.name,
+      nodes: job.vertices.map((v) => ({
+        id: v.id,
+        description: v.name,
+        parallelism: v.parallelism,
+        inputs: job.edges
+          .filter((e) => e.target === v.id)
+          .map((e, num) => ({ num, id: e.source, ship_strategy: e.partitioner.toUpperCase() })),
+      })),
+    },
     // The job's accumulators (summed over its subtasks), e.g. `records` and `sum` of builtin:count.
     metrics: job.accumulators,
   };

@@ -162,7 +162,7 @@ export class Dispatcher extends Actor {
 }
 
 function summaryOf(details: JobDetails): JobSummary {
-  const { vertices: _v, error: _e, accumulators: _a, restarts: _r, ...summary } = details;
+  const { vertices: _v, edges: _g, error: _e, accumulators: _a, restarts: _r, ...summary } = details;
   return summary;
 }
 

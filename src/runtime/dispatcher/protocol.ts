@@ -60,6 +60,8 @@ export const JobDetailsSchema = JobSummarySchema.extend({
       accumulators: z.record(z.string(), z.number()).default({}),
     }),
   ),
+  /** The job graph's edges between vertices, with their partitioner. */
+  edges: z.array(z.object({ source: z.string(), target: z.string(), partitioner: z.string() })).default([]),
   error: ErrorInfoSchema.nullable(),
   accumulators: z.record(z.string(), z.number()),
   /** How often the job restarted after failures. */

@@ -175,6 +175,11 @@ export class JobMaster extends Actor {
           })),
         accumulators: this.#accumulators(v.id),
       })),
+      edges: this.graph.edges.map((e) => ({
+        source: e.source,
+        target: e.target,
+        partitioner: e.partitioner,
+      })),
       error: this.#error,
       accumulators: this.#accumulators(),
       restarts: this.#restarts,

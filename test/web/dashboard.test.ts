@@ -1,0 +1,237 @@
+/**
+ * The web dashboard in a real browser (Debian's Chromium, headless, driven by playwright-core) against a
+ * cluster of real processes: nats-server, `sluice jobmanager -D rest.port=0` and one `sluice taskmanager
+ * --slots 2`. A job file is uploaded and run through the submit page, twice: a bounded run seen RUNNING
+ * with its graph and then FINISHED with its final record counts, and an unbounded run with live record
+ * counts whose savepoint is refused (501, shown as such) and which is cancelled from the page. Screenshots of every step go to
+ * test-output/dashboard/ (the path is printed).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import { SluiceProcess } from '../harness/processes.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FIXTURE = fileURLToPath(new URL('../fixtures/web/live-words.ts', import.meta.url));
+const SHOTS = fileURLToPath(new URL('../../test-output/dashboard/', import.meta.url));
+
+describe('web dashboard', () => {
+  let nats: NatsServerHandle;
+  let jm: SluiceProcess;
+  let tm: SluiceProcess;
+  let url: string;
+  let browser: Browser;
+  let page: Page;
+
+  // biome-ignore lint/suspicious/noExplicitAny: JSON of the REST API
+  const api = async (path: string): Promise<any> => (await fetch(url + path)).json();
+  const shot = (name: string) => page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+  const jobState = () => page.getByTestId('job-state');
+  const vertexRow = (name: string) =>
+    page
+      .getByRole('table', { name: 'Records in and out per vertex' })
+      .getByRole('row', { name: new RegExp(`^${escapeRegExp(name)}`) });
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(
+        `${CHROMIUM} is missing: the dashboard test drives Debian's Chromium (apt-get install -y chromium; .ci/run installs it)`,
+      );
+    }
+    await rm(SHOTS, { recursive: true, force: true });
+    await mkdir(SHOTS, { recursive: true });
+    console.log(`dashboard screenshots: ${SHOTS}`);
+    nats = await startNatsServer();
+    const common = ['--nats', nats.url, '--cluster-id', 'web'];
+    jm = new SluiceProcess(['jobmanager', ...common, '-D', 'rest.port=0']);
+    url = String((await jm.waitForMessage('REST API listening')).url);
+    tm = new SluiceProcess(['taskmanager', ...common, '--slots', '2']);
+    await tm.waitForMessage('registered at ResourceManager');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(20_000);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await tm?.stop();
+    await jm?.stop();
+    await nats?.stop();
+  });
+
+  it('serves the page and its assets at / and /web/, and leaves the API alone', async () => {
+    const index = await fetch(`${url}/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await index.text()).toContain('<script type="module" src="/web/app.js">');
+    const script = await fetch(`${url}/web/app.js`);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect((await fetch(`${url}/web/style.css`)).headers.get('content-type')).toBe('text/css; charset=utf-8');
+    const missing = await fetch(`${url}/web/nothing.js`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ errors: ['Not found: /web/nothing.js'] });
+    expect((await fetch(`${url}/web/../package.json`)).status).toBe(404);
+    expect((await fetch(`${url}/`, { method: 'POST' })).status).toBe(404);
+    expect((await fetch(`${url}/overview`)).headers.get('content-type')).toContain('application/json');
+  });
+
+  it('shows the cluster, its TaskManager and the JobManager that serves it', async () => {
+    const overview = await api('/overview');
+    await page.goto(`${url}/`);
+    await expect
+      .poll(() => page.locator('#served-by').textContent())
+      .toContain(`Served by JobManager ${overview['jobmanager-id']} · cluster web`);
+    await page.getByRole('heading', { name: 'Cluster overview' }).waitFor();
+    const card = (label: string) => page.locator('.card', { has: page.getByText(label, { exact: true }) });
+    expect(await card('TaskManagers').locator('.value').textContent()).toBe('1');
+    expect(await card('Slots total').locator('.value').textContent()).toBe('2');
+    await shot('01-overview');
+
+    await page.getByRole('link', { name: 'TaskManagers' }).click();
+    const { taskmanagers } = await api('/taskmanagers');
+    const row = page.getByRole('row', { name: new RegExp(taskmanagers[0].id) });
+    await row.waitFor();
+    expect(await row.getByRole('cell').allTextContents()).toEqual([
+      taskmanagers[0].id,
+      taskmanagers[0].host,
+      String(tm.pid),
+      '2',
+      '2',
+      expect.stringMatching(/ago$/),
+    ]);
+    await shot('02-taskmanagers');
+  });
+
+  /** Uploads the fixture (once) and runs it with `args` at parallelism 2; returns the job id. */
+  async function submit(args: string, shotName?: string): Promise<string> {
+    await page.getByRole('link', { name: 'Submit a job' }).click();
+    await page.getByRole('heading', { name: 'Submit a job' }).waitFor();
+    await page.getByLabel('Job file', { exact: true }).setInputFiles(FIXTURE);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page
+      .getByRole('status')
+      .getByText(/^Uploaded live-words\.ts as [0-9a-f]{16}\.$/)
+      .waitFor();
+    await page.getByLabel(/^Parallelism/).fill('2');
+    await page.getByLabel('Program arguments', { exact: true }).fill(args);
+    if (shotName) await shot(shotName);
+    await page.getByRole('button', { name: 'Run job' }).click();
+    await page.waitForURL(/#\/jobs\/[0-9a-f]{32}$/, { timeout: 60_000 });
+    return /#\/jobs\/([0-9a-f]{32})$/.exec(page.url())![1]!;
+  }
+
+  it('runs an uploaded job: RUNNING with its graph, then FINISHED with record counts', async () => {
+    const jobId = await submit('4000 500', '03-submit');
+    await expect.poll(() => jobState().textContent()).toBe('RUNNING');
+    const job = await api(`/jobs/${jobId}`);
+    expect(job.parallelism).toBe(2);
+    const graph = page.getByRole('img', { name: /^Job graph with \d+ vertices$/ });
+    await expect
+      .poll(() => graph.getAttribute('aria-label'))
+      .toBe(`Job graph with ${job.vertices.length} vertices`);
+    expect(job.vertices.length).toBeGreaterThanOrEqual(2);
+    expect(await graph.locator('g.vertex').count()).toBe(job.vertices.length);
+    for (const v of job.vertices) {
+      const box = graph.locator(`g.vertex[data-vertex-id="${v.id}"]`);
+      expect(await box.locator('title').textContent()).toBe(`${v.name} (parallelism 2, ${v.status})`);
+    }
+    expect(job.vertices.map((v: { name: string }) => v.name).join(' ')).toContain('Tokenizer');
+    // Edges come from the job's plan, each labelled with its partitioner.
+    const inputs = (job.plan.nodes as Array<{ inputs: unknown[] }>).reduce(
+      (n, node) => n + node.inputs.length,
+      0,
+    );
+    expect(inputs).toBeGreaterThan(0);
+    expect(await graph.locator('g.edge').count()).toBe(inputs);
+    expect(await graph.locator('g.edge text').allTextContents()).toContain('HASH');
+    await page.getByText('No checkpoints yet.').waitFor();
+    await page.getByText('No exceptions.').waitFor();
+    await shot('04-job-running');
+
+    // The final counts, reported when the tasks finish.
+    await expect.poll(() => jobState().textContent(), { timeout: 30_000 }).toBe('FINISHED');
+    const finished = await api(`/jobs/${jobId}`);
+    const source = finished.vertices[0];
+    expect(source.metrics['write-records']).toBeGreaterThan(4000); // two words per generated line
+    const row = vertexRow(source.name);
+    await expect
+      .poll(async () => (await row.getByRole('cell').allTextContents()).slice(4))
+      .toEqual([
+        source.metrics['read-records'] === undefined
+          ? '—'
+          : source.metrics['read-records'].toLocaleString('en-US'),
+        source.metrics['write-records'].toLocaleString('en-US'),
+      ]);
+    const last = finished.vertices.at(-1);
+    expect(last.metrics['read-records']).toBeGreaterThan(0);
+    expect(await page.getByRole('button', { name: 'Cancel job' }).isDisabled()).toBe(true);
+    await shot('05-job-finished');
+  });
+
+  it('refuses a savepoint with the 501 message and cancels a running job', async () => {
+    const jobId = await submit('unbounded 200');
+    await expect.poll(() => jobState().textContent()).toBe('RUNNING');
+    expect(await page.getByRole('heading', { level: 2 }).textContent()).toBe(
+      'live words (unbounded at 200/s)',
+    );
+    // Live record counts (reported with the TaskManagers' heartbeats) while the job runs.
+    const { vertices } = await api(`/jobs/${jobId}`);
+    const counts = async (name: string) =>
+      (await vertexRow(name).getByRole('cell').allTextContents())
+        .slice(4)
+        .map((c) => Number(c.replace(/,/g, '')));
+    await expect
+      .poll(async () => (await counts(vertices[0].name))[1], { timeout: 15_000 })
+      .toBeGreaterThan(0);
+    await expect
+      .poll(async () => (await counts(vertices.at(-1).name))[0], { timeout: 15_000 })
+      .toBeGreaterThan(0);
+    expect(await jobState().textContent()).toBe('RUNNING');
+    const seen = (await counts(vertices[0].name))[1]!;
+    await shot('06-job-running-live-counts');
+
+    await page.getByRole('button', { name: 'Trigger savepoint' }).click();
+    const notice = page.getByRole('status').filter({ hasText: '501' });
+    await notice.waitFor();
+    expect(await notice.textContent()).toBe(
+      'Savepoints are not available (501 Not Implemented): savepoints are not supported yet: Sluice has no checkpoints; cancel the job with PATCH /jobs/:jobid?mode=cancel',
+    );
+    await shot('07-savepoint-501');
+
+    expect((await api(`/jobs/${jobId}`)).vertices[0].metrics['write-records']).toBeGreaterThanOrEqual(seen);
+
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await expect.poll(() => jobState().textContent()).toBe('CANCELED');
+    expect((await api(`/jobs/${jobId}`)).state).toBe('CANCELED');
+    await page.getByText(/^Cancellation requested: the job is (CANCELLING|CANCELED)\.$/).waitFor();
+    await shot('08-job-canceled');
+
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.getByRole('row', { name: /live words \(unbounded at 200\/s\) CANCELED/ }).waitFor();
+    await page.getByRole('row', { name: /live words \(4000 at 500\/s\) FINISHED/ }).waitFor();
+    await shot('09-jobs');
+    await page.getByRole('link', { name: 'Overview' }).click();
+    const canceled = page.locator('.card', { has: page.getByText('Canceled', { exact: true }) });
+    await expect.poll(() => canceled.locator('.value').textContent()).toBe('1');
+    await shot('10-overview-after');
+  });
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
