@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { isAlive } from '../../src/providers/standalone.js';
-import { sluice } from '../harness/processes.js';
+import { SluiceProcess, sluice } from '../harness/processes.js';
 
 const JOBS = fileURLToPath(new URL('../fixtures/jobs/', import.meta.url));
 
@@ -146,6 +146,20 @@ describe('application and per-job mode', () => {
       .toMatch(new RegExp(`RUNNING .* ${appId} `));
     const stop = await sluice(['cluster', 'stop', ...common, '--cluster-id', appId]);
     expect(stop.code, stop.stderr).toBe(0);
+    expect(clusterPids(runDir)).toEqual([]);
+  });
+
+  it('with --shutdown-on-attached-exit, interrupting the attached client shuts the application cluster down', async () => {
+    const client = new SluiceProcess(
+      ['run-application', ...common, '--shutdown-on-attached-exit', join(JOBS, 'local-endless.ts')],
+      {},
+    );
+    await client.waitForLog((l) => /^Application app-[0-9a-f]{8} started/.test(String(l.msg)), 30_000);
+    // The program's client output reaches the attached client: the job runs.
+    await client.waitForLog((l) => String(l.msg).endsWith('all tasks running'), 30_000);
+    client.kill('SIGINT');
+    expect(await client.exited).toBe(130);
+    expect(client.output).toContain('were shut down');
     expect(clusterPids(runDir)).toEqual([]);
   });
 
