@@ -17,6 +17,11 @@ export interface RpcOptions {
   askTimeoutMs: number;
   /** Retries of idempotent asks (attempts = retries + 1). */
   askRetries: number;
+  /**
+   * Stop retrying an idempotent ask once this much time has passed since its first attempt (no limit when
+   * undefined). With it, `askRetries` can be large: e.g. a client that rides out a JobManager failover.
+   */
+  askRetryMaxTimeMs?: number;
   /** Sender id put on every envelope. */
   from?: string;
   log?: Logger;
@@ -61,6 +66,9 @@ export class Rpc {
       maxTimeout: 2_000,
       factor: 2,
       randomize: true,
+      ...(this.options.askRetryMaxTimeMs !== undefined
+        ? { maxRetryTime: this.options.askRetryMaxTimeMs }
+        : {}),
       shouldRetry: ({ error }) => error instanceof SluiceError && error.retryable,
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
         this.options.log?.debug(

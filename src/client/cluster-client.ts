@@ -44,10 +44,14 @@ export class ClusterClient {
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
     this.subjects = new Subjects(config.clusterId);
+    // With high availability, idempotent asks (submit, list, status, cancel) ride out a failover: while
+    // no leader serves dispatcher.* they get "no responders" and retry with backoff for a while.
+    const ha = config.highAvailability.type !== 'none';
     this.#rpc = new Rpc(nc, {
       maxMessageBytes: config.rpc.maxMessageBytes,
       askTimeoutMs: config.rpc.askTimeoutMs,
-      askRetries: config.rpc.askRetries,
+      askRetries: ha ? Math.max(config.rpc.askRetries, 20) : config.rpc.askRetries,
+      ...(ha ? { askRetryMaxTimeMs: Math.max(10_000, 3 * config.highAvailability.leaseMs) } : {}),
       from: 'client',
       ...(log ? { log } : {}),
     });

@@ -49,6 +49,14 @@ export interface SluiceConfig {
   rest: { enabled: boolean; port: number; bindAddress: string; maxUploadBytes: number };
   metrics: { enabled: boolean; ports: string; bindAddress: string };
   log: { level: ConfigLogLevel; format: ConfigLogFormat };
+  /** `high-availability.*`: `none` runs one JobManager; `nats` elects a leader among several. */
+  highAvailability: {
+    type: 'none' | 'nats';
+    leaseMs: number;
+    renewIntervalMs?: number;
+    pollIntervalMs?: number;
+    replicas: number;
+  };
   /** Every key that has a value, with its effective value as a string; secrets masked as '******'. */
   effective: Record<string, string>;
 }
@@ -297,6 +305,13 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       bindAddress: str('rest.bind-address') ?? '127.0.0.1',
       maxUploadBytes: num('rest.max-upload-size'),
     },
+    highAvailability: compact({
+      type: oneOf(OPTIONS['high-availability.type'].values, str('high-availability.type')),
+      leaseMs: num('high-availability.lease'),
+      renewIntervalMs: optNum('high-availability.renew-interval'),
+      pollIntervalMs: optNum('high-availability.poll-interval'),
+      replicas: num('high-availability.replicas'),
+    }),
     log: {
       level: oneOf(OPTIONS['log.level'].values, str('log.level')),
       format: oneOf(OPTIONS['log.format'].values, str('log.format')),

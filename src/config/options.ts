@@ -303,6 +303,38 @@ export const OPTIONS = {
     max: 1024 * MB,
     description: 'Largest request body the REST API accepts (job file uploads); larger ones get 413.',
   },
+  'high-availability.type': {
+    type: 'enum',
+    default: 'none',
+    values: ['none', 'nats'],
+    description:
+      'High availability of the JobManager: `none` (one JobManager) or `nats` (leader election on NATS JetStream KV; standby JobManagers take over, jobs are recovered).',
+  },
+  'high-availability.lease': {
+    type: 'duration',
+    default: '3 s',
+    min: 100,
+    description:
+      'Lease of the leader (the TTL of the leader bucket); the same on every JobManager of a cluster. Failover after a leader dies takes about this long.',
+  },
+  'high-availability.renew-interval': {
+    type: 'duration',
+    min: 1,
+    description: 'How often the leader renews its lease. Default: a third of the lease.',
+  },
+  'high-availability.poll-interval': {
+    type: 'duration',
+    min: 1,
+    description: 'How often a standby JobManager tries to take the lead. Default: a sixth of the lease.',
+  },
+  'high-availability.replicas': {
+    type: 'int',
+    default: 1,
+    min: 1,
+    max: 5,
+    description:
+      'Replicas of the HA KV buckets when they are created (1, 3 or 5; 3 on a 3-node NATS cluster).',
+  },
   'log.level': {
     type: 'enum',
     default: 'info',

@@ -1,6 +1,6 @@
 /**
  * What a JobManager shows Prometheus: jobs by status, restarts per job, TaskManagers and slots, and
- * whether it leads (always 1 until HA lands).
+ * whether it leads (always 1 without HA).
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { Dispatcher } from '../runtime/dispatcher/dispatcher.js';
@@ -8,8 +8,9 @@ import type { ResourceManager } from '../runtime/resourcemanager/resource-manage
 
 export function registerJobManagerMetrics(
   registry: Registry,
-  dispatcher: Dispatcher,
-  rm: ResourceManager,
+  dispatcherOf: () => Dispatcher,
+  rmOf: () => ResourceManager,
+  isLeader: () => boolean = () => true,
 ): void {
   new Gauge({
     name: 'sluice_jobs',
@@ -18,7 +19,12 @@ export function registerJobManagerMetrics(
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [status, n] of Object.entries(await dispatcher.jobCounts())) this.set({ status }, n);
+      for (const [status, n] of Object.entries(
+        await dispatcherOf()
+          .jobCounts()
+          .catch(() => ({})),
+      ))
+        this.set({ status }, n);
     },
   });
   new Gauge({
@@ -28,7 +34,12 @@ export function registerJobManagerMetrics(
     registers: [registry],
     async collect() {
       this.reset();
-      for (const [job, n] of Object.entries(await dispatcher.restartsByJob())) this.set({ job }, n);
+      for (const [job, n] of Object.entries(
+        await dispatcherOf()
+          .restartsByJob()
+          .catch(() => ({})),
+      ))
+        this.set({ job }, n);
     },
   });
   new Gauge({
@@ -36,7 +47,13 @@ export function registerJobManagerMetrics(
     help: 'Registered TaskManagers',
     registers: [registry],
     async collect() {
-      this.set((await rm.taskManagers()).length);
+      this.set(
+        (
+          await rmOf()
+            .taskManagers()
+            .catch(() => [])
+        ).length,
+      );
     },
   });
   new Gauge({
@@ -45,7 +62,9 @@ export function registerJobManagerMetrics(
     labelNames: ['state'],
     registers: [registry],
     async collect() {
-      const tms = await rm.taskManagers();
+      const tms = await rmOf()
+        .taskManagers()
+        .catch(() => []);
       const total = tms.reduce((n, tm) => n + tm.slotsTotal, 0);
       const free = tms.reduce((n, tm) => n + tm.slotsFree, 0);
       this.set({ state: 'free' }, free);
@@ -57,7 +76,7 @@ export function registerJobManagerMetrics(
     help: '1 while this JobManager leads the cluster',
     registers: [registry],
     collect() {
-      this.set(1);
+      this.set(isLeader() ? 1 : 0);
     },
   });
 }

@@ -35,6 +35,8 @@ export interface ClusterState {
 
 export interface StartOptions {
   taskManagers: number;
+  /** JobManagers to start (default 1); more than 1 needs `high-availability.type: nats` in `childArgs`. */
+  jobManagers?: number;
   /** argv giving children the caller's configuration sources (--nats, --config, -D …). */
   childArgs: string[];
   slots?: number;
@@ -130,6 +132,19 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
         jm,
         async () => (await client.overview(1_000).catch(() => undefined)) !== undefined,
       );
+      // Standbys (high availability): they wait for leadership, so there is nothing to wait for.
+      for (let i = 1; i < (options.jobManagers ?? 1); i++) {
+        const standby = spawnDaemon(
+          dir,
+          'jobmanager',
+          `jobmanager-${i}`,
+          [...options.childArgs, ...(options.jobManagerArgs ?? [])],
+          { ...options.env, ...heapLimit(config.jobmanager.memoryProcessBytes) },
+        );
+        state.processes.push(standby);
+        save();
+        progress(`Starting standby JobManager ${i} (pid ${standby.pid}, log ${standby.log})`);
+      }
 
       const slotArgs = options.slots === undefined ? [] : ['--slots', String(options.slots)];
       for (let i = 0; i < options.taskManagers; i++) {

@@ -8,6 +8,8 @@ import type { ActorContext } from '../actors/actor.js';
 import { Rpc } from '../actors/rpc.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
+import { JobGraphStore, JobResultStore } from '../ha/job-stores.js';
+import { LeaderElectionService } from '../ha/leader-election.js';
 import { registerJobManagerMetrics } from '../metrics/jobmanager-metrics.js';
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { connectNats } from '../nats/connection.js';
@@ -19,8 +21,11 @@ import { Subjects } from './subjects.js';
 
 export interface JobManager {
   readonly id: string;
+  /** The current Dispatcher (with HA: a new one per leadership; not started while standing by). */
   readonly dispatcher: Dispatcher;
   readonly resourceManager: ResourceManager;
+  /** Whether this JobManager serves the cluster now (always true without HA). */
+  readonly isLeader: boolean;
   readonly nc: NatsConnection;
   /** `http://host:port` of the REST API, when it is served (`rest.enabled`). */
   readonly restUrl: string | undefined;
@@ -56,28 +61,116 @@ export async function startJobManager(
     maxMessageBytes: config.rpc.maxMessageBytes,
   };
   const subjects = new Subjects(config.clusterId);
-  const resourceManager = new ResourceManager(ctx, subjects, {
-    id,
-    heartbeatIntervalMs: config.heartbeat.intervalMs,
-    heartbeatTimeoutMs: config.heartbeat.timeoutMs,
-  });
-  const dispatcher = new Dispatcher(ctx, subjects, resourceManager, {
-    jobManagerId: id,
-    slotRequestTimeoutMs: config.slotRequestTimeoutMs,
-    cancelTimeoutMs: Math.max(config.heartbeat.timeoutMs, 5_000),
-    restartStrategy: config.restartStrategy,
-  });
-  resourceManager.start();
-  dispatcher.start();
-  await nc.flush();
-  jmLog.info({ nats: config.nats.servers, subjects: subjects.prefix }, 'JobManager started');
+  const makeActors = (epoch?: number, stores?: { jobs: JobGraphStore; results: JobResultStore }) => {
+    const rm = new ResourceManager(ctx, subjects, {
+      id,
+      heartbeatIntervalMs: config.heartbeat.intervalMs,
+      heartbeatTimeoutMs: config.heartbeat.timeoutMs,
+      epoch,
+    });
+    const d = new Dispatcher(ctx, subjects, rm, {
+      jobManagerId: id,
+      slotRequestTimeoutMs: config.slotRequestTimeoutMs,
+      cancelTimeoutMs: Math.max(config.heartbeat.timeoutMs, 5_000),
+      restartStrategy: config.restartStrategy,
+      ha: epoch !== undefined && stores ? { epoch, ...stores } : undefined,
+    });
+    return { rm, d };
+  };
+  let { rm: resourceManager, d: dispatcher } = makeActors();
+  let leader = false;
+  let election: LeaderElectionService | undefined;
+  const ha = config.highAvailability;
+  if (ha.type === 'none') {
+    resourceManager.start();
+    dispatcher.start();
+    leader = true;
+    await nc.flush();
+    jmLog.info({ nats: config.nats.servers, subjects: subjects.prefix }, 'JobManager started');
+  } else {
+    // High availability: nothing subscribes dispatcher.* / rm.* until this process is granted leadership.
+    const storeOptions = { replicas: ha.replicas };
+    const stores = {
+      jobs: await JobGraphStore.open(nc, config.clusterId, storeOptions),
+      results: await JobResultStore.open(nc, config.clusterId, storeOptions),
+    };
+    election = await LeaderElectionService.createOnNats(nc, {
+      clusterId: config.clusterId,
+      rpcAddress: subjects.prefix,
+      leaderId: id,
+      replicas: ha.replicas,
+      leaseMs: ha.leaseMs,
+      ...(ha.renewIntervalMs !== undefined ? { renewIntervalMs: ha.renewIntervalMs } : {}),
+      ...(ha.pollIntervalMs !== undefined ? { pollIntervalMs: ha.pollIntervalMs } : {}),
+      log: jmLog,
+    });
+    let previous: Promise<void> = Promise.resolve();
+    election.start({
+      onGrantLeadership(epoch) {
+        const grantedAt = Date.now();
+        jmLog.info({ epoch }, 'granted leadership');
+        const old = { rm: resourceManager, d: dispatcher };
+        ({ rm: resourceManager, d: dispatcher } = makeActors(epoch, stores));
+        const { rm, d } = { rm: resourceManager, d: dispatcher };
+        leader = true;
+        const stopped = previous;
+        previous = (async () => {
+          // The actors of a former leadership are stopped (revoke did it); wait for it to finish.
+          await stopped;
+          await Promise.allSettled([old.d.stop(), old.rm.stop()]);
+          if (!election?.isLeader(epoch)) return;
+          rm.start();
+          d.start();
+          await nc.flush();
+          jmLog.info(
+            { epoch, nats: config.nats.servers, subjects: subjects.prefix },
+            'JobManager started as leader',
+          );
+          const recovered = await d.recoverJobs();
+          jmLog.info(
+            { epoch, jobs: recovered, recovered: recovered.length, afterMs: Date.now() - grantedAt },
+            'leadership active',
+          );
+        })().catch((err: unknown) =>
+          jmLog.error(
+            { epoch, err: err instanceof Error ? err.message : String(err) },
+            'leadership start failed',
+          ),
+        );
+      },
+      onRevokeLeadership({ epoch, reason }) {
+        leader = false;
+        jmLog.warn({ epoch, reason }, 'leadership revoked: stopping Dispatcher and ResourceManager');
+        // At once: unsubscribe (Actor.stop unsubscribes synchronously), JobMasters end SUSPENDED without a
+        // result, so the next leader recovers them.
+        const { rm, d } = { rm: resourceManager, d: dispatcher };
+        const stopping = Promise.allSettled([d.stop(), rm.stop()]).then(() => undefined);
+        previous = previous.then(() => stopping);
+        jmLog.info('waiting for leadership');
+      },
+      onError(err) {
+        jmLog.fatal({ err: err.message }, 'leader election failed; JobManager exits');
+        void nc.close();
+      },
+    });
+    jmLog.info(
+      { nats: config.nats.servers, subjects: subjects.prefix, leaseMs: election.timings.leaseMs },
+      'JobManager started',
+    );
+    jmLog.info('waiting for leadership');
+  }
   const metrics = await startProcessMetrics(
     config,
     { cluster: config.clusterId, process: 'jobmanager', instance: id },
     nc,
     jmLog,
   );
-  registerJobManagerMetrics(metrics.registry, dispatcher, resourceManager);
+  registerJobManagerMetrics(
+    metrics.registry,
+    () => dispatcher,
+    () => resourceManager,
+    () => leader,
+  );
   // The REST API is a front end: the cluster and the CLI (over NATS) work without it, so a port that
   // cannot be bound is logged, not fatal.
   let rest: RestServer | undefined;
@@ -93,8 +186,15 @@ export async function startJobManager(
   let stopping: Promise<void> | undefined;
   return {
     id,
-    dispatcher,
-    resourceManager,
+    get dispatcher() {
+      return dispatcher;
+    },
+    get resourceManager() {
+      return resourceManager;
+    },
+    get isLeader() {
+      return leader;
+    },
     nc,
     restUrl: rest?.url,
     stop: () => {
@@ -104,6 +204,9 @@ export async function startJobManager(
         await metrics.stop();
         await dispatcher.stop();
         await resourceManager.stop();
+        // Graceful step-down: the key is deleted, a standby takes over within a poll interval. The
+        // Dispatcher stopped first, so its jobs ended SUSPENDED without a result: the next leader recovers them.
+        await election?.stop().catch(() => undefined);
         // Drain fails when NATS is gone; close then, or the client keeps reconnecting and the process lives on.
         await nc.drain().catch(() => nc.close());
         jmLog.info('JobManager stopped');

@@ -67,6 +67,7 @@ describe('defaults', () => {
       rest: { enabled: true, port: 8081, bindAddress: '127.0.0.1', maxUploadBytes: 64 * 1024 * 1024 },
       metrics: { enabled: true, ports: '9249-9299', bindAddress: '127.0.0.1' },
       log: { level: 'info', format: 'auto' },
+      highAvailability: { type: 'none', leaseMs: 3_000, replicas: 1 },
       effective: expect.any(Object),
     });
     expect(config.nats.tls).toBeUndefined();

@@ -11,23 +11,50 @@ export function clusterCommand(): Command {
     withGlobalOptions(new Command('start'))
       .description('start a JobManager and TaskManagers as background processes')
       .option('--taskmanagers <n>', 'number of TaskManagers', '1')
+      .option(
+        '--jobmanagers <n>',
+        'number of JobManagers; more than 1 runs standbys (sets high-availability.type=nats, needs JetStream)',
+        '1',
+      )
       .option('--slots <n>', 'slots per TaskManager (taskmanager.numberOfTaskSlots)')
-      .action(async (options: GlobalOptions & { taskmanagers: string; slots?: string }) => {
-        const config = configFrom(options, { 'taskmanager.numberOfTaskSlots': options.slots });
-        const taskManagers = Number(options.taskmanagers);
-        if (!Number.isInteger(taskManagers) || taskManagers < 0 || taskManagers > 64) {
-          throw new Error(`--taskmanagers must be an integer from 0 to 64, got '${options.taskmanagers}'`);
-        }
-        const state = await startCluster(config, {
-          taskManagers,
-          slots: config.taskmanager.numberOfTaskSlots,
-          childArgs: globalArgs(options),
-          onProgress: (line) => process.stdout.write(`${line}\n`),
-        });
-        process.stdout.write(
-          `Cluster '${state.clusterId}' is up on ${state.nats.join(', ')}: 1 JobManager, ${taskManagers} TaskManagers × ${config.taskmanager.numberOfTaskSlots} slots\n`,
-        );
-      }),
+      .action(
+        async (options: GlobalOptions & { taskmanagers: string; jobmanagers: string; slots?: string }) => {
+          const taskManagers = Number(options.taskmanagers);
+          if (!Number.isInteger(taskManagers) || taskManagers < 0 || taskManagers > 64) {
+            throw new Error(`--taskmanagers must be an integer from 0 to 64, got '${options.taskmanagers}'`);
+          }
+          const jobManagers = Number(options.jobmanagers);
+          if (!Number.isInteger(jobManagers) || jobManagers < 1 || jobManagers > 9) {
+            throw new Error(`--jobmanagers must be an integer from 1 to 9, got '${options.jobmanagers}'`);
+          }
+          const explicitNone =
+            (options.define ?? []).some((d) => /^\s*high-availability\.type\s*=\s*none\s*$/i.test(d)) ||
+            /^none$/i.test(process.env.SLUICE_HIGH_AVAILABILITY_TYPE ?? '');
+          if (jobManagers > 1 && explicitNone) {
+            throw new Error(
+              `--jobmanagers ${jobManagers} needs high availability, but high-availability.type is set to 'none': ` +
+                `several JobManagers without leader election would all serve the cluster at once. Drop the setting ` +
+                `(cluster start then uses high-availability.type=nats) or start 1 JobManager`,
+            );
+          }
+          const haArgs = jobManagers > 1 ? ['-D', 'high-availability.type=nats'] : [];
+          const withHa: GlobalOptions = {
+            ...options,
+            define: [...(options.define ?? []), ...haArgs.slice(1)],
+          };
+          const config = configFrom(withHa, { 'taskmanager.numberOfTaskSlots': options.slots });
+          const state = await startCluster(config, {
+            jobManagers,
+            taskManagers,
+            slots: config.taskmanager.numberOfTaskSlots,
+            childArgs: globalArgs(withHa),
+            onProgress: (line) => process.stdout.write(`${line}\n`),
+          });
+          process.stdout.write(
+            `Cluster '${state.clusterId}' is up on ${state.nats.join(', ')}: ${jobManagers === 1 ? '1 JobManager' : `${jobManagers} JobManagers (1 leader, ${jobManagers - 1} standby)`}, ${taskManagers} TaskManagers × ${config.taskmanager.numberOfTaskSlots} slots\n`,
+          );
+        },
+      ),
   );
   cluster.addCommand(
     withGlobalOptions(new Command('stop'))

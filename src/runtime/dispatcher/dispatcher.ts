@@ -4,7 +4,13 @@
  */
 import { Actor, type ActorContext } from '../../actors/actor.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
-import { validateJobGraph } from '../../jobgraph/job-graph.js';
+import {
+  GloballyTerminalStatus,
+  type JobGraphStore,
+  type JobResultStore,
+  recoverableJobs,
+} from '../../ha/job-stores.js';
+import { type JobGraph, validateJobGraph } from '../../jobgraph/job-graph.js';
 import { VERSION } from '../../version.js';
 import { isTerminalJobStatus } from '../job-status.js';
 import { JobMaster } from '../jobmaster/job-master.js';
@@ -28,6 +34,11 @@ export interface DispatcherOptions {
   restartStrategy: RestartStrategyConfig;
   /** Ended jobs kept for `status` and `list --all`. */
   archiveSize?: number;
+  /**
+   * High availability: this Dispatcher runs for the leader of `epoch`. Submitted graphs go into `jobs`,
+   * globally terminal results into `results` (both fenced by the epoch); JobMasters carry the epoch.
+   */
+  ha?: { epoch: number; jobs: JobGraphStore; results: JobResultStore } | undefined;
 }
 
 interface ArchivedJob {
@@ -51,29 +62,9 @@ export class Dispatcher extends Actor {
       for (const jobId of jobIds) this.#running.get(jobId)?.master.taskManagerLost(taskManagerId, reason);
     });
 
-    this.onAsk('submit', SubmitRequest, ({ jobGraph, client }) => {
-      const graph = validateJobGraph(jobGraph);
-      const graphJson = JSON.stringify(graph);
-      const known = this.#running.get(graph.jobId) ?? this.#archive.get(graph.jobId);
-      if (known) {
-        // A retried submission of the same job is answered as the first one was.
-        if (known.graphJson === graphJson) return { jobId: graph.jobId };
-        throw new SluiceError(
-          ErrorCode.JobAlreadyExists,
-          `job id ${graph.jobId} is already used by another job`,
-        );
-      }
-      const master = new JobMaster(this.ctx, this.#subjects, this.#rm, graph, {
-        slotRequestTimeoutMs: this.#options.slotRequestTimeoutMs,
-        cancelTimeoutMs: this.#options.cancelTimeoutMs,
-        restartStrategy: createRestartStrategy(this.#options.restartStrategy),
-        onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
-      });
-      this.#running.set(graph.jobId, { master, graphJson });
-      this.log.info({ job: graph.jobId, name: graph.name, client }, 'job submitted');
-      master.start();
-      return { jobId: graph.jobId };
-    });
+    this.onAsk('submit', SubmitRequest, ({ jobGraph, client }) =>
+      this.#submit(validateJobGraph(jobGraph), client, true),
+    );
 
     this.onAsk('list', ListRequest, ({ all }) => {
       const jobs: JobSummary[] = [...this.#running.values()].map(({ master }) => master.summary());
@@ -120,6 +111,71 @@ export class Dispatcher extends Actor {
     });
   }
 
+  /**
+   * HA: submits again every job in the job graph store without a result (a former leader's jobs). They
+   * restart from the beginning (no checkpoints yet). Returns the recovered job ids.
+   */
+  async recoverJobs(): Promise<string[]> {
+    const ha = this.#options.ha;
+    if (!ha) return [];
+    const ids = await recoverableJobs(ha.jobs, ha.results);
+    const recovered: string[] = [];
+    for (const jobId of ids) {
+      try {
+        const stored = await ha.jobs.get(jobId);
+        if (!stored) continue;
+        const graph = validateJobGraph(stored.jobGraph);
+        this.log.info(
+          { job: jobId, name: graph.name, storedUnderEpoch: stored.epoch, epoch: ha.epoch },
+          'recovering job: it restarts from the beginning (no checkpoints yet)',
+        );
+        await this.runInMailbox(() => this.#submit(graph, 'recovery', false));
+        recovered.push(jobId);
+      } catch (err) {
+        this.log.error(
+          { job: jobId, err: err instanceof Error ? err.message : String(err) },
+          'job not recovered',
+        );
+      }
+    }
+    return recovered;
+  }
+
+  async #submit(graph: JobGraph, client: string | undefined, store: boolean): Promise<{ jobId: string }> {
+    const graphJson = JSON.stringify(graph);
+    const known = this.#running.get(graph.jobId) ?? this.#archive.get(graph.jobId);
+    if (known) {
+      // A retried submission of the same job is answered as the first one was.
+      if (known.graphJson === graphJson) return { jobId: graph.jobId };
+      throw new SluiceError(
+        ErrorCode.JobAlreadyExists,
+        `job id ${graph.jobId} is already used by another job`,
+      );
+    }
+    const ha = this.#options.ha;
+    if (ha && store) {
+      if (await ha.results.has(graph.jobId)) {
+        throw new SluiceError(
+          ErrorCode.JobAlreadyExists,
+          `job ${graph.jobId} has already run in this cluster`,
+        );
+      }
+      // Before the job starts: a leader that dies from now on leaves it to the next one.
+      await ha.jobs.put(ha.epoch, graph.jobId, { jobGraph: graph });
+    }
+    const master = new JobMaster(this.ctx, this.#subjects, this.#rm, graph, {
+      slotRequestTimeoutMs: this.#options.slotRequestTimeoutMs,
+      cancelTimeoutMs: this.#options.cancelTimeoutMs,
+      restartStrategy: createRestartStrategy(this.#options.restartStrategy),
+      epoch: ha?.epoch,
+      onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
+    });
+    this.#running.set(graph.jobId, { master, graphJson });
+    this.log.info({ job: graph.jobId, name: graph.name, client }, 'job submitted');
+    master.start();
+    return { jobId: graph.jobId };
+  }
+
   /** Jobs by status (running and archived), for metrics. */
   jobCounts(): Promise<Record<string, number>> {
     return this.runInMailbox(() => {
@@ -148,11 +204,34 @@ export class Dispatcher extends Actor {
     await Promise.allSettled(masters.map((m) => m.stop()));
   }
 
+  /** HA: a globally terminal job gets its result stored (then its graph removed); SUSPENDED does not. */
+  #storeResult(details: JobDetails): void {
+    const ha = this.#options.ha;
+    const status = GloballyTerminalStatus.safeParse(details.status);
+    if (!ha || !status.success) return;
+    const jobId = details.jobId;
+    void (async () => {
+      await ha.results.put(ha.epoch, jobId, {
+        status: status.data,
+        endedAt: details.endTime ?? Date.now(),
+        ...(details.error ? { failure: details.error.message.slice(0, 60_000) } : {}),
+      });
+      await ha.jobs.remove(ha.epoch, jobId);
+    })().catch((err: unknown) =>
+      this.log.warn(
+        { job: jobId, err: err instanceof Error ? err.message : String(err) },
+        'job result not stored',
+      ),
+    );
+  }
+
   #archiveJob(master: JobMaster): void {
     const running = this.#running.get(master.jobId);
     if (!running || !isTerminalJobStatus(master.status)) return;
     this.#running.delete(master.jobId);
-    this.#archive.set(master.jobId, { details: master.details(), graphJson: running.graphJson });
+    const details = master.details();
+    this.#archive.set(master.jobId, { details, graphJson: running.graphJson });
+    this.#storeResult(details);
     const limit = this.#options.archiveSize ?? 1_000;
     while (this.#archive.size > limit) {
       const oldest = this.#archive.keys().next().value as string;

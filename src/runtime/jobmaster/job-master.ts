@@ -30,6 +30,8 @@ export interface JobMasterOptions {
   onTerminated: (jobMaster: JobMaster) => void;
   /** Whether (and when) a failed job restarts. */
   restartStrategy: RestartStrategy;
+  /** The leader epoch of the JobManager (HA): carried by every deploy and cancel. Undefined without HA. */
+  epoch?: number | undefined;
 }
 
 interface Execution {
@@ -85,8 +87,13 @@ export class JobMaster extends Actor {
         });
       }
     }
-    this.onTell('task-state', TaskStateUpdate, (update) => this.#onTaskState(update));
+    this.onTell('task-state', TaskStateUpdate, (update) => {
+      // Under HA, a task of the same job deployed by a former leader reports here too: not ours.
+      if (update.epoch !== this.#options.epoch) return;
+      this.#onTaskState(update);
+    });
     this.onTell('task-progress', TaskProgressSchema, (progress) => {
+      if (progress.epoch !== this.#options.epoch) return;
       const { task } = progress;
       const e = this.#executions.find((x) => x.vertexId === task.vertexId && x.index === task.subtaskIndex);
       if (!e || e.attempt !== task.attempt || e.taskManagerId !== progress.taskManagerId) return;
@@ -124,7 +131,7 @@ export class JobMaster extends Actor {
       if (isTerminalJobStatus(this.#status)) return;
       this.#error = { message: reason };
       for (const tm of this.#taskManagersInUse()) {
-        this.ctx.rpc.tell(`${this.#subjects.taskExecutor(tm)}.cancel`, 'cancel', { jobId: this.jobId });
+        this.#tellCancel(tm);
       }
       this.#terminate(JobStatus.SUSPENDED);
     }).catch(() => undefined);
@@ -228,7 +235,12 @@ export class JobMaster extends Actor {
         ...(vertex.operator.kind === 'chain' ? { stream: this.#streamDescriptor(vertex.id) } : {}),
       };
       this.ctx.rpc
-        .ask(`${this.#subjects.taskExecutor(slot.taskManagerId)}.deploy`, 'deploy', request)
+        .ask(
+          `${this.#subjects.taskExecutor(slot.taskManagerId)}.deploy`,
+          'deploy',
+          request,
+          this.#options.epoch === undefined ? {} : { epoch: this.#options.epoch },
+        )
         .catch((err: unknown) =>
           this.runInMailbox(() => {
             if (e.state !== TaskState.DEPLOYING) return;
@@ -316,9 +328,7 @@ export class JobMaster extends Actor {
       return;
     }
     this.#setStatus(transitional);
-    for (const tm of this.#taskManagersInUse()) {
-      this.ctx.rpc.tell(`${this.#subjects.taskExecutor(tm)}.cancel`, 'cancel', { jobId: this.jobId });
-    }
+    for (const tm of this.#taskManagersInUse()) this.#tellCancel(tm);
     this.#cancelTimer = setTimeout(() => {
       void this.runInMailbox(() => {
         if (isTerminalJobStatus(this.#status)) return;
@@ -433,6 +443,16 @@ export class JobMaster extends Actor {
       for (const [k, v] of Object.entries(e.accumulators)) total[k] = (total[k] ?? 0) + v;
     }
     return total;
+  }
+
+  #tellCancel(taskManagerId: string): void {
+    const epoch = this.#options.epoch;
+    this.ctx.rpc.tell(
+      `${this.#subjects.taskExecutor(taskManagerId)}.cancel`,
+      'cancel',
+      { jobId: this.jobId },
+      epoch === undefined ? {} : { epoch },
+    );
   }
 
   #taskManagersInUse(): Set<string> {

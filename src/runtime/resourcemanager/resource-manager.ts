@@ -24,6 +24,11 @@ export interface ResourceManagerOptions {
   heartbeatTimeoutMs: number;
   /** Monotonic milliseconds; injectable for tests. */
   now?: () => number;
+  /**
+   * The leader epoch (HA). Every TaskManager that registers is told it (tell `epoch`), so one that still
+   * runs tasks of a former leader cancels them even if the new leader deploys nothing there.
+   */
+  epoch?: number | undefined;
 }
 
 export type TaskManagerLostListener = (taskManagerId: string, jobIds: string[], reason: string) => void;
@@ -47,7 +52,7 @@ interface PendingRequest {
 }
 
 export class ResourceManager extends Actor {
-  readonly #options: Required<ResourceManagerOptions>;
+  readonly #options: ResourceManagerOptions & { now: () => number };
   readonly #subjects: Subjects;
   readonly #taskManagers = new Map<string, TaskManagerRecord>();
   #pending: PendingRequest[] = [];
@@ -219,6 +224,19 @@ export class ResourceManager extends Actor {
       },
       `TaskManager ${how}`,
     );
+    const epoch = this.#options.epoch;
+    if (epoch !== undefined) {
+      try {
+        this.ctx.rpc.tell(
+          `${this.#subjects.taskExecutor(report.taskManagerId)}.epoch`,
+          'epoch',
+          {},
+          { epoch },
+        );
+      } catch (err) {
+        this.log.warn({ err, taskManager: report.taskManagerId }, 'epoch not sent');
+      }
+    }
     this.#servePending();
   }
 
@@ -268,14 +286,18 @@ export class ResourceManager extends Actor {
   }
 
   #tryAllocate(jobId: string, count: number): SlotAssignment[] | undefined {
-    if (this.#freeSlots() < count) return undefined;
+    // A job asking for slots holds none (a restart releases them first), so slots a TaskManager reports
+    // as held by this very job are leftovers of its run under a former leader (HA recovery): usable.
     const free = new Map<TaskManagerRecord, number[]>();
+    let available = 0;
     for (const tm of this.#taskManagers.values()) {
-      free.set(
-        tm,
-        tm.slots.flatMap((holder, index) => (holder === null ? [index] : [])),
+      const indexes = tm.slots.flatMap((holder, index) =>
+        holder === null || holder === jobId ? [index] : [],
       );
+      available += indexes.length;
+      free.set(tm, indexes);
     }
+    if (available < count) return undefined;
     const assignments: SlotAssignment[] = [];
     for (let i = 0; i < count; i++) {
       // Spread out: take from the TaskManager with the most free slots (ties: lowest id, stable).

@@ -41,6 +41,8 @@ export const DeployRequest = z.object({
 export type DeployRequest = z.infer<typeof DeployRequest>;
 
 export const CancelRequest = z.object({ jobId: JobIdSchema });
+/** ResourceManager → TaskExecutor under HA: the leader's epoch is the envelope's `epoch`; no body. */
+export const EpochAnnouncement = z.object({}).default({});
 export const ShutdownRequest = z.object({ reason: z.string().max(1_024) });
 
 export const TaskStateUpdate = z.object({
@@ -49,6 +51,8 @@ export const TaskStateUpdate = z.object({
   state: z.enum(TaskState),
   error: ErrorInfoSchema.optional(),
   accumulators: z.record(z.string(), z.number()).optional(),
+  /** The leader epoch the task was deployed under (HA); a JobMaster of another epoch ignores the update. */
+  epoch: z.number().int().positive().optional(),
 });
 export type TaskStateUpdate = z.infer<typeof TaskStateUpdate>;
 
@@ -57,6 +61,7 @@ export const TaskProgress = z.object({
   task: TaskIdSchema,
   taskManagerId: z.string(),
   accumulators: z.record(z.string(), z.number()),
+  epoch: z.number().int().positive().optional(),
 });
 export type TaskProgress = z.infer<typeof TaskProgress>;
 

@@ -8,6 +8,7 @@
  */
 import { Actor, type ActorContext } from '../../actors/actor.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
+import { EpochFence } from '../../ha/fencing.js';
 import type { TaskMetrics } from '../../metrics/task-metrics.js';
 import type { ErrorInfo } from '../dispatcher/protocol.js';
 import { TaskState } from '../job-status.js';
@@ -19,6 +20,7 @@ import type { PlanResolver } from './plan-resolver.js';
 import {
   CancelRequest,
   DeployRequest,
+  EpochAnnouncement,
   ShutdownRequest,
   type TaskId,
   type TaskProgress,
@@ -45,6 +47,8 @@ export interface TaskExecutorOptions {
 
 interface RunningTask {
   id: TaskId;
+  /** The leader epoch it was deployed under; undefined without HA. */
+  epoch: number | undefined;
   name: string;
   /** The task's live counters. */
   accumulators: Record<string, number>;
@@ -62,14 +66,39 @@ export class TaskExecutor extends Actor {
   #heartbeat: NodeJS.Timeout | undefined;
   #registered = false;
   #stopping = false;
+  /**
+   * HA fencing: commands carrying an epoch older than the newest seen are refused (LEADERSHIP_LOST); when a
+   * newer epoch shows up, the tasks deployed under older ones are cancelled (the new leader redeploys).
+   * Commands without an epoch (no HA) are not fenced.
+   */
+  readonly #fence = new EpochFence({
+    onAdvance: (epoch, previous) => {
+      const stale = [...this.#tasks.values()].filter((t) => t.epoch !== undefined && t.epoch < epoch);
+      this.log.warn(
+        { epoch, previous, cancelled: stale.length },
+        'a newer JobManager leader took over; cancelling the tasks of older epochs',
+      );
+      for (const t of stale) t.controller.abort(new Error(`superseded by leader epoch ${epoch}`));
+    },
+  });
 
   constructor(ctx: ActorContext, subjects: Subjects, options: TaskExecutorOptions) {
     super(ctx, 'TaskExecutor', subjects.taskExecutor(options.id), { taskManager: options.id });
     this.#options = options;
     this.#subjects = subjects;
     this.#slots = Array.from({ length: options.slots }, () => null);
-    this.onAsk('deploy', DeployRequest, (request) => this.#deploy(request));
-    this.onTell('cancel', CancelRequest, ({ jobId }) => this.#cancelJob(jobId, 'cancelled by JobMaster'));
+    this.onAsk('deploy', DeployRequest, (request, { epoch }) => {
+      if (epoch !== undefined) this.#fence.require(epoch);
+      return this.#deploy(request, epoch);
+    });
+    this.onTell('cancel', CancelRequest, ({ jobId }, { epoch }) => {
+      if (epoch !== undefined) this.#fence.require(epoch);
+      this.#cancelJob(jobId, 'cancelled by JobMaster');
+    });
+    // A new leader's ResourceManager announces its epoch when this TaskManager (re-)registers.
+    this.onTell('epoch', EpochAnnouncement, (_body, { epoch }) => {
+      if (epoch !== undefined) this.#fence.check(epoch);
+    });
     this.onTell('shutdown', ShutdownRequest, ({ reason }) => {
       this.log.info({ reason }, 'shutdown requested by the ResourceManager');
       this.#options.onShutdownRequested?.(reason);
@@ -169,6 +198,7 @@ export class TaskExecutor extends Actor {
         task: task.id,
         taskManagerId: this.id,
         accumulators: { ...task.accumulators },
+        ...(task.epoch !== undefined ? { epoch: task.epoch } : {}),
       };
       try {
         this.ctx.rpc.tell(
@@ -187,7 +217,7 @@ export class TaskExecutor extends Actor {
     }
   }
 
-  #deploy(request: DeployRequest): { accepted: true } {
+  #deploy(request: DeployRequest, epoch: number | undefined): { accepted: true } {
     const { task, slotIndex } = request;
     if (this.#stopping)
       throw new SluiceError(ErrorCode.IllegalState, `TaskManager ${this.id} is shutting down`);
@@ -202,7 +232,9 @@ export class TaskExecutor extends Actor {
       );
     }
     const invoke = this.#invokable(request);
-    const key = taskKey(task);
+    // Under HA the same task (job, vertex, subtask, attempt) comes again from a new leader while the old
+    // one is still being cancelled: the epoch is part of the key.
+    const key = epoch === undefined ? taskKey(task) : `${taskKey(task)}@${epoch}`;
     if (this.#tasks.has(key))
       throw new SluiceError(ErrorCode.IllegalState, `task ${key} is already deployed`);
     this.#slots[slotIndex] = task.jobId;
@@ -217,30 +249,40 @@ export class TaskExecutor extends Actor {
     };
     const log = this.log.child({ job: task.jobId, task: name });
     const done = (async () => {
-      this.#sendState(task, TaskState.RUNNING);
+      const send = (state: TaskState, extra: Pick<TaskStateUpdate, 'error' | 'accumulators'> = {}) =>
+        this.#sendState(task, state, { ...extra, ...(epoch !== undefined ? { epoch } : {}) });
+      send(TaskState.RUNNING);
       log.info('task running');
       try {
         await invoke(ctx);
         controller.signal.throwIfAborted();
         log.info({ accumulators: ctx.accumulators }, 'task finished');
-        this.#sendState(task, TaskState.FINISHED, { accumulators: ctx.accumulators });
+        send(TaskState.FINISHED, { accumulators: ctx.accumulators });
       } catch (err) {
         if (controller.signal.aborted && this.#stopping) {
           // Not the JobMaster's decision: the job has lost this subtask and must fail over.
           log.warn('task stopped: the TaskManager shuts down');
-          this.#sendState(task, TaskState.FAILED, {
+          send(TaskState.FAILED, {
             error: { message: `TaskManager ${this.id} shut down`, location: `${name} on ${this.id}` },
           });
         } else if (controller.signal.aborted) {
           log.info('task cancelled');
-          this.#sendState(task, TaskState.CANCELED, { accumulators: ctx.accumulators });
+          send(TaskState.CANCELED, { accumulators: ctx.accumulators });
         } else {
           log.warn({ err }, 'task failed');
-          this.#sendState(task, TaskState.FAILED, { error: errorInfo(err, `${name} on ${this.id}`) });
+          send(TaskState.FAILED, { error: errorInfo(err, `${name} on ${this.id}`) });
         }
       }
     })().finally(() => this.runInMailbox(() => this.#taskEnded(key)).catch(() => this.#taskEnded(key)));
-    this.#tasks.set(key, { id: task, name, slotIndex, controller, done, accumulators: ctx.accumulators });
+    this.#tasks.set(key, {
+      id: task,
+      epoch,
+      name,
+      slotIndex,
+      controller,
+      done,
+      accumulators: ctx.accumulators,
+    });
     return { accepted: true };
   }
 
@@ -303,7 +345,7 @@ export class TaskExecutor extends Actor {
   #sendState(
     task: TaskId,
     state: TaskState,
-    extra: Pick<TaskStateUpdate, 'error' | 'accumulators'> = {},
+    extra: Pick<TaskStateUpdate, 'error' | 'accumulators' | 'epoch'> = {},
   ): void {
     const update: TaskStateUpdate = { task, taskManagerId: this.id, state, ...extra };
     try {
