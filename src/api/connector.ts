@@ -15,6 +15,17 @@ export interface ConnectorContext {
   readonly signal: AbortSignal;
   /** The TaskManager's NATS connection (for JetStream connectors and result collection). */
   readonly nats: NatsConnection;
+  /**
+   * Whether the job takes checkpoints (`execution.checkpointing.interval` > 0). Exactly-once sinks then
+   * hold their output back until the checkpoint that covers it completes.
+   */
+  readonly checkpointing: boolean;
+  /**
+   * After a restore from a checkpoint or savepoint: the state that every subtask of this connector stored
+   * in it, indexed by the old subtask index (the parallelism may have changed since: a rescaled job).
+   * Undefined on a fresh start, or when the checkpoint had no state for this connector.
+   */
+  readonly restoredState: readonly unknown[] | undefined;
 }
 
 export interface SourceContext<T> extends ConnectorContext {
@@ -23,6 +34,13 @@ export interface SourceContext<T> extends ConnectorContext {
   /** False while downstream is backpressured; `await ready()` then. */
   readonly writable: boolean;
   ready(): Promise<void>;
+  /**
+   * Registers how to read this subtask's position for a checkpoint. The task calls `snapshot` between two
+   * `collect` calls (never during one); it returns the position just after the last record collected, as
+   * plain data (msgpack: numbers, strings, arrays, objects). A replayable source restarts from it (see
+   * `restoredState`). A source that registers nothing restarts from its beginning after a failure.
+   */
+  onCheckpoint(snapshot: () => unknown): void;
 }
 
 export interface Source<T> {
@@ -42,6 +60,18 @@ export interface SinkWriter<T> {
   finish?(): Promise<void>;
   /** The task ends (after finish, or on cancel/failure). */
   close?(): Promise<void> | void;
+  /**
+   * Checkpoint `checkpointId`'s barrier reached this writer (called between writes): return the state to
+   * store with the checkpoint, as plain data — for a two-phase-commit sink, the transaction it pre-commits
+   * (the output written since the previous checkpoint), to be made visible once the checkpoint completes.
+   */
+  snapshotState?(checkpointId: number): unknown;
+  /**
+   * Checkpoint `checkpointId` is committed (its pointer is stored): make the output it covers visible.
+   * Notifications may be skipped (a later one covers the earlier checkpoints too) and may come again
+   * after a restore: committing must be idempotent.
+   */
+  notifyCheckpointComplete?(checkpointId: number): Promise<void> | void;
 }
 
 export interface Sink<T> {

@@ -90,6 +90,8 @@ describe('JetStreamSink', () => {
       log: silentLogger(),
       signal: new AbortController().signal,
       nats: nc,
+      checkpointing: false,
+      restoredState: undefined,
     };
     const writeAll = async () => {
       const writer = await new JetStreamSink<Rec>({ subject: 'd.x', maxInFlight: 8 }).createWriter(ctx);

@@ -1,9 +1,9 @@
 /**
- * What travels on a data channel between two subtasks: records, watermarks and the end-of-partition
- * marker, in order. A checkpoint barrier (kind 3) is reserved for the checkpointing work; a decoder meeting
- * a kind it does not know fails with a clear error rather than skipping it.
+ * What travels on a data channel between two subtasks: records, watermarks, checkpoint barriers and the
+ * end-of-partition marker, in order. A decoder meeting a kind it does not know fails with a clear error
+ * rather than skipping it.
  */
-export const ElementKind = { Record: 0, Watermark: 1, EndOfPartition: 2 } as const;
+export const ElementKind = { Record: 0, Watermark: 1, EndOfPartition: 2, Barrier: 3 } as const;
 
 export type ElementKind = (typeof ElementKind)[keyof typeof ElementKind];
 
@@ -24,7 +24,17 @@ export interface EndOfPartitionElement {
   kind: 2;
 }
 
-export type StreamElement = RecordElement | WatermarkElement | EndOfPartitionElement;
+/**
+ * Checkpoint `checkpointId` cuts the stream here: what came before it on this channel belongs to the
+ * checkpoint, what follows does not. `target` names where the checkpoint's state objects go.
+ */
+export interface BarrierElement {
+  kind: 3;
+  checkpointId: number;
+  target: string;
+}
+
+export type StreamElement = RecordElement | WatermarkElement | EndOfPartitionElement | BarrierElement;
 
 /** A record element; `timestamp` is optional. */
 export function record(value: unknown, timestamp?: number): RecordElement {
@@ -33,6 +43,10 @@ export function record(value: unknown, timestamp?: number): RecordElement {
 
 export function watermark(value: number): WatermarkElement {
   return { kind: ElementKind.Watermark, watermark: value };
+}
+
+export function barrier(checkpointId: number, target: string): BarrierElement {
+  return { kind: ElementKind.Barrier, checkpointId, target };
 }
 
 export const END_OF_PARTITION: EndOfPartitionElement = Object.freeze({ kind: ElementKind.EndOfPartition });

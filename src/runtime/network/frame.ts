@@ -8,7 +8,8 @@
  *   record          0, timestamp | nil, value
  *   watermark       1, watermark
  *   end of channel  2                           (the last element of the last frame of a channel)
- *   (3 is reserved for the checkpoint barrier; an unknown tag fails decoding)
+ *   barrier         3, checkpointId, target     (the gate flushes after it: a barrier ends its frame)
+ *   (an unknown tag fails decoding)
  *
  The gates' writer ({@link FrameBatch}) keeps a frame's elements as the flat item list and encodes the whole
  * array with one msgpackr call when the frame is sealed (msgpackr writes integers beyond 32 bits as float64,
@@ -31,6 +32,7 @@ export const FRAME_HEADER_BYTES = 20;
 const TAG_RECORD = ElementKind.Record;
 const TAG_WATERMARK = ElementKind.Watermark;
 const TAG_END = ElementKind.EndOfPartition;
+const TAG_BARRIER = ElementKind.Barrier;
 
 /** Encoded bytes of a record besides its value: the tag and a nil or float64 timestamp. */
 export function recordOverhead(timestamp: number | undefined): number {
@@ -38,6 +40,8 @@ export function recordOverhead(timestamp: number | undefined): number {
 }
 export const WATERMARK_BYTES = 10;
 export const END_BYTES = 1;
+/** Encoded bytes of a barrier besides its target string. */
+export const BARRIER_BYTES = 12;
 
 class FunctionNotSerializable extends Error {
   constructor(fn: (...args: never[]) => unknown) {
@@ -177,6 +181,16 @@ export class FrameBuilder {
     this.elements++;
   }
 
+  addBarrier(checkpointId: number, target: string): void {
+    const tail = packr.pack([checkpointId, target]).subarray(1); // the two items without the array header
+    const buf = this.#reserve(1 + tail.byteLength);
+    buf[this.#pos++] = TAG_BARRIER;
+    buf.set(tail, this.#pos);
+    this.#pos += tail.byteLength;
+    this.#items += 3;
+    this.elements++;
+  }
+
   /** Seals the frame: returns its bytes (a fresh buffer of exactly its size) and starts the next one. */
   build(sourceSubtask: number, seq: number): Uint8Array {
     const buf = this.#reserve(0);
@@ -263,6 +277,12 @@ export class FrameBatch {
     this.elements++;
   }
 
+  addBarrier(checkpointId: number, target: string): void {
+    this.#items.push(TAG_BARRIER, checkpointId, target);
+    this.fixedBytes += BARRIER_BYTES + target.length;
+    this.elements++;
+  }
+
   /**
    * Encodes the frame and starts the next one. The result is never overwritten by later encodings.
    * `maxBytes`: a frame that encodes larger is split into frames of fewer elements (numbered from `seq` on);
@@ -294,7 +314,7 @@ export class FrameBatch {
 
 /** Items one element takes in a frame array, from its tag. */
 function itemsOf(tag: unknown): number {
-  return tag === TAG_RECORD ? 3 : tag === TAG_WATERMARK ? 2 : 1;
+  return tag === TAG_RECORD || tag === TAG_BARRIER ? 3 : tag === TAG_WATERMARK ? 2 : 1;
 }
 
 /** Encodes the elements of `items` as several frames, none over `maxBytes` (halving until they fit). */
@@ -367,6 +387,10 @@ export function appendElement(builder: FrameBuilder, element: StreamElement): vo
     case ElementKind.EndOfPartition:
       builder.addEnd();
       return;
+    case ElementKind.Barrier:
+      checkBarrier(element.checkpointId, element.target);
+      builder.addBarrier(element.checkpointId, element.target);
+      return;
     default:
       throw new SluiceError(
         ErrorCode.InvalidMessage,
@@ -389,6 +413,15 @@ export function checkWatermark(watermark: unknown): asserts watermark is number 
     throw new SluiceError(
       ErrorCode.InvalidMessage,
       `watermark must be a number, got ${describeType(watermark)}`,
+    );
+  }
+}
+
+export function checkBarrier(checkpointId: unknown, target: unknown): void {
+  if (!isIndex(checkpointId) || checkpointId < 1 || typeof target !== 'string' || target.length > 1_024) {
+    throw new SluiceError(
+      ErrorCode.InvalidMessage,
+      'a barrier needs a checkpoint id >= 1 and a target string of at most 1024 characters',
     );
   }
 }
@@ -423,6 +456,9 @@ export function elementsOf(items: readonly unknown[]): StreamElement[] {
     } else if (tag === TAG_WATERMARK) {
       elements.push({ kind: 1, watermark: items[i + 1] as number });
       i += 2;
+    } else if (tag === TAG_BARRIER) {
+      elements.push({ kind: 3, checkpointId: items[i + 1] as number, target: items[i + 2] as string });
+      i += 3;
     } else {
       elements.push({ kind: 2 });
       i += 1;
@@ -512,6 +548,16 @@ export function decodeFrame(data: Uint8Array): DecodedFrame {
         end = true;
         i += 1;
         break;
+      case TAG_BARRIER: {
+        if (i + 2 >= n) throw new SluiceError(ErrorCode.BadEnvelope, 'data frame has a truncated barrier');
+        const id: unknown = arr[i + 1];
+        const target: unknown = arr[i + 2];
+        if (!isIndex(id) || id < 1 || typeof target !== 'string' || target.length > 1_024) {
+          throw new SluiceError(ErrorCode.BadEnvelope, 'data frame has an invalid checkpoint barrier');
+        }
+        i += 3;
+        break;
+      }
       default:
         throw new SluiceError(
           ErrorCode.BadEnvelope,

@@ -97,6 +97,8 @@ interface InChannel {
   arrivedSinceTick: boolean;
   readonly frames: DecodedFrame[];
   inRing: boolean;
+  /** Held back by checkpoint alignment: its frames stay queued (and its sender runs out of credit). */
+  blocked: boolean;
   endReceived: boolean;
   endDelivered: boolean;
   finalGrantSent: boolean;
@@ -202,6 +204,7 @@ export class InputGate {
           arrivedSinceTick: false,
           frames: [],
           inRing: false,
+          blocked: false,
           endReceived: false,
           endDelivered: false,
           finalGrantSent: false,
@@ -273,6 +276,40 @@ export class InputGate {
     return new Promise((resolve, reject) => {
       this.#waiter = { resolve, reject };
     });
+  }
+
+  /**
+   * Holds back a channel (checkpoint alignment): `next` hands out none of its frames until
+   * {@link unblockAll}. Its queued frames keep their credit, so its sender stops after the window.
+   */
+  block(channel: number): void {
+    const ch = this.#channels[channel];
+    if (ch === undefined || ch.blocked) return;
+    ch.blocked = true;
+    if (!ch.inRing) return;
+    ch.inRing = false;
+    const kept: number[] = [];
+    for (let k = 0; k < this.#ringSize; k++) {
+      const index = this.#ring[(this.#ringHead + k) % this.#ring.length]!;
+      if (index !== channel) kept.push(index);
+    }
+    this.#ringHead = 0;
+    this.#ringSize = 0;
+    for (const index of kept) this.#ringPushIndex(index);
+  }
+
+  /** Lets every blocked channel's frames through again. */
+  unblockAll(): void {
+    for (const ch of this.#channels) {
+      if (!ch.blocked) continue;
+      ch.blocked = false;
+      if (ch.frames.length > 0 && !ch.inRing) this.#ringPush(ch);
+    }
+    const waiter = this.#waiter;
+    if (waiter !== undefined && this.#ringSize > 0) {
+      this.#waiter = undefined;
+      waiter.resolve(this.#take()!);
+    }
   }
 
   /** Unsubscribes and stops; a pending `next` rejects. Idempotent. */
@@ -386,9 +423,9 @@ export class InputGate {
     ch.frames.push(frame);
     if (++this.#bufferedFrames > this.stats.peakBufferedFrames)
       this.stats.peakBufferedFrames = this.#bufferedFrames;
-    if (!ch.inRing) this.#ringPush(ch);
+    if (!ch.inRing && !ch.blocked) this.#ringPush(ch);
     const waiter = this.#waiter;
-    if (waiter !== undefined) {
+    if (waiter !== undefined && this.#ringSize > 0) {
       this.#waiter = undefined;
       waiter.resolve(this.#take()!);
     }
@@ -401,7 +438,7 @@ export class InputGate {
     this.#ringSize--;
     const frame = ch.frames.shift()!;
     this.#bufferedFrames--;
-    if (ch.frames.length > 0) this.#ringPushIndex(ch.index);
+    if (ch.frames.length > 0 && !ch.blocked) this.#ringPushIndex(ch.index);
     else ch.inRing = false;
     this.#last = ch;
     if (frame.end) {

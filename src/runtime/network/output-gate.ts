@@ -27,6 +27,8 @@ import { channelName, checkIndex, checkPositive, checkToken, logDrop, watchConne
 import { checkConnectReply, decodeCredit, encodeConnect, MAX_CONTROL_BYTES } from './control.js';
 import { ElementKind, type StreamElement } from './elements.js';
 import {
+  BARRIER_BYTES,
+  checkBarrier,
   checkWatermark,
   describeType,
   END_BYTES,
@@ -464,6 +466,13 @@ export class OutputGate {
         batch.addEnd();
         batch.estimate += END_BYTES;
         ch.ended = true;
+        this.#seal(ch);
+        return;
+      case ElementKind.Barrier:
+        checkBarrier(element.checkpointId, element.target);
+        batch.addBarrier(element.checkpointId, element.target);
+        batch.estimate += BARRIER_BYTES + element.target.length;
+        // A barrier ends its frame: the receiver blocks the channel right after it (alignment).
         this.#seal(ch);
         return;
       default:

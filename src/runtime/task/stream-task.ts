@@ -95,6 +95,8 @@ export async function runStreamTask(
     log: env.log.child({ operator: node.name }),
     signal: env.signal,
     nats: env.nc,
+    checkpointing: false,
+    restoredState: undefined,
   });
 
   const aborted = new Promise<never>((_, reject) => {
@@ -263,6 +265,7 @@ export async function runStreamTask(
           return isWritable();
         },
         ready: backpressure,
+        onCheckpoint: () => undefined,
       };
       await sourceNode.spec.source.run(ctx);
     } else {
