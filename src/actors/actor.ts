@@ -78,7 +78,10 @@ export abstract class Actor {
     return this.#state;
   }
 
-  /** Registers a request/reply handler for `<address>.<type>`. */
+  /**
+   * Registers a request/reply handler for `<address>.<type>`. A handler whose answer takes long (a
+   * savepoint) returns a {@link LaterReply}: the mailbox goes on with the next message meanwhile.
+   */
   protected onAsk<S extends z.ZodType>(
     type: string,
     schema: S,
@@ -181,6 +184,23 @@ export abstract class Actor {
       try {
         const result = await handler.handle(body as never, meta);
         this.stats.processed++;
+        if (result instanceof LaterReply) {
+          // The mailbox moves on; the answer goes out when the work is done.
+          (result.promise as Promise<unknown>).then(
+            (value) => {
+              if (msg.reply) this.#respond(msg, type, value);
+            },
+            (e: unknown) => {
+              const error = toSluiceError(e);
+              if (error.code === ErrorCode.Internal) this.log.error({ err: e, type }, 'handler failed');
+              if (msg.reply) {
+                this.#count(this.stats.rejected, error.code);
+                msg.respond(encodeError(error));
+              }
+            },
+          );
+          return;
+        }
         if (msg.reply) this.#respond(msg, type, result);
       } catch (e) {
         this.stats.processed++;
@@ -227,4 +247,9 @@ export abstract class Actor {
   #count(table: Record<string, number>, code: string): void {
     table[code] = (table[code] ?? 0) + 1;
   }
+}
+
+/** What an ask handler returns when its answer comes later: the reply is sent when `promise` settles. */
+export class LaterReply<T> {
+  constructor(readonly promise: Promise<T>) {}
 }

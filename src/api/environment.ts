@@ -40,6 +40,7 @@ export class StreamExecutionEnvironment {
   #parallelism: number;
   #maxParallelism = 128;
   #bufferTimeoutMs: number | undefined;
+  #checkpointing: { intervalMs: number; mode: 'EXACTLY_ONCE' | 'AT_LEAST_ONCE' } | undefined;
 
   private constructor(target: Target, parallelism: number) {
     this.#target = target;
@@ -85,6 +86,22 @@ export class StreamExecutionEnvironment {
     return this;
   }
 
+  /**
+   * Takes a checkpoint every `intervalMs` (as Flink's `enableCheckpointing`): state is stored in JetStream,
+   * a failed job restarts from the latest checkpoint, exactly-once sinks commit on checkpoints. Overrides
+   * the cluster's `execution.checkpointing.interval` and `.mode` for this job.
+   */
+  enableCheckpointing(intervalMs: number, mode: 'EXACTLY_ONCE' | 'AT_LEAST_ONCE' = 'EXACTLY_ONCE'): this {
+    if (!Number.isInteger(intervalMs) || intervalMs < 10) {
+      throw new RangeError(`checkpoint interval must be an integer >= 10 ms, got ${intervalMs}`);
+    }
+    if (mode !== 'EXACTLY_ONCE' && mode !== 'AT_LEAST_ONCE') {
+      throw new RangeError(`checkpointing mode must be EXACTLY_ONCE or AT_LEAST_ONCE, got ${String(mode)}`);
+    }
+    this.#checkpointing = { intervalMs, mode };
+    return this;
+  }
+
   /** Milliseconds a network buffer may wait before it is sent (0: every record at once). */
   setBufferTimeout(ms: number): this {
     if (!Number.isInteger(ms) || ms < 0)
@@ -127,6 +144,7 @@ export class StreamExecutionEnvironment {
       parallelism: this.#parallelism,
       maxParallelism: this.#maxParallelism,
       bufferTimeoutMs: this.#bufferTimeoutMs,
+      checkpointing: this.#checkpointing,
     });
   }
 

@@ -8,7 +8,14 @@ import { VERSION } from '../version.js';
 import { clusterCommand } from './commands/cluster.js';
 import { infoCommand } from './commands/info.js';
 import { jobManagerCommand } from './commands/jobmanager.js';
-import { cancelCommand, listCommand, statusCommand } from './commands/jobs.js';
+import {
+  cancelCommand,
+  checkpointsCommand,
+  listCommand,
+  savepointCommand,
+  statusCommand,
+  stopCommand,
+} from './commands/jobs.js';
 import { runCommand } from './commands/run.js';
 import { runApplicationCommand } from './commands/run-application.js';
 import { taskManagerCommand } from './commands/taskmanager.js';
@@ -30,6 +37,9 @@ export function buildProgram(): Command {
     listCommand(),
     statusCommand(),
     cancelCommand(),
+    savepointCommand(),
+    stopCommand(),
+    checkpointsCommand(),
   ]) {
     program.addCommand(command);
   }

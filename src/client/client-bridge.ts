@@ -25,6 +25,8 @@ export interface ClientBridgeOptions {
   parallelism: number;
   bufferTimeoutMs: number;
   detached: boolean;
+  /** `sluice run -s`: the savepoint the job starts from. */
+  savepoint?: { path: string; allowNonRestoredState: boolean };
   /** Progress lines for the user (job submitted, status changes). */
   report: (line: string) => void;
   onEvent?: (event: JobEvent) => void;
@@ -50,7 +52,7 @@ export class ClientBridge implements ExecutionBridge {
       entry: o.entry,
       parallelism: o.parallelism,
     };
-    const graph = toJobGraph(request.graph, {
+    const built = toJobGraph(request.graph, {
       jobId: newJobId(),
       name: request.jobName,
       program,
@@ -58,6 +60,7 @@ export class ClientBridge implements ExecutionBridge {
       // Set by an application cluster's JobManager for the main it runs.
       ...(process.env.SLUICE_APPLICATION_ID ? { applicationId: process.env.SLUICE_APPLICATION_ID } : {}),
     });
+    const graph: JobGraph = o.savepoint ? { ...built, savepoint: o.savepoint } : built;
     const job = await submitJobGraph(o.client, o.nc, graph, {
       collect: request.collect,
       maxMessageBytes: o.maxMessageBytes,

@@ -12,6 +12,7 @@ import type { JobGraph } from '../jobgraph/job-graph.js';
 import { connectNats } from '../nats/connection.js';
 import {
   CancelReply,
+  CheckpointsReply,
   type JobDetails,
   JobDetailsSchema,
   type JobEvent,
@@ -20,6 +21,7 @@ import {
   ListReply,
   type Overview,
   OverviewReply,
+  SavepointReply,
   SubmitReply,
 } from '../runtime/dispatcher/protocol.js';
 import { isTerminalJobStatus, type JobStatus } from '../runtime/job-status.js';
@@ -100,6 +102,27 @@ export class ClusterClient {
 
   async cancel(jobId: string): Promise<JobStatus> {
     return (await this.#ask('cancel', { jobId }, CancelReply, true)).status;
+  }
+
+  /**
+   * Triggers a savepoint (with `stop`, stop-with-savepoint: the job finishes after it) and waits for it.
+   * Not retried: a second savepoint is not what a retry should make.
+   */
+  async savepoint(
+    jobId: string,
+    options: { dir?: string; stop?: boolean; timeoutMs?: number } = {},
+  ): Promise<SavepointReply> {
+    return this.#ask(
+      'savepoint',
+      { jobId, stop: options.stop === true, ...(options.dir === undefined ? {} : { dir: options.dir }) },
+      SavepointReply,
+      false,
+      options.timeoutMs ?? 600_000,
+    );
+  }
+
+  async checkpoints(jobId: string): Promise<CheckpointsReply> {
+    return this.#ask('checkpoints', { jobId }, CheckpointsReply, true);
   }
 
   async overview(timeoutMs?: number): Promise<Overview> {

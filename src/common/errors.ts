@@ -50,6 +50,12 @@ export const ErrorCode = {
   JetStreamUnavailable: 'JETSTREAM_UNAVAILABLE',
   /** High availability: a record in a JetStream KV store that is not what Sluice writes. */
   CorruptedHaData: 'CORRUPTED_HA_DATA',
+  /** A checkpoint or savepoint object that is not there (deleted, or a wrong savepoint path). */
+  StateNotFound: 'STATE_NOT_FOUND',
+  /** A checkpoint or savepoint object whose bytes do not match what was stored. */
+  CorruptedState: 'CORRUPTED_STATE',
+  /** A checkpoint could not complete (declined, timed out, or the job is not running). */
+  CheckpointFailed: 'CHECKPOINT_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

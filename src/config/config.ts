@@ -7,6 +7,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, SluiceError } from '../common/errors.js';
+import type { CheckpointingConfig } from '../runtime/checkpoint/checkpointing-config.js';
 import type { RestartStrategyConfig } from '../runtime/jobmaster/restart-strategy.js';
 import { readConfigFile } from './config-file.js';
 import { envVarName, isOptionKey, OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec } from './options.js';
@@ -45,6 +46,8 @@ export interface SluiceConfig {
   /** execution.buffer-timeout */
   bufferTimeoutMs: number;
   restartStrategy: RestartStrategyConfig;
+  /** `execution.checkpointing.*`, `state.*`: intervalMs 0 means off. */
+  checkpointing: CheckpointingConfig;
   /** The JobManager's REST API (`rest.*`). */
   rest: { enabled: boolean; port: number; bindAddress: string; maxUploadBytes: number };
   metrics: { enabled: boolean; ports: string; bindAddress: string };
@@ -274,8 +277,17 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
     }),
     parallelismDefault: num('parallelism.default'),
     bufferTimeoutMs: num('execution.buffer-timeout'),
+    checkpointing: {
+      intervalMs: num('execution.checkpointing.interval'),
+      mode: oneOf(OPTIONS['execution.checkpointing.mode'].values, str('execution.checkpointing.mode')),
+      timeoutMs: num('execution.checkpointing.timeout'),
+      minPauseMs: num('execution.checkpointing.min-pause'),
+      maxConcurrent: num('execution.checkpointing.max-concurrent-checkpoints'),
+      retained: num('state.checkpoints.num-retained'),
+      savepointsDir: str('state.savepoints.dir') ?? 'savepoints',
+    },
     restartStrategy: {
-      type: oneOf(OPTIONS['restart-strategy.type'].values, str('restart-strategy.type')),
+      type: optOneOf(OPTIONS['restart-strategy.type'].values, str('restart-strategy.type')),
       fixedDelay: {
         attempts: num('restart-strategy.fixed-delay.attempts'),
         delayMs: num('restart-strategy.fixed-delay.delay'),
@@ -323,6 +335,10 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
 /** The same object without its undefined properties. */
 function compact<T extends object>(object: T): T {
   return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined)) as T;
+}
+
+function optOneOf<V extends string>(values: readonly V[], value: string | undefined): V | undefined {
+  return value === undefined ? undefined : oneOf(values, value);
 }
 
 function oneOf<V extends string>(values: readonly V[], value: string | undefined): V {

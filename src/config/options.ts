@@ -205,10 +205,55 @@ export const OPTIONS = {
   },
   'restart-strategy.type': {
     type: 'enum',
-    default: 'none',
     values: ['none', 'fixed-delay', 'exponential-delay', 'failure-rate'],
     description:
-      'What a job does when a task fails: give up (`none`), or restart all its tasks after a delay. Until checkpoints exist a restarted job starts from the beginning.',
+      'What a job does when a task fails: give up (`none`), or restart all its tasks after a delay, from the latest checkpoint (from the beginning without checkpoints). Default, as in Flink: `exponential-delay` when checkpointing is on, else `none`.',
+  },
+  'execution.checkpointing.interval': {
+    type: 'duration',
+    default: '0 ms',
+    min: 0,
+    description:
+      'Take a checkpoint this often (0: no checkpoints). A job can set its own with `env.enableCheckpointing(ms)`.',
+  },
+  'execution.checkpointing.mode': {
+    type: 'enum',
+    default: 'EXACTLY_ONCE',
+    values: ['EXACTLY_ONCE', 'AT_LEAST_ONCE'],
+    description:
+      '`EXACTLY_ONCE` aligns barriers at operators with several inputs; `AT_LEAST_ONCE` does not (lower latency, duplicates after a restore).',
+  },
+  'execution.checkpointing.timeout': {
+    type: 'duration',
+    default: '10 min',
+    min: 1,
+    description: 'A checkpoint not complete by then is aborted (its objects deleted).',
+  },
+  'execution.checkpointing.min-pause': {
+    type: 'duration',
+    default: '0 ms',
+    min: 0,
+    description: 'Least time between the end of one checkpoint and the start of the next.',
+  },
+  'execution.checkpointing.max-concurrent-checkpoints': {
+    type: 'int',
+    default: 1,
+    min: 1,
+    description: 'Checkpoints that may be in progress at once.',
+  },
+  'state.checkpoints.num-retained': {
+    type: 'int',
+    default: 2,
+    min: 1,
+    description:
+      'Completed checkpoints kept per job (older ones are deleted). Restore falls back to an older retained one when the latest is damaged, so the default is 2 (Flink: 1).',
+  },
+  'state.savepoints.dir': {
+    type: 'string',
+    default: 'savepoints',
+    pattern: /^[A-Za-z0-9_.\-/]{1,200}$/,
+    patternHint: 'a path of letters, digits, _ . - and / inside the state object store',
+    description: 'Where savepoints go by default, as a path in the `state` object store.',
   },
   'restart-strategy.fixed-delay.attempts': {
     type: 'int',

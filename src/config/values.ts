@@ -204,7 +204,9 @@ export function maskUrlPassword(text: string): string {
 
 function compileEnum(spec: OptionSpec, raw: unknown): Compiled {
   const values = spec.values ?? [];
+  // Case-insensitive; the value is the spelling of the table (`exactly_once` → `EXACTLY_ONCE`).
   const text = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
-  if (text !== undefined && values.includes(text)) return { ok: true, value: text };
+  const found = text === undefined ? undefined : values.find((v) => v.toLowerCase() === text);
+  if (found !== undefined) return { ok: true, value: found };
   return { ok: false, problem: `is not valid (expected one of ${values.join(', ')})` };
 }

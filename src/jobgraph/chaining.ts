@@ -74,5 +74,6 @@ export function toJobGraph(graph: StreamGraph, options: JobGraphOptions): JobGra
     ...(options.program ? { program: options.program } : {}),
     bufferTimeoutMs: graph.config.bufferTimeoutMs ?? options.defaultBufferTimeoutMs ?? 100,
     ...(options.applicationId ? { applicationId: options.applicationId } : {}),
+    ...(graph.config.checkpointing ? { checkpointing: graph.config.checkpointing } : {}),
   };
 }

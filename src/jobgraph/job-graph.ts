@@ -77,6 +77,20 @@ export const JobGraphSchema = z
     bufferTimeoutMs: z.number().int().min(0).max(60_000).default(100),
     /** The application (application mode) whose main submitted the job. */
     applicationId: z.string().max(64).optional(),
+    /** Checkpointing asked for by the program (else the cluster's `execution.checkpointing.*`). */
+    checkpointing: z
+      .object({
+        intervalMs: z.number().int().min(0).max(86_400_000),
+        mode: z.enum(['EXACTLY_ONCE', 'AT_LEAST_ONCE']).optional(),
+      })
+      .optional(),
+    /** Start from this savepoint (`sluice run -s PATH`). */
+    savepoint: z
+      .object({
+        path: z.string().min(1).max(512),
+        allowNonRestoredState: z.boolean().default(false),
+      })
+      .optional(),
   })
   .superRefine((graph, ctx) => {
     const ids = new Set<string>();

@@ -39,6 +39,8 @@ export interface StreamGraphConfig {
   maxParallelism: number;
   /** undefined: the cluster's `execution.buffer-timeout`. */
   bufferTimeoutMs: number | undefined;
+  /** Set by `env.enableCheckpointing(...)`: overrides the cluster's `execution.checkpointing.*`. */
+  checkpointing?: { intervalMs: number; mode?: 'EXACTLY_ONCE' | 'AT_LEAST_ONCE' } | undefined;
 }
 
 export interface StreamGraph {
@@ -96,8 +98,9 @@ export function buildStreamGraph(transformations: Transformation[], config: Stre
 
   const nodes = new Map<Transformation, StreamNode>();
   const uids = new Set<string>();
+  const signatures = new Map<Transformation, string>();
   for (const t of ordered) {
-    const uid = t.uid ?? `${t.spec.kind}-${t.id}`;
+    const uid = t.uid ?? `${t.spec.kind}-${t.id}-${topologyHash(t, signatures)}`;
     if (uids.has(uid)) {
       throw new SluiceError(
         ErrorCode.InvalidJob,
@@ -157,4 +160,29 @@ function parallelismOf(t: Transformation, config: StreamGraphConfig): number {
     if (limit !== undefined) return Math.min(limit, t.parallelism ?? config.parallelism);
   }
   return t.parallelism ?? config.parallelism;
+}
+
+/**
+ * An operator's place in the topology: its kind and position, and the same of everything upstream up to
+ * operators with an explicit uid. Auto-generated uids carry a hash of it, so two different jobs do not
+ * give the same uid to different operators (a savepoint of one is not silently restored into the other),
+ * while the same program always gets the same uids.
+ */
+function signature(t: Transformation, memo: Map<Transformation, string>): string {
+  const known = memo.get(t);
+  if (known !== undefined) return known;
+  const sig = t.uid ?? `${t.spec.kind}#${t.id}(${t.inputs.map((i) => signature(i, memo)).join(',')})`;
+  memo.set(t, sig);
+  return sig;
+}
+
+function topologyHash(t: Transformation, memo: Map<Transformation, string>): string {
+  // FNV-1a, 32 bits
+  let h = 0x811c9dc5;
+  const text = signature(t, memo);
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
 }

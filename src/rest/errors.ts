@@ -26,6 +26,8 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.UserCode]: 400,
   [ErrorCode.InvalidConfig]: 400,
   [ErrorCode.UnknownJob]: 404,
+  [ErrorCode.StateNotFound]: 404,
+  [ErrorCode.CheckpointFailed]: 409,
   [ErrorCode.JobAlreadyExists]: 409,
   [ErrorCode.IllegalState]: 409,
   [ErrorCode.ClusterState]: 409,
@@ -42,6 +44,7 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.UnknownMessageType]: 500,
   [ErrorCode.MessageTooLarge]: 500,
   [ErrorCode.CorruptedHaData]: 500,
+  [ErrorCode.CorruptedState]: 500,
   [ErrorCode.Internal]: 500,
 };
 

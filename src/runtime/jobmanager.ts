@@ -14,6 +14,7 @@ import { registerJobManagerMetrics } from '../metrics/jobmanager-metrics.js';
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { type RestServer, startRestServer } from '../rest/server.js';
+import { StateStore } from './checkpoint/state-store.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { processId } from './process-id.js';
 import { ResourceManager } from './resourcemanager/resource-manager.js';
@@ -61,6 +62,9 @@ export async function startJobManager(
     maxMessageBytes: config.rpc.maxMessageBytes,
   };
   const subjects = new Subjects(config.clusterId);
+  const stateStore = await StateStore.open(nc, config.clusterId, {
+    replicas: config.highAvailability.replicas,
+  });
   const makeActors = (epoch?: number, stores?: { jobs: JobGraphStore; results: JobResultStore }) => {
     const rm = new ResourceManager(ctx, subjects, {
       id,
@@ -73,6 +77,8 @@ export async function startJobManager(
       slotRequestTimeoutMs: config.slotRequestTimeoutMs,
       cancelTimeoutMs: Math.max(config.heartbeat.timeoutMs, 5_000),
       restartStrategy: config.restartStrategy,
+      checkpointing: config.checkpointing,
+      stateStore,
       ha: epoch !== undefined && stores ? { epoch, ...stores } : undefined,
     });
     return { rm, d };

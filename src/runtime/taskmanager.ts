@@ -12,6 +12,7 @@ import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { TaskMetrics } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { ArtifactCache, ArtifactStore } from './artifacts/artifact-store.js';
+import { StateStore } from './checkpoint/state-store.js';
 import { processId } from './process-id.js';
 import { Subjects } from './subjects.js';
 import { DefaultPlanResolver, type InMemoryPlans } from './taskexecutor/plan-resolver.js';
@@ -67,6 +68,7 @@ export async function startTaskManager(
     });
     return artifacts;
   };
+  let stateStore: Promise<StateStore> | undefined;
   const taskExecutor: TaskExecutor = new TaskExecutor(
     { nc, rpc, log: tmLog, clusterId: config.clusterId, maxMessageBytes: config.rpc.maxMessageBytes },
     new Subjects(config.clusterId),
@@ -78,6 +80,13 @@ export async function startTaskManager(
       registrationTimeoutMs: config.taskmanager.registrationTimeoutMs,
       ...(hooks.onFatal ? { onFatal: hooks.onFatal } : {}),
       plans: new DefaultPlanResolver(artifactCache, hooks.plans),
+      stateStore: () => {
+        stateStore ??= StateStore.open(nc, config.clusterId, { replicas: config.highAvailability.replicas });
+        stateStore.catch(() => {
+          stateStore = undefined;
+        });
+        return stateStore;
+      },
       metrics: taskMetrics,
       ...(hooks.onShutdownRequested ? { onShutdownRequested: hooks.onShutdownRequested } : {}),
     },

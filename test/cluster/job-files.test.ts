@@ -160,9 +160,11 @@ describe('job files on a cluster', () => {
     expect(info.code, info.stderr).toBe(0);
     expect(info.stdout).toContain("Job graph 'WordCount'");
     expect(info.stdout).toMatch(
-      /v0\s+2\s+128\s+Source: generated text \[source-0\] -> Tokenizer \[flatMap-1\]/,
+      /v0\s+2\s+128\s+Source: generated text \[source-0-[0-9a-f]{8}\] -> Tokenizer \[flatMap-1-[0-9a-f]{8}\]/,
     );
-    expect(info.stdout).toMatch(/v1\s+2\s+128\s+Count \[reduce-3\] -> Sink: Print to Std\. Out \[sink-4\]/);
+    expect(info.stdout).toMatch(
+      /v1\s+2\s+128\s+Count \[reduce-3-[0-9a-f]{8}\] -> Sink: Print to Std\. Out \[sink-4-[0-9a-f]{8}\]/,
+    );
     expect(info.stdout).toMatch(/e1\s+v0\s+v1\s+hash/);
 
     const hello = await sluice(['run', ...common, join(JOBS, '../../../examples/hello.ts')]);

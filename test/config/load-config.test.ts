@@ -51,8 +51,17 @@ describe('defaults', () => {
       jobmanager: {},
       parallelismDefault: 1,
       bufferTimeoutMs: 100,
+      checkpointing: {
+        intervalMs: 0,
+        mode: 'EXACTLY_ONCE',
+        timeoutMs: 600_000,
+        minPauseMs: 0,
+        maxConcurrent: 1,
+        retained: 2,
+        savepointsDir: 'savepoints',
+      },
       restartStrategy: {
-        type: 'none',
+        type: undefined,
         fixedDelay: { attempts: 1, delayMs: 1_000 },
         exponentialDelay: {
           initialBackoffMs: 1_000,

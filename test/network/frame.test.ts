@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
 import { decodeCredit, encodeCredit } from '../../src/runtime/network/control.js';
 import {
+  barrier,
   END_OF_PARTITION,
   record,
   type StreamElement,
@@ -105,6 +106,9 @@ describe('data frames', () => {
       packr.pack([1, -1, 1]),
       packr.pack([1, 0, 0]),
       packr.pack([1, 0, 1, 3, 'barrier?']),
+      packr.pack([1, 0, 1, 4, 'newer kind']),
+      packr.pack([1, 0, 1, 3, 0, 'target']),
+      packr.pack([1, 0, 1, 3, 1, 5]),
       packr.pack([1, 0, 1, 9]),
       packr.pack([1, 0, 1, 0, 'ts', 'v']),
       packr.pack([1, 0, 1, 0, null]),
@@ -112,8 +116,20 @@ describe('data frames', () => {
       packr.pack([1, 0, 1, 2, 0, null, 'after end']),
     ];
     for (const bytes of cases) expect(errorOf(() => decodeFrame(bytes)).code).toBe(ErrorCode.BadEnvelope);
-    expect(errorOf(() => decodeFrame(packr.pack([1, 0, 1, 3, 'x']))).message).toMatch(/unknown kind 3/);
+    expect(errorOf(() => decodeFrame(packr.pack([1, 0, 1, 4, 'x']))).message).toMatch(/unknown kind 4/);
     expect(errorOf(() => decodeFrame(packr.pack([2, 0, 1]))).code).toBe(ErrorCode.UnsupportedVersion);
+  });
+
+  it('carries checkpoint barriers in order with records', () => {
+    const frame = decodeFrame(
+      encodeFrame(0, 1, [record('a'), barrier(7, 'checkpoints/j/chk-7'), record('b')]),
+    );
+    expect(frame.elements).toEqual([
+      { kind: 0, value: 'a', timestamp: undefined },
+      { kind: 3, checkpointId: 7, target: 'checkpoints/j/chk-7' },
+      { kind: 0, value: 'b', timestamp: undefined },
+    ]);
+    expect(frame.records).toBe(2);
   });
 
   it('names the type of a value that cannot be serialized', () => {

@@ -137,7 +137,7 @@ describe('web dashboard', () => {
 
   it('runs an uploaded job: RUNNING with its graph, then FINISHED with record counts', async () => {
     const jobId = await submit('4000 500', '03-submit');
-    await expect.poll(() => jobState().textContent()).toBe('RUNNING');
+    await expect.poll(() => jobState().textContent(), { timeout: 15_000 }).toBe('RUNNING');
     const job = await api(`/jobs/${jobId}`);
     expect(job.parallelism).toBe(2);
     const graph = page.getByRole('img', { name: /^Job graph with \d+ vertices$/ });
@@ -185,7 +185,7 @@ describe('web dashboard', () => {
 
   it('refuses a savepoint with the 501 message and cancels a running job', async () => {
     const jobId = await submit('unbounded 200');
-    await expect.poll(() => jobState().textContent()).toBe('RUNNING');
+    await expect.poll(() => jobState().textContent(), { timeout: 15_000 }).toBe('RUNNING');
     expect(await page.getByRole('heading', { level: 2 }).textContent()).toBe(
       'live words (unbounded at 200/s)',
     );
@@ -216,7 +216,8 @@ describe('web dashboard', () => {
     expect((await api(`/jobs/${jobId}`)).vertices[0].metrics['write-records']).toBeGreaterThanOrEqual(seen);
 
     await page.getByRole('button', { name: 'Cancel job' }).click();
-    await expect.poll(() => jobState().textContent()).toBe('CANCELED');
+    // Cancelling takes a moment on a loaded machine: wait for the state, not for a fixed time.
+    await expect.poll(() => jobState().textContent(), { timeout: 15_000 }).toBe('CANCELED');
     expect((await api(`/jobs/${jobId}`)).state).toBe('CANCELED');
     await page.getByText(/^Cancellation requested: the job is (CANCELLING|CANCELED)\.$/).waitFor();
     await shot('08-job-canceled');
@@ -227,7 +228,7 @@ describe('web dashboard', () => {
     await shot('09-jobs');
     await page.getByRole('link', { name: 'Overview' }).click();
     const canceled = page.locator('.card', { has: page.getByText('Canceled', { exact: true }) });
-    await expect.poll(() => canceled.locator('.value').textContent()).toBe('1');
+    await expect.poll(() => canceled.locator('.value').textContent(), { timeout: 15_000 }).toBe('1');
     await shot('10-overview-after');
   });
 });

@@ -2,7 +2,10 @@ import type { Source, SourceContext } from '../connector.js';
 
 const BATCH = 1_000;
 
-/** The elements of an in-memory collection, in order (not parallel, as in Flink). */
+/**
+ * The elements of an in-memory collection, in order (not parallel, as in Flink). Checkpoints store the
+ * index of the next element (`{ next }`); a restored run starts there.
+ */
 export class CollectionSource<T> implements Source<T> {
   readonly name = 'Collection Source';
   readonly maxParallelism = 1;
@@ -13,7 +16,10 @@ export class CollectionSource<T> implements Source<T> {
   }
 
   async run(ctx: SourceContext<T>): Promise<void> {
-    for (let i = 0; i < this.#elements.length; i++) {
+    let next = restoredNext(ctx.restoredState, this.name);
+    ctx.onCheckpoint(() => ({ next }));
+    while (next < this.#elements.length) {
+      const i = next++;
       ctx.collect(this.#elements[i] as T);
       if (i % BATCH === BATCH - 1 || !ctx.writable) {
         await ctx.ready();
@@ -21,4 +27,13 @@ export class CollectionSource<T> implements Source<T> {
       }
     }
   }
+}
+
+function restoredNext(restored: readonly unknown[] | undefined, what: string): number {
+  const state = restored?.find((s) => s !== undefined && s !== null) as { next?: unknown } | undefined;
+  if (state === undefined) return 0;
+  if (typeof state !== 'object' || !Number.isSafeInteger(state.next) || (state.next as number) < 0) {
+    throw new Error(`${what}: cannot restore from the checkpointed state ${JSON.stringify(state)}`);
+  }
+  return state.next as number;
 }

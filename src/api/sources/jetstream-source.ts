@@ -10,10 +10,17 @@
  * Backpressure: messages are pulled in batches (`fetch`), and the next batch is asked for only once the
  * previous one is emitted; while downstream is backpressured the source awaits `ready()`, so nothing more
  * is pulled.
+ *
+ * Checkpoints: each subtask stores `{ parallelism, subtask, next }`, `next` being the sequence after the
+ * last message it read (emitted, or passed as another subtask's). After a restore, at any parallelism, a
+ * subtask starts its consumer at the smallest sequence that the old subtasks whose messages are now its
+ * own had not all passed, and skips the messages they had emitted: the stream is emitted exactly once
+ * across the restore. A bounded read still ends at the stream's last sequence when the subtask starts.
  */
 import { type Consumer, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Source, SourceContext } from '../connector.js';
+import { SplitReader } from './split-positions.js';
 
 export interface JetStreamSourceOptions<T> {
   stream: string;
@@ -75,28 +82,32 @@ export class JetStreamSource<T> implements Source<T> {
 
   async run(ctx: SourceContext<T>): Promise<void> {
     // The source object is shared by the subtasks in one process: per-subtask state lives in the reader.
-    await new JetStreamSubtaskReader(this.#options, ctx).run();
+    await new JetStreamSubtaskReader(this.#options, ctx, this.name).run();
   }
 }
 
 /** One subtask's read of the stream. */
 class JetStreamSubtaskReader<T> {
-  /**
-   * The stream sequence of the last message this subtask emitted (0: none yet). Checkpointing will store
-   * it, and a restored subtask will resume reading after it.
-   */
-  lastEmittedSequence = 0;
-
   readonly #o: JetStreamSourceOptions<T>;
   readonly #ctx: SourceContext<T>;
   readonly #stream: string;
   readonly #deserialize: (data: Uint8Array, subject: string) => T;
+  /** Which sequences are this subtask's, and where it is (`next`: the sequence after the last one read). */
+  readonly #position: SplitReader;
 
-  constructor(options: JetStreamSourceOptions<T>, ctx: SourceContext<T>) {
+  constructor(options: JetStreamSourceOptions<T>, ctx: SourceContext<T>, name: string) {
     this.#o = options;
     this.#ctx = ctx;
     this.#stream = options.stream;
     this.#deserialize = options.deserialize ?? (decodeJson as (data: Uint8Array, subject: string) => T);
+    this.#position = new SplitReader(
+      ctx.parallelism,
+      ctx.subtaskIndex,
+      options.startSequence ?? 1,
+      ctx.restoredState,
+      name,
+    );
+    ctx.onCheckpoint(() => this.#position.snapshot());
   }
 
   async run(): Promise<void> {
@@ -124,7 +135,9 @@ class JetStreamSubtaskReader<T> {
   async #read(nc: NatsConnection): Promise<void> {
     const ctx = this.#ctx;
     const bounded = this.#o.bounded ?? true;
-    const start = this.#o.startSequence ?? 1;
+    const position = this.#position;
+    // After a restore: where the old subtasks had all read to (for this subtask's messages).
+    const start = position.next;
     const batchSize = this.#o.batchSize ?? 256;
     const { parallelism, subtaskIndex } = ctx;
 
@@ -153,7 +166,7 @@ class JetStreamSubtaskReader<T> {
             const seq = msg.seq;
             // A message stored after the start: not part of a bounded read.
             if (bounded && seq > lastSequence) return;
-            if (seq % parallelism === subtaskIndex) {
+            if (seq % parallelism === subtaskIndex && !position.emittedBefore(seq)) {
               let value: T;
               try {
                 value = this.#deserialize(msg.data, msg.subject);
@@ -164,8 +177,9 @@ class JetStreamSubtaskReader<T> {
                 );
               }
               ctx.collect(value, this.#o.useMessageTimestamps ? msg.time.getTime() : undefined);
-              this.lastEmittedSequence = seq;
             }
+            // Read (emitted, another subtask's, or emitted before a restore); set before any await.
+            position.next = seq + 1;
             // Read up to the last sequence, or no matching message is left (filter, deleted messages).
             if (bounded && (seq >= lastSequence || msg.info.pending === 0)) return;
             if (!ctx.writable) await ctx.ready();

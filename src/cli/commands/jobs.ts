@@ -1,4 +1,6 @@
-/** `sluice list`, `sluice status`, `sluice cancel`: asking the Dispatcher about jobs. */
+/**
+ * `sluice list`, `status`, `cancel`, `savepoint`, `stop`, `checkpoints`: asking the Dispatcher about jobs.
+ */
 import { Command } from 'commander';
 import { ClusterClient } from '../../client/cluster-client.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
@@ -63,4 +65,88 @@ export function cancelCommand(): Command {
         process.stdout.write(`Job ${jobId}: ${status}\n`);
       }),
     );
+}
+
+export function savepointCommand(): Command {
+  return withGlobalOptions(new Command('savepoint'))
+    .description(
+      'take a savepoint of a running job (DIR: a path in the state store; default state.savepoints.dir)',
+    )
+    .argument('<jobId>')
+    .argument('[dir]')
+    .option('--timeout <ms>', 'how long to wait for it', '600000')
+    .action((jobId: string, dir: string | undefined, options: GlobalOptions & { timeout: string }) =>
+      withClient(options, async (client) => {
+        const reply = await client.savepoint(checkJobId(jobId), {
+          ...(dir === undefined ? {} : { dir }),
+          timeoutMs: Number(options.timeout),
+        });
+        process.stdout.write(
+          `Savepoint completed. Path: ${reply.path}\n(${formatBytes(reply.sizeBytes)} in ${Math.round(reply.durationMs)} ms; resume with 'sluice run -s ${reply.path} <job file>')\n`,
+        );
+      }),
+    );
+}
+
+export function stopCommand(): Command {
+  return withGlobalOptions(new Command('stop'))
+    .description('stop a job with a savepoint: the sources end after it, the job finishes')
+    .argument('<jobId>')
+    .option('-p, --savepoint-path <dir>', 'where the savepoint goes (default state.savepoints.dir)')
+    .option('--timeout <ms>', 'how long to wait for it', '600000')
+    .action((jobId: string, options: GlobalOptions & { savepointPath?: string; timeout: string }) =>
+      withClient(options, async (client) => {
+        const reply = await client.savepoint(checkJobId(jobId), {
+          stop: true,
+          ...(options.savepointPath === undefined ? {} : { dir: options.savepointPath }),
+          timeoutMs: Number(options.timeout),
+        });
+        process.stdout.write(`Job ${jobId} stopped with a savepoint. Path: ${reply.path}\n`);
+      }),
+    );
+}
+
+export function checkpointsCommand(): Command {
+  return withGlobalOptions(new Command('checkpoints'))
+    .description("list a job's checkpoints and savepoints (newest first) with size and duration")
+    .argument('<jobId>')
+    .option('--json', 'print JSON')
+    .action((jobId: string, options: GlobalOptions & { json?: boolean }) =>
+      withClient(options, async (client) => {
+        const reply = await client.checkpoints(checkJobId(jobId));
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
+          return;
+        }
+        const { counts } = reply;
+        const lines = [
+          `Job ${jobId}: checkpoints ${reply.intervalMs > 0 ? `every ${reply.intervalMs} ms` : 'off'}; ${counts.completed} completed, ${counts.failed} failed, ${counts.inProgress} in progress`,
+        ];
+        if (reply.restored)
+          lines.push(`restored from ${reply.restored.kind} ${reply.restored.id} (${reply.restored.path})`);
+        if (reply.history.length > 0) {
+          lines.push('ID      KIND        STATUS       SIZE        DURATION  TRIGGERED                 PATH');
+          for (const c of reply.history) {
+            lines.push(
+              [
+                String(c.id).padEnd(7),
+                c.kind.padEnd(11),
+                c.status.padEnd(12),
+                formatBytes(c.sizeBytes).padEnd(11),
+                `${Math.round(c.durationMs)} ms`.padEnd(9),
+                new Date(c.triggerTimestamp).toISOString().padEnd(25),
+                c.failure ? `${c.target} (${c.failure})` : c.target,
+              ].join(' '),
+            );
+          }
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }),
+    );
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }

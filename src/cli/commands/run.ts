@@ -27,6 +27,8 @@ export interface RunOptions extends GlobalOptions {
   local?: boolean;
   target?: string;
   shutdownOnAttachedExit?: boolean;
+  fromSavepoint?: string;
+  allowNonRestoredState?: boolean;
 }
 
 const TARGETS = ['session', 'application', 'per-job'] as const;
@@ -42,6 +44,14 @@ export function runCommand(): Command {
     .option('-d, --detached', 'print the job id and return at once')
     .option('-p, --parallelism <n>', 'parallelism of the job (default: parallelism.default)')
     .option('--local', 'run on a private local cluster in this process (starts its own nats-server)')
+    .option(
+      '-s, --fromSavepoint <path>',
+      'start from this savepoint (a path printed by sluice savepoint / stop)',
+    )
+    .option(
+      '-n, --allow-non-restored-state',
+      'skip savepoint state of operators the job no longer has (else that is an error)',
+    )
     .option('-t, --target <target>', `where the job runs: ${TARGETS.join(', ')}`, 'session')
     .option(
       '--sae, --shutdown-on-attached-exit',
@@ -144,6 +154,14 @@ export async function runJobFile(
       parallelism: config.parallelismDefault,
       bufferTimeoutMs: config.bufferTimeoutMs,
       detached: options.detached === true,
+      ...(options.fromSavepoint
+        ? {
+            savepoint: {
+              path: checkSavepointPath(options.fromSavepoint),
+              allowNonRestoredState: options.allowNonRestoredState === true,
+            },
+          }
+        : {}),
       report: out,
       onEvent: (event) => {
         const line = `${event.jobId.slice(0, 8)} ${event.message ?? event.status}`;
@@ -243,4 +261,15 @@ async function submit(
   } finally {
     if (!given) await client.close();
   }
+}
+
+function checkSavepointPath(path: string): string {
+  const trimmed = path.replace(/\/+$/, '');
+  if (!/^[A-Za-z0-9_.\-/]{1,512}$/.test(trimmed)) {
+    throw new SluiceError(
+      ErrorCode.InvalidConfig,
+      `'${path}' is not a savepoint path (letters, digits, _ . - and / as printed by 'sluice savepoint')`,
+    );
+  }
+  return trimmed;
 }

@@ -58,7 +58,8 @@ export async function runApplication(
   child.stdout.pipe(out, { end: false });
   child.stderr.pipe(out, { end: false });
   const exitCode = await new Promise<number>((resolve) => {
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    // 'close', not 'exit': only then has everything the main wrote come through the pipes.
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
     child.on('error', (err) => {
       out.write(`cannot start the application main: ${err.message}\n`);
       resolve(1);

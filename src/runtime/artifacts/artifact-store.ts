@@ -18,7 +18,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type JetStreamManager, jetstream, type MsgRequest } from '@nats-io/jetstream';
+import { type JetStreamManager, jetstream } from '@nats-io/jetstream';
 import { type ObjectInfo, type ObjectStore, Objm, StorageType } from '@nats-io/obj';
 import {
   ClosedConnectionError,
@@ -30,6 +30,7 @@ import {
 } from '@nats-io/transport-node';
 import pRetry from 'p-retry';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
+import { readObjectChunks } from '../../nats/object-chunks.js';
 
 export interface ArtifactRef {
   /** SHA-256 of the artifact's bytes, lowercase hex; also its object name. */
@@ -57,8 +58,6 @@ export class ArtifactStore {
   readonly bucket: string;
   readonly #os: ObjectStore;
   readonly #jsm: JetStreamManager;
-  /** The bucket's stream. */
-  readonly #stream: string;
   readonly #timeoutMs: number;
   readonly #retries: number;
 
@@ -72,7 +71,6 @@ export class ArtifactStore {
     this.bucket = bucket;
     this.#os = os;
     this.#jsm = jsm;
-    this.#stream = `OBJ_${bucket}`;
     this.#timeoutMs = timeoutMs;
     this.#retries = retries;
   }
@@ -184,33 +182,11 @@ export class ArtifactStore {
     return withTimeout(this.#os.info(sha256), this.#timeoutMs, `reading the info of artifact ${sha256}`);
   }
 
-  /**
-   * Reads an object's chunks one message-get request at a time (`next_by_subj` on the chunk subject of
-   * ADR-20's layout, `$O.<bucket>.C.<nuid>`), each request retried on its own. Unlike the client's `get`,
-   * this creates no consumer: on NATS 2.9, an ephemeral consumer may be placed on a node that is down,
-   * and then its creation times out. Returns null when a chunk is missing.
-   */
-  async #readChunks(info: ObjectInfo, what: string): Promise<Uint8Array | null> {
-    const subject = `$O.${this.bucket}.C.${info.nuid}`;
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    let seq = 1;
-    for (let i = 0; i < info.chunks; i++) {
-      // The typings of the stream API omit `next_by_subj`, which STREAM.MSG.GET has had since NATS 2.9.
-      const query = { seq, next_by_subj: subject } as unknown as MsgRequest;
-      const msg = await retrying(
-        () => withTimeout(this.#jsm.streams.getMessage(this.#stream, query), this.#timeoutMs, what),
-        this.#retries,
-        what,
-      );
-      if (msg === null || msg.subject !== subject) return null;
-      chunks.push(msg.data);
-      total += msg.data.byteLength;
-      if (total > info.size) return null;
-      seq = msg.seq + 1;
-    }
-    const bytes = Buffer.concat(chunks, total);
-    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  /** The object's bytes, read chunk by chunk without a consumer; null when a chunk is missing. */
+  #readChunks(info: ObjectInfo, what: string): Promise<Uint8Array | null> {
+    return readObjectChunks(this.#jsm, this.bucket, info, (get) =>
+      retrying(() => withTimeout(get(), this.#timeoutMs, what), this.#retries, what),
+    );
   }
 }
 

@@ -2,7 +2,7 @@
  * The Dispatcher: the JobManager's front door. Accepts job submissions, starts one JobMaster per job,
  * answers list / status / cancel / overview, and keeps the details of ended jobs (bounded archive).
  */
-import { Actor, type ActorContext } from '../../actors/actor.js';
+import { Actor, type ActorContext, LaterReply } from '../../actors/actor.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import {
   GloballyTerminalStatus,
@@ -12,18 +12,23 @@ import {
 } from '../../ha/job-stores.js';
 import { type JobGraph, validateJobGraph } from '../../jobgraph/job-graph.js';
 import { VERSION } from '../../version.js';
+import { type CheckpointingConfig, DEFAULT_CHECKPOINTING } from '../checkpoint/checkpointing-config.js';
+import type { StateStore } from '../checkpoint/state-store.js';
 import { isTerminalJobStatus } from '../job-status.js';
 import { JobMaster } from '../jobmaster/job-master.js';
 import { createRestartStrategy, type RestartStrategyConfig } from '../jobmaster/restart-strategy.js';
 import type { ResourceManager } from '../resourcemanager/resource-manager.js';
 import type { Subjects } from '../subjects.js';
 import {
+  type CheckpointsReply,
   type JobDetails,
   JobIdRequest,
   type JobSummary,
   ListRequest,
   type Overview,
   OverviewRequest,
+  type SavepointReply,
+  SavepointRequest,
   SubmitRequest,
 } from './protocol.js';
 
@@ -32,6 +37,10 @@ export interface DispatcherOptions {
   slotRequestTimeoutMs: number;
   cancelTimeoutMs: number;
   restartStrategy: RestartStrategyConfig;
+  /** Cluster-wide checkpoint settings (a job's `enableCheckpointing` overrides interval and mode). */
+  checkpointing?: CheckpointingConfig;
+  /** Where checkpoints and savepoints go; without it jobs neither checkpoint nor take savepoints. */
+  stateStore?: StateStore | undefined;
   /** Ended jobs kept for `status` and `list --all`. */
   archiveSize?: number;
   /**
@@ -43,6 +52,7 @@ export interface DispatcherOptions {
 
 interface ArchivedJob {
   details: JobDetails;
+  checkpoints: CheckpointsReply;
   graphJson: string;
 }
 
@@ -94,6 +104,37 @@ export class Dispatcher extends Actor {
       throw unknownJob(jobId);
     });
 
+    this.onAsk('savepoint', SavepointRequest, ({ jobId, dir, stop }): LaterReply<SavepointReply> => {
+      const running = this.#running.get(jobId);
+      if (!running) {
+        const archived = this.#archive.get(jobId);
+        if (archived) {
+          throw new SluiceError(
+            ErrorCode.IllegalState,
+            `job ${jobId} has already ended (${archived.details.status})`,
+          );
+        }
+        throw unknownJob(jobId);
+      }
+      return new LaterReply(
+        running.master.triggerSavepoint(dir, stop).then((m) => ({
+          jobId,
+          path: m.target,
+          checkpointId: m.checkpointId,
+          sizeBytes: m.sizeBytes,
+          durationMs: m.durationMs,
+        })),
+      );
+    });
+
+    this.onAsk('checkpoints', JobIdRequest, ({ jobId }): CheckpointsReply => {
+      const running = this.#running.get(jobId);
+      if (running) return checkpointsOf(jobId, running.master);
+      const archived = this.#archive.get(jobId);
+      if (archived) return archived.checkpoints;
+      throw unknownJob(jobId);
+    });
+
     this.onAsk('overview', OverviewRequest, async (): Promise<Overview> => {
       const taskManagers = await this.#rm.taskManagers();
       const jobs: Record<string, number> = {};
@@ -127,7 +168,7 @@ export class Dispatcher extends Actor {
         const graph = validateJobGraph(stored.jobGraph);
         this.log.info(
           { job: jobId, name: graph.name, storedUnderEpoch: stored.epoch, epoch: ha.epoch },
-          'recovering job: it restarts from the beginning (no checkpoints yet)',
+          'recovering job: it restarts from its latest checkpoint (from the beginning if it has none)',
         );
         await this.runInMailbox(() => this.#submit(graph, 'recovery', false));
         recovered.push(jobId);
@@ -163,10 +204,28 @@ export class Dispatcher extends Actor {
       // Before the job starts: a leader that dies from now on leaves it to the next one.
       await ha.jobs.put(ha.epoch, graph.jobId, { jobGraph: graph });
     }
+    const cluster = this.#options.checkpointing ?? DEFAULT_CHECKPOINTING;
+    const checkpointing: CheckpointingConfig = {
+      ...cluster,
+      intervalMs: graph.checkpointing?.intervalMs ?? cluster.intervalMs,
+      mode: graph.checkpointing?.mode ?? cluster.mode,
+    };
+    const stateStore = this.#options.stateStore;
+    if (graph.savepoint && !stateStore) {
+      throw new SluiceError(
+        ErrorCode.IllegalState,
+        'this JobManager has no state store: cannot start from a savepoint',
+      );
+    }
     const master = new JobMaster(this.ctx, this.#subjects, this.#rm, graph, {
       slotRequestTimeoutMs: this.#options.slotRequestTimeoutMs,
       cancelTimeoutMs: this.#options.cancelTimeoutMs,
-      restartStrategy: createRestartStrategy(this.#options.restartStrategy),
+      restartStrategy: createRestartStrategy(
+        this.#options.restartStrategy,
+        Math.random,
+        stateStore !== undefined && checkpointing.intervalMs > 0,
+      ),
+      checkpointing: stateStore ? { config: checkpointing, store: stateStore } : undefined,
       epoch: ha?.epoch,
       onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
     });
@@ -230,7 +289,11 @@ export class Dispatcher extends Actor {
     if (!running || !isTerminalJobStatus(master.status)) return;
     this.#running.delete(master.jobId);
     const details = master.details();
-    this.#archive.set(master.jobId, { details, graphJson: running.graphJson });
+    this.#archive.set(master.jobId, {
+      details,
+      graphJson: running.graphJson,
+      checkpoints: checkpointsOf(master.jobId, master),
+    });
     this.#storeResult(details);
     const limit = this.#options.archiveSize ?? 1_000;
     while (this.#archive.size > limit) {
@@ -238,6 +301,11 @@ export class Dispatcher extends Actor {
       this.#archive.delete(oldest);
     }
   }
+}
+
+function checkpointsOf(jobId: string, master: JobMaster): CheckpointsReply {
+  const { intervalMs, counts, history, restored } = master.checkpointStats();
+  return { jobId, intervalMs, counts, history, restored: restored ?? null };
 }
 
 function summaryOf(details: JobDetails): JobSummary {

@@ -104,3 +104,53 @@ export const JobEventSchema = z.object({
   message: z.string().optional(),
 });
 export type JobEvent = z.infer<typeof JobEventSchema>;
+
+export const SavepointRequest = z.object({
+  jobId: JobIdSchema,
+  /** Where in the state store (default `state.savepoints.dir`). */
+  dir: z
+    .string()
+    .regex(/^[A-Za-z0-9_.\-/]{1,200}$/, 'a savepoint directory is a path of letters, digits, _ . - and /')
+    .optional(),
+  /** Stop-with-savepoint: the sources end after it and the job finishes. */
+  stop: z.boolean().default(false),
+});
+export type SavepointRequest = z.infer<typeof SavepointRequest>;
+
+export const SavepointReply = z.object({
+  jobId: JobIdSchema,
+  path: z.string(),
+  checkpointId: z.number().int(),
+  sizeBytes: z.number().int(),
+  durationMs: z.number(),
+});
+export type SavepointReply = z.infer<typeof SavepointReply>;
+
+export const CheckpointStatsSchema = z.object({
+  id: z.number().int(),
+  kind: z.enum(['checkpoint', 'savepoint']),
+  status: z.enum(['IN_PROGRESS', 'COMPLETED', 'FAILED']),
+  triggerTimestamp: z.number(),
+  durationMs: z.number(),
+  sizeBytes: z.number(),
+  acknowledged: z.number().int(),
+  total: z.number().int(),
+  target: z.string(),
+  failure: z.string().optional(),
+});
+
+export const CheckpointsReply = z.object({
+  jobId: JobIdSchema,
+  intervalMs: z.number(),
+  counts: z.object({
+    completed: z.number().int(),
+    failed: z.number().int(),
+    inProgress: z.number().int(),
+    restored: z.number().int(),
+  }),
+  history: z.array(CheckpointStatsSchema),
+  restored: z
+    .object({ id: z.number(), kind: z.enum(['checkpoint', 'savepoint']), path: z.string() })
+    .nullable(),
+});
+export type CheckpointsReply = z.infer<typeof CheckpointsReply>;

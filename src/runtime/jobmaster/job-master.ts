@@ -4,9 +4,20 @@
  * task states they report, and ends the job FINISHED, FAILED or CANCELED. Every job status change is
  * published on `events.job.<jobId>`.
  */
+
+import { randomBytes } from 'node:crypto';
 import { Actor, type ActorContext } from '../../actors/actor.js';
-import { isSluiceError } from '../../common/errors.js';
+import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
 import { type JobGraph, requiredSlots } from '../../jobgraph/job-graph.js';
+import { CheckpointCoordinator, type CheckpointStats } from '../checkpoint/checkpoint-coordinator.js';
+import type { CheckpointingConfig } from '../checkpoint/checkpointing-config.js';
+import {
+  CheckpointAckSchema,
+  CheckpointDeclineSchema,
+  type CheckpointMetadata,
+  type RestoreSpec,
+} from '../checkpoint/protocol.js';
+import type { StateStore } from '../checkpoint/state-store.js';
 import type { ErrorInfo, JobDetails, JobEvent, JobSummary } from '../dispatcher/protocol.js';
 import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '../job-status.js';
 import type { ResourceManager, SlotAssignment } from '../resourcemanager/resource-manager.js';
@@ -32,6 +43,8 @@ export interface JobMasterOptions {
   restartStrategy: RestartStrategy;
   /** The leader epoch of the JobManager (HA): carried by every deploy and cancel. Undefined without HA. */
   epoch?: number | undefined;
+  /** Checkpoints and savepoints: the job's effective settings and where state goes. */
+  checkpointing?: { config: CheckpointingConfig; store: StateStore } | undefined;
 }
 
 interface Execution {
@@ -61,6 +74,9 @@ export class JobMaster extends Actor {
   /** The job's execution attempt: every task of a restart runs with the next one. */
   #attempt = 0;
   #restarts = 0;
+  readonly #coordinator: CheckpointCoordinator | undefined;
+  /** What the current attempt's tasks restore from. */
+  #restore: RestoreSpec | undefined;
 
   constructor(
     ctx: ActorContext,
@@ -91,6 +107,28 @@ export class JobMaster extends Actor {
       // Under HA, a task of the same job deployed by a former leader reports here too: not ours.
       if (update.epoch !== this.#options.epoch) return;
       this.#onTaskState(update);
+    });
+    const cp = options.checkpointing;
+    this.#coordinator = cp
+      ? new CheckpointCoordinator({
+          jobId: graph.jobId,
+          jobName: graph.name,
+          epoch: options.epoch ?? 1,
+          log: this.log,
+          store: cp.store,
+          config: cp.config,
+          runningTasks: () => this.#runningTasks(),
+          tellTaskExecutor: (tm, type, body) => this.#tellTaskExecutor(tm, type, body),
+          runInMailbox: (fn) => this.runInMailbox(fn),
+        })
+      : undefined;
+    this.onTell('ack', CheckpointAckSchema, (ack) => {
+      if (ack.epoch !== this.#options.epoch) return;
+      this.#coordinator?.onAck(ack);
+    });
+    this.onTell('decline', CheckpointDeclineSchema, (decline) => {
+      if (decline.epoch !== this.#options.epoch) return;
+      this.#coordinator?.onDecline(decline);
     });
     this.onTell('task-progress', TaskProgressSchema, (progress) => {
       if (progress.epoch !== this.#options.epoch) return;
@@ -151,6 +189,40 @@ export class JobMaster extends Actor {
     }).catch(() => undefined);
   }
 
+  /**
+   * Takes a savepoint under `dir` (`state.savepoints.dir` when undefined); with `stop`, the sources end
+   * right after it and the job finishes. Resolves with the savepoint's path once it is complete.
+   */
+  triggerSavepoint(dir: string | undefined, stop: boolean): Promise<CheckpointMetadata> {
+    return this.runInMailbox(() => {
+      const coordinator = this.#coordinator;
+      if (!coordinator) {
+        throw new SluiceError(
+          ErrorCode.IllegalState,
+          'this JobManager has no state store: savepoints are off',
+        );
+      }
+      if (this.#status !== JobStatus.RUNNING) {
+        throw new SluiceError(ErrorCode.IllegalState, `job ${this.jobId} is ${this.#status}, not RUNNING`);
+      }
+      const base = (dir ?? coordinator.config.savepointsDir).replace(/\/+$/, '');
+      const path = `${base}/savepoint-${this.jobId.slice(0, 6)}-${randomBytes(6).toString('hex')}`;
+      // Wrapped: the mailbox must not wait for the savepoint (its acks come through the mailbox).
+      return { done: coordinator.triggerSavepoint(path, stop) };
+    }).then(({ done }) => done);
+  }
+
+  /** Checkpoint counts and history (empty when the job does not checkpoint). */
+  checkpointStats(): ReturnType<CheckpointCoordinator['stats']> & { intervalMs: number } {
+    const stats = this.#coordinator?.stats() ?? {
+      counts: { completed: 0, failed: 0, inProgress: 0, restored: 0 },
+      history: [] as CheckpointStats[],
+      restored: undefined,
+      retained: [],
+    };
+    return { ...stats, intervalMs: this.#coordinator?.config.intervalMs ?? 0 };
+  }
+
   summary(): JobSummary {
     const end = this.#endTime ?? Date.now();
     return {
@@ -194,6 +266,19 @@ export class JobMaster extends Actor {
   }
 
   async #schedule(): Promise<void> {
+    if (this.#coordinator) {
+      try {
+        this.#restore = await this.#findRestore(this.#coordinator);
+      } catch (err) {
+        await this.runInMailbox(() => {
+          if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) return;
+          this.#error = { message: err instanceof Error ? err.message : String(err) };
+          this.log.error({ err }, "cannot restore the job's state");
+          this.#terminate(JobStatus.FAILED);
+        }).catch(() => undefined);
+        return;
+      }
+    }
     const needed = requiredSlots(this.graph);
     let slots: SlotAssignment[];
     try {
@@ -252,6 +337,74 @@ export class JobMaster extends Actor {
     }
   }
 
+  /** The latest usable checkpoint, else the savepoint the job was started from, else nothing. */
+  async #findRestore(coordinator: CheckpointCoordinator): Promise<RestoreSpec | undefined> {
+    const latest = await coordinator.latestRestore();
+    if (latest) {
+      this.log.info(
+        { checkpointId: latest.checkpointId },
+        `restoring from checkpoint ${latest.checkpointId}`,
+      );
+      return latest;
+    }
+    const savepoint = this.graph.savepoint;
+    if (!savepoint) return undefined;
+    const { restore } = await coordinator.savepointRestore(savepoint.path);
+    const uids = new Set(
+      this.graph.vertices.flatMap((v) =>
+        v.operator.kind === 'chain' ? v.operator.operators.map((o) => o.uid) : [],
+      ),
+    );
+    const missing = [
+      ...new Set(
+        restore.handles.flatMap((h) => h.operators.map((o) => o.uid)).filter((uid) => !uids.has(uid)),
+      ),
+    ];
+    if (missing.length > 0 && !savepoint.allowNonRestoredState) {
+      throw new SluiceError(
+        ErrorCode.InvalidJob,
+        `savepoint '${savepoint.path}' has state for operators this job does not have (${missing.join(', ')}); is it a savepoint of another job? Pass --allow-non-restored-state to skip that state`,
+      );
+    }
+    this.log.info(
+      { savepoint: savepoint.path, skipped: missing },
+      `restoring from savepoint ${savepoint.path}`,
+    );
+    return restore;
+  }
+
+  /** The current attempt's subtasks when every one of them runs (the coordinator triggers only then). */
+  #runningTasks() {
+    if (this.#status !== JobStatus.RUNNING) return undefined;
+    if (!this.#executions.every((e) => e.state === TaskState.RUNNING && e.taskManagerId !== null))
+      return undefined;
+    const sources = new Set(
+      this.graph.vertices.filter((v) => !this.graph.edges.some((e) => e.target === v.id)).map((v) => v.id),
+    );
+    return {
+      attempt: this.#attempt,
+      all: this.#executions.map((e) => ({
+        task: { jobId: this.jobId, vertexId: e.vertexId, subtaskIndex: e.index, attempt: e.attempt },
+        taskManagerId: e.taskManagerId!,
+        source: sources.has(e.vertexId),
+      })),
+    };
+  }
+
+  #tellTaskExecutor(taskManagerId: string, type: 'trigger' | 'complete', body: unknown): void {
+    const epoch = this.#options.epoch;
+    try {
+      this.ctx.rpc.tell(
+        `${this.#subjects.taskExecutor(taskManagerId)}.${type}`,
+        type,
+        body,
+        epoch === undefined ? {} : { epoch },
+      );
+    } catch (err) {
+      this.log.warn({ err, taskManagerId, type }, 'could not reach a TaskExecutor');
+    }
+  }
+
   /** A vertex's channels: its incoming and outgoing edges with the parallelism on the other side. */
   #streamDescriptor(vertexId: string): NonNullable<DeployRequest['stream']> {
     const parallelismOf = (id: string) => this.graph.vertices.find((v) => v.id === id)!.parallelism;
@@ -269,6 +422,21 @@ export class JobMaster extends Actor {
         .map((edge) => ({ edgeId: edge.id, targetParallelism: parallelismOf(edge.target) })),
       bufferTimeoutMs: this.graph.bufferTimeoutMs,
       ...(this.graph.program ? { program: this.graph.program } : {}),
+      ...(this.#coordinator && this.#coordinator.config.intervalMs > 0
+        ? { checkpointing: { mode: this.#coordinator.config.mode } }
+        : {}),
+      ...(this.#restore ? { restore: this.#restoreFor(vertexId) } : {}),
+    };
+  }
+
+  /** The handles holding state of a vertex's operators. */
+  #restoreFor(vertexId: string): RestoreSpec {
+    const restore = this.#restore!;
+    const vertex = this.graph.vertices.find((v) => v.id === vertexId)!;
+    const uids = new Set(vertex.operator.kind === 'chain' ? vertex.operator.operators.map((o) => o.uid) : []);
+    return {
+      checkpointId: restore.checkpointId,
+      handles: restore.handles.filter((h) => h.object !== null && h.operators.some((o) => uids.has(o.uid))),
     };
   }
 
@@ -291,6 +459,7 @@ export class JobMaster extends Actor {
         this.#executions.every((x) => x.state === TaskState.RUNNING)
       ) {
         this.#publish(ALL_TASKS_RUNNING);
+        this.#coordinator?.startPeriodic();
       }
     }
   }
@@ -328,6 +497,7 @@ export class JobMaster extends Actor {
       return;
     }
     this.#setStatus(transitional);
+    this.#coordinator?.pause(`job ${transitional}`);
     for (const tm of this.#taskManagersInUse()) this.#tellCancel(tm);
     this.#cancelTimer = setTimeout(() => {
       void this.runInMailbox(() => {
@@ -397,6 +567,12 @@ export class JobMaster extends Actor {
   #terminate(status: JobStatus): void {
     clearTimeout(this.#cancelTimer);
     clearTimeout(this.#restartTimer);
+    this.#coordinator?.shutdown(`job ${status}`);
+    // A finished or cancelled job's checkpoints are deleted (a failed or suspended job's are kept).
+    const discard = (): Promise<void> | undefined =>
+      status === JobStatus.FINISHED || status === JobStatus.CANCELED
+        ? this.#coordinator?.discardAll()
+        : undefined;
     this.#endTime = Date.now();
     this.#setStatus(status);
     this.log.info(
@@ -406,6 +582,9 @@ export class JobMaster extends Actor {
     void this.#rm
       .releaseSlots(this.jobId)
       .catch(() => undefined)
+      // A stop-with-savepoint's commit may still be under way when the last task finished.
+      .then(() => this.#coordinator?.settle())
+      .then(discard)
       .then(() => this.stop())
       .catch((err: unknown) => this.log.error({ err }, 'JobMaster did not stop cleanly'))
       .finally(() => this.#options.onTerminated(this));

@@ -3,7 +3,8 @@
  * the job's tasks restart — or that the job fails.
  */
 export interface RestartStrategyConfig {
-  type: 'none' | 'fixed-delay' | 'exponential-delay' | 'failure-rate';
+  /** Unset: `exponential-delay` for a job that checkpoints, else `none` (as Flink). */
+  type?: 'none' | 'fixed-delay' | 'exponential-delay' | 'failure-rate' | undefined;
   fixedDelay: { attempts: number; delayMs: number };
   exponentialDelay: {
     initialBackoffMs: number;
@@ -92,8 +93,9 @@ class FailureRate implements RestartStrategy {
 export function createRestartStrategy(
   config: RestartStrategyConfig,
   random: () => number = Math.random,
+  checkpointing = false,
 ): RestartStrategy {
-  switch (config.type) {
+  switch (config.type ?? (checkpointing ? 'exponential-delay' : 'none')) {
     case 'none':
       return new NoRestart();
     case 'fixed-delay':

@@ -45,6 +45,13 @@ export interface StreamOperator<IN = unknown, OUT = unknown> {
   /** Every input has ended: emit what is still held (windows fire, buffers flush). */
   endInput?(): void | Promise<void>;
   close?(): void | Promise<void>;
+  /**
+   * A checkpoint's barrier reached the operator: its own state beyond keyed state and timers (a sink's
+   * pending transaction), as plain data; undefined for none. Called between two records.
+   */
+  snapshotState?(checkpointId: number): unknown;
+  /** The checkpoint is committed: make the output it covers visible (sinks). */
+  notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
   /** False while the operator holds too much unflushed output (sinks); the task then awaits `ready()`. */
   readonly writable?: boolean;
   ready?(): Promise<void>;

@@ -20,6 +20,20 @@ export class SinkOperator implements StreamOperator {
 
   processWatermark(): void {}
 
+  /** Undefined when the writer keeps no state (not a two-phase-commit sink). */
+  snapshotState(checkpointId: number): unknown {
+    return this.#writer?.snapshotState?.(checkpointId);
+  }
+
+  /** Whether the writer stores state with checkpoints. */
+  get stateful(): boolean {
+    return this.#writer?.snapshotState !== undefined;
+  }
+
+  async notifyCheckpointComplete(checkpointId: number): Promise<void> {
+    await this.#writer?.notifyCheckpointComplete?.(checkpointId);
+  }
+
   get writable(): boolean {
     return this.#writer?.writable ?? true;
   }

@@ -38,6 +38,13 @@ export interface MapState<K, V> {
   clear(): void;
 }
 
+/** One keyed state of a snapshot: `entries` is flat [key, value, key, value, …]. */
+export interface SnapshotTable {
+  name: string;
+  map: boolean;
+  entries: unknown[];
+}
+
 export class KeyedStateBackend {
   /**
    * The backend whose key was set last, in this process. A user function instance may be shared by
@@ -48,6 +55,8 @@ export class KeyedStateBackend {
   readonly maxParallelism: number;
   /** state name → key string → entry */
   readonly #tables = new Map<string, Map<string, Entry>>();
+  /** Tables whose values are MapState maps (snapshotted as arrays of [key, value]). */
+  readonly #mapTables = new Set<string>();
   #key: unknown;
   #keyStr: string | undefined;
   #keyGroup = -1;
@@ -100,6 +109,7 @@ export class KeyedStateBackend {
 
   mapState<K, V>(name: string): MapState<K, V> {
     const table = this.#table(name);
+    this.#mapTables.add(name);
     const map = (create: boolean): Map<string, [K, V]> | undefined => {
       let m = table.get(this.#requireKey())?.value as Map<string, [K, V]> | undefined;
       if (!m && create) {
@@ -126,6 +136,54 @@ export class KeyedStateBackend {
     for (const [state, table] of this.#tables) {
       for (const e of table.values()) yield { state, key: e.key, keyGroup: e.keyGroup, value: e.value };
     }
+  }
+
+  /**
+   * The state for a checkpoint, as plain data: per state name, flat [key, value, key, value, …] (MapState
+   * maps as arrays of [key, value]). Values are copied when the snapshot is encoded, which the task does
+   * before it processes the next record.
+   */
+  snapshot(): SnapshotTable[] {
+    const out: SnapshotTable[] = [];
+    for (const [name, table] of this.#tables) {
+      if (table.size === 0) continue;
+      const isMap = this.#mapTables.has(name);
+      const entries: unknown[] = new Array(table.size * 2);
+      let i = 0;
+      for (const e of table.values()) {
+        entries[i++] = e.key;
+        entries[i++] = isMap ? [...(e.value as Map<string, unknown>).values()] : e.value;
+      }
+      out.push({ name, map: isMap, entries });
+    }
+    return out;
+  }
+
+  /**
+   * Adds restored state: the entries of `tables` whose key falls into the key groups [first, last] (a
+   * rescaled job reads the snapshots of several old subtasks and keeps its share). Returns entries kept.
+   */
+  restore(tables: readonly SnapshotTable[], first: number, last: number): number {
+    let kept = 0;
+    for (const { name, map, entries } of tables) {
+      const table = this.#table(name);
+      if (map) this.#mapTables.add(name);
+      for (let i = 0; i + 1 < entries.length; i += 2) {
+        const key = entries[i];
+        const ks = keyString(key);
+        const keyGroup = keyGroupOf(ks, this.maxParallelism);
+        if (keyGroup < first || keyGroup > last) continue;
+        let value = entries[i + 1];
+        if (map) {
+          const m = new Map<string, [unknown, unknown]>();
+          for (const pair of value as Array<[unknown, unknown]>) m.set(keyString(pair[0]), pair);
+          value = m;
+        }
+        table.set(ks, { key, keyGroup, value });
+        kept++;
+      }
+    }
+    return kept;
   }
 
   /** Number of keys holding some state. */

@@ -11,6 +11,11 @@ export interface TimerHandler {
   onProcessingTime(timestamp: number, key: unknown): void;
 }
 
+export interface TimerSnapshot {
+  event: unknown[];
+  processing: unknown[];
+}
+
 interface Timer {
   timestamp: number;
   key: unknown;
@@ -112,6 +117,33 @@ export class TimerService {
 
   get pendingEventTimers(): number {
     return this.#eventTimers.size;
+  }
+
+  /** The timers for a checkpoint: flat [timestamp, key, …] per domain. */
+  snapshot(): TimerSnapshot {
+    const event: unknown[] = [];
+    for (const t of this.#eventTimers.values()) event.push(t.timestamp, t.key);
+    const processing: unknown[] = [];
+    for (const t of this.#processingTimers.values()) processing.push(t.timestamp, t.key);
+    return { event, processing };
+  }
+
+  /**
+   * Registers restored timers whose key passes `keep` (a rescaled subtask keeps its key groups).
+   * Processing-time timers already due fire soon after, as in Flink.
+   */
+  restore(snapshot: TimerSnapshot, keep: (key: unknown) => boolean): void {
+    const add = (flat: unknown[], register: (ts: number) => void) => {
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const ts = flat[i];
+        const key = flat[i + 1];
+        if (typeof ts !== 'number' || !keep(key)) continue;
+        this.#setKey(key);
+        register(ts);
+      }
+    };
+    add(snapshot.event, (ts) => this.registerEventTimeTimer(ts));
+    add(snapshot.processing, (ts) => this.registerProcessingTimeTimer(ts));
   }
 
   /** Cancels every scheduled processing-time timer (the task ends). */

@@ -13,7 +13,17 @@ import type { ConnectorContext, SourceContext } from '../../api/connector.js';
 import type { Logger } from '../../common/log.js';
 import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
 import type { TaskMetrics } from '../../metrics/task-metrics.js';
-import { ElementKind } from '../network/elements.js';
+import type { RestoreSpec, SubtaskStateHandle } from '../checkpoint/protocol.js';
+import { subtaskObjectName } from '../checkpoint/protocol.js';
+import type { StateStore } from '../checkpoint/state-store.js';
+import {
+  encodeSubtaskState,
+  type OperatorState,
+  ownsKey,
+  type RestoredOperator,
+  readRestoredState,
+} from '../checkpoint/subtask-state.js';
+import { barrier, ElementKind } from '../network/elements.js';
 import { FRAME_ITEMS_START, InputGate } from '../network/input-gate.js';
 import { OutputGate } from '../network/output-gate.js';
 import { WatermarkTracker } from '../network/watermark-tracker.js';
@@ -25,15 +35,18 @@ import {
   type StreamOperator,
 } from '../operators/operator.js';
 import { createOperator } from '../operators/operator-factory.js';
+import { keyGroupRange } from '../state/key-groups.js';
 import { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { TimerService } from '../state/timer-service.js';
 import type { Subjects } from '../subjects.js';
+import { BarrierAligner } from './barrier-aligner.js';
 import { RecordWriter } from './record-writer.js';
 
 export interface StreamTaskSpec {
   jobId: string;
   clusterId: string;
   attempt: number;
+  vertexId: string;
   vertexName: string;
   subtaskIndex: number;
   parallelism: number;
@@ -52,6 +65,31 @@ export interface StreamTaskEnvironment {
   accumulators: Record<string, number>;
   /** Where live per-operator counters are shown (the TaskManager's metrics endpoint). */
   metrics?: TaskMetrics;
+  /** Present when the job takes checkpoints. */
+  checkpoints?: TaskCheckpointing;
+}
+
+/** What a task of a checkpointing job needs, and the controls it hands back to its TaskExecutor. */
+export interface TaskCheckpointing {
+  store: StateStore;
+  /** Periodic checkpoints are on (exactly-once sinks hold output until one completes). */
+  periodic: boolean;
+  mode: 'EXACTLY_ONCE' | 'AT_LEAST_ONCE';
+  /** The checkpoint or savepoint to start from. */
+  restore: RestoreSpec | undefined;
+  /** The subtask's state is stored: tell the JobMaster. */
+  ack(checkpointId: number, handle: SubtaskStateHandle, syncMs: number): void;
+  /** The subtask cannot take part in the checkpoint. */
+  decline(checkpointId: number, reason: string): void;
+  /** Set by the task while it runs; called by the TaskExecutor. */
+  controls: TaskControls;
+}
+
+export interface TaskControls {
+  /** Source tasks: take a snapshot and inject the barrier (then end, for stop-with-savepoint). */
+  trigger?(checkpointId: number, target: string, stop: boolean): void;
+  /** The checkpoint is committed. */
+  complete?(checkpointId: number): void;
 }
 
 interface ChainLink {
@@ -79,6 +117,18 @@ export async function runStreamTask(
     }
     return node;
   });
+  const checkpoints = env.checkpoints;
+  // State to start from: read before anything is built (sinks get theirs when their writer is created).
+  const restored: Map<string, RestoredOperator> | undefined =
+    checkpoints?.restore === undefined
+      ? undefined
+      : await readRestoredState(
+          checkpoints.store,
+          checkpoints.restore,
+          nodes.map((n) => ({ uid: n.uid, maxParallelism: n.maxParallelism })),
+          spec.subtaskIndex,
+          spec.parallelism,
+        );
   const head = nodes[0]!;
   const sourceNode = head.spec.kind === 'source' ? head : undefined;
   const operatorNodes = sourceNode ? nodes.slice(1) : nodes;
@@ -95,8 +145,8 @@ export async function runStreamTask(
     log: env.log.child({ operator: node.name }),
     signal: env.signal,
     nats: env.nc,
-    checkpointing: false,
-    restoredState: undefined,
+    checkpointing: checkpoints?.periodic === true,
+    restoredState: restored?.get(node.uid)?.connector,
   });
 
   const aborted = new Promise<never>((_, reject) => {
@@ -251,13 +301,114 @@ export async function runStreamTask(
     enumerable: true,
     configurable: true,
   });
+  // Checkpointing.
+  let sourceSnapshot: (() => unknown) | undefined;
+  /** State uploads in flight: a finishing task acks them before it reports FINISHED. */
+  const uploads = new Set<Promise<void>>();
+  let stopped = false;
+  const sourceAbort = new AbortController();
+  if (env.signal.aborted) sourceAbort.abort(env.signal.reason);
+  else env.signal.addEventListener('abort', () => sourceAbort.abort(env.signal.reason), { once: true });
+  /**
+   * Takes the subtask's snapshot for checkpoint `id` (synchronously: no record is processed meanwhile),
+   * forwards the barrier, then stores the state and acks in the background.
+   */
+  const snapshotAndForward = (id: number, target: string): void => {
+    const cp = checkpoints!;
+    const started = performance.now();
+    const operators: Record<string, OperatorState> = {};
+    const handleOps: SubtaskStateHandle['operators'] = [];
+    let bytes: Uint8Array | undefined;
+    try {
+      if (sourceNode && sourceSnapshot) {
+        operators[sourceNode.uid] = { connector: sourceSnapshot() };
+        handleOps.push({
+          uid: sourceNode.uid,
+          maxParallelism: sourceNode.maxParallelism,
+          keyed: false,
+          connector: true,
+        });
+      }
+      for (const link of links) {
+        const state: OperatorState = {};
+        let keyed = false;
+        if (link.keyed && link.keyed.size > 0) {
+          state.keyed = link.keyed.snapshot();
+          keyed = true;
+        }
+        const timers = link.timers.snapshot();
+        if (timers.event.length > 0 || timers.processing.length > 0) {
+          state.timers = timers;
+          keyed = true;
+        }
+        const own = link.operator.snapshotState?.(id);
+        const connector = own !== undefined;
+        if (connector) state.connector = own;
+        if (keyed || connector) {
+          operators[link.node.uid] = state;
+          handleOps.push({ uid: link.node.uid, maxParallelism: link.node.maxParallelism, keyed, connector });
+        }
+      }
+      if (handleOps.length > 0) bytes = encodeSubtaskState(operators);
+    } catch (err) {
+      cp.decline(id, `snapshot failed: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    for (const w of writers) w.gate.broadcast(barrier(id, target));
+    const syncMs = performance.now() - started;
+    const handle = (object: SubtaskStateHandle['object']): SubtaskStateHandle => ({
+      vertexId: spec.vertexId,
+      subtaskIndex: spec.subtaskIndex,
+      parallelism: spec.parallelism,
+      object,
+      operators: handleOps,
+    });
+    if (bytes === undefined) {
+      cp.ack(id, handle(null), syncMs);
+      return;
+    }
+    const upload = cp.store
+      .put(subtaskObjectName(target, spec.vertexId, spec.subtaskIndex), bytes)
+      .then((ref) => cp.ack(id, handle(ref), syncMs))
+      .catch((err: unknown) =>
+        cp.decline(id, `storing the state failed: ${err instanceof Error ? err.message : String(err)}`),
+      )
+      .finally(() => uploads.delete(upload));
+    uploads.add(upload);
+  };
+  if (checkpoints) {
+    checkpoints.controls.complete = (id) => {
+      for (const link of links) {
+        const done = link.operator.notifyCheckpointComplete?.(id);
+        if (done instanceof Promise) done.catch(fail);
+      }
+    };
+  }
+
   let inputGate: InputGate | undefined;
   try {
     for (let i = 0; i < links.length; i++) await links[i]!.operator.open?.(links[i]!.ctx, outputs[i]!);
+    if (restored !== undefined) {
+      for (const link of links) {
+        const r = restored.get(link.node.uid);
+        if (r === undefined) continue;
+        const range = keyGroupRange(spec.subtaskIndex, link.node.maxParallelism, spec.parallelism);
+        if (link.keyed) for (const tables of r.keyed) link.keyed.restore(tables, range[0], range[1]);
+        for (const timers of r.timers) {
+          link.timers.restore(timers, (key) =>
+            key === undefined ? spec.parallelism === 1 : ownsKey(key, link.node.maxParallelism, range),
+          );
+        }
+      }
+      env.log.info({ checkpointId: checkpoints!.restore!.checkpointId }, 'state restored');
+    }
     if (sourceNode?.spec.kind === 'source') {
       const ctx: SourceContext<unknown> = {
         ...connector(sourceNode),
+        signal: sourceAbort.signal,
         collect: (value, timestamp) => {
+          // After a stop-with-savepoint barrier nothing more belongs to this job.
+          if (stopped) return;
           recordsIn++;
           chainInput.collect(value, timestamp);
         },
@@ -265,9 +416,30 @@ export async function runStreamTask(
           return isWritable();
         },
         ready: backpressure,
-        onCheckpoint: () => undefined,
+        onCheckpoint: (snapshot) => {
+          sourceSnapshot = snapshot;
+        },
       };
-      await sourceNode.spec.source.run(ctx);
+      if (checkpoints) {
+        checkpoints.controls.trigger = (checkpointId, target, stop) => {
+          if (stopped) {
+            checkpoints.decline(checkpointId, 'the source has stopped');
+            return;
+          }
+          snapshotAndForward(checkpointId, target);
+          if (stop) {
+            stopped = true;
+            sourceAbort.abort(new Error('stopped with a savepoint'));
+          }
+        };
+      }
+      try {
+        await sourceNode.spec.source.run(ctx);
+      } catch (err) {
+        // A stop-with-savepoint ends the source through its signal: the task then ends normally.
+        if (!stopped || env.signal.aborted) throw err;
+      }
+      if (checkpoints) checkpoints.controls.trigger = undefined;
     } else {
       inputGate = InputGate.open({
         nc: env.nc,
@@ -279,6 +451,12 @@ export async function runStreamTask(
         log: env.log,
       });
       const tracker = new WatermarkTracker(inputGate.channelCount);
+      const gate = inputGate;
+      const aligner = checkpoints
+        ? new BarrierAligner(gate.channelCount, checkpoints.mode === 'EXACTLY_ONCE', gate, (id, target) =>
+            snapshotAndForward(id, target),
+          )
+        : undefined;
       for (;;) {
         const frame = await Promise.race([inputGate.next(), aborted]);
         if (frame === null) break;
@@ -300,8 +478,16 @@ export async function runStreamTask(
           if (tag === ElementKind.Watermark) {
             combined = tracker.update(channel, items[i + 1] as number);
             i += 2;
+          } else if (tag === ElementKind.Barrier) {
+            if (i + 3 !== n)
+              throw new Error(`checkpoint barrier not at the end of its frame (channel ${channel})`);
+            i += 3;
+            // Without checkpointing (a foreign barrier) there is nothing to align.
+            aligner?.onBarrier(channel, items[i - 2] as number, items[i - 1] as string);
+            continue;
           } else {
             combined = tracker.endChannel(channel);
+            aligner?.onEnd(channel);
             i += 1;
           }
           // All inputs ended: end of event time.
@@ -315,9 +501,14 @@ export async function runStreamTask(
     for (const link of links) await link.operator.endInput?.();
     if (failure !== undefined) throw failure;
     await Promise.all(writers.map((w) => w.finish()));
+    await Promise.allSettled([...uploads]);
     Object.defineProperty(env.accumulators, inKey, { value: recordsIn, enumerable: true, writable: true });
     Object.defineProperty(env.accumulators, outKey, { value: recordsOut, enumerable: true, writable: true });
   } finally {
+    if (checkpoints) {
+      checkpoints.controls.trigger = undefined;
+      checkpoints.controls.complete = undefined;
+    }
     unregister?.();
     inputGate?.close();
     for (const w of writers) w.gate.close();

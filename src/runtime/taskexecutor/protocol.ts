@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { OperatorDescriptorSchema, ProgramSchema } from '../../jobgraph/job-graph.js';
+import { RestoreSpecSchema } from '../checkpoint/state-handles.js';
 import { ErrorInfoSchema, JobIdSchema } from '../dispatcher/protocol.js';
 import { TaskState } from '../job-status.js';
 
@@ -35,6 +36,10 @@ export const DeployRequest = z.object({
       outputs: z.array(z.object({ edgeId: z.string(), targetParallelism: z.number().int().min(1) })),
       bufferTimeoutMs: z.number().int().min(0),
       program: ProgramSchema.optional(),
+      /** Present when the job takes checkpoints. */
+      checkpointing: z.object({ mode: z.enum(['EXACTLY_ONCE', 'AT_LEAST_ONCE']) }).optional(),
+      /** The checkpoint or savepoint to restore the task's state from. */
+      restore: RestoreSpecSchema.optional(),
     })
     .optional(),
 });

@@ -10,11 +10,18 @@ import { Actor, type ActorContext } from '../../actors/actor.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
 import { EpochFence } from '../../ha/fencing.js';
 import type { TaskMetrics } from '../../metrics/task-metrics.js';
+import {
+  type CheckpointAck,
+  CheckpointCompleteSchema,
+  type CheckpointDecline,
+  TriggerCheckpointSchema,
+} from '../checkpoint/protocol.js';
+import type { StateStore } from '../checkpoint/state-store.js';
 import type { ErrorInfo } from '../dispatcher/protocol.js';
 import { TaskState } from '../job-status.js';
 import { RegisterReply, type TaskManagerReport } from '../resourcemanager/protocol.js';
 import type { Subjects } from '../subjects.js';
-import { runStreamTask } from '../task/stream-task.js';
+import { runStreamTask, type TaskControls } from '../task/stream-task.js';
 import { BUILTIN_INVOKABLES, type TaskContext } from './builtin-tasks.js';
 import type { PlanResolver } from './plan-resolver.js';
 import {
@@ -43,6 +50,8 @@ export interface TaskExecutorOptions {
   onShutdownRequested?: (reason: string) => void;
   /** Live per-operator counters of the running tasks. */
   metrics?: TaskMetrics;
+  /** Where checkpoint state goes (opened on first use). */
+  stateStore?: () => Promise<StateStore>;
 }
 
 interface RunningTask {
@@ -54,6 +63,8 @@ interface RunningTask {
   accumulators: Record<string, number>;
   slotIndex: number;
   controller: AbortController;
+  /** Checkpoint controls of a stream task of a checkpointing job. */
+  controls: TaskControls;
   done: Promise<void>;
 }
 
@@ -98,6 +109,30 @@ export class TaskExecutor extends Actor {
     // A new leader's ResourceManager announces its epoch when this TaskManager (re-)registers.
     this.onTell('epoch', EpochAnnouncement, (_body, { epoch }) => {
       if (epoch !== undefined) this.#fence.check(epoch);
+    });
+    this.onTell('trigger', TriggerCheckpointSchema, (trigger, { epoch }) => {
+      if (epoch !== undefined) this.#fence.require(epoch);
+      const key = epoch === undefined ? taskKey(trigger.task) : `${taskKey(trigger.task)}@${epoch}`;
+      const trigger_ = this.#tasks.get(key)?.controls.trigger;
+      if (trigger_ === undefined) {
+        this.#sendDecline({
+          task: trigger.task,
+          taskManagerId: this.id,
+          checkpointId: trigger.checkpointId,
+          reason: 'the task is not running (or not a source)',
+          ...(epoch !== undefined ? { epoch } : {}),
+        });
+        return;
+      }
+      trigger_(trigger.checkpointId, trigger.target, trigger.stop);
+    });
+    this.onTell('complete', CheckpointCompleteSchema, ({ jobId, checkpointId }, { epoch }) => {
+      if (epoch !== undefined) this.#fence.require(epoch);
+      for (const task of this.#tasks.values()) {
+        if (task.id.jobId === jobId && (epoch === undefined || task.epoch === epoch)) {
+          task.controls.complete?.(checkpointId);
+        }
+      }
     });
     this.onTell('shutdown', ShutdownRequest, ({ reason }) => {
       this.log.info({ reason }, 'shutdown requested by the ResourceManager');
@@ -231,7 +266,8 @@ export class TaskExecutor extends Actor {
         `slot ${slotIndex} of ${this.id} is held by job ${holder}`,
       );
     }
-    const invoke = this.#invokable(request);
+    const controls: TaskControls = {};
+    const invoke = this.#invokable(request, epoch, controls);
     // Under HA the same task (job, vertex, subtask, attempt) comes again from a new leader while the old
     // one is still being cancelled: the epoch is part of the key.
     const key = epoch === undefined ? taskKey(task) : `${taskKey(task)}@${epoch}`;
@@ -281,13 +317,18 @@ export class TaskExecutor extends Actor {
       slotIndex,
       controller,
       done,
+      controls,
       accumulators: ctx.accumulators,
     });
     return { accepted: true };
   }
 
   /** What a deployed task runs: a built-in operator, or a chain of the user's program. */
-  #invokable(request: DeployRequest): (ctx: TaskContext) => Promise<void> {
+  #invokable(
+    request: DeployRequest,
+    epoch: number | undefined,
+    controls: TaskControls,
+  ): (ctx: TaskContext) => Promise<void> {
     const { operator, task } = request;
     if (operator.kind === 'builtin') {
       const invokable = BUILTIN_INVOKABLES[operator.name];
@@ -300,11 +341,20 @@ export class TaskExecutor extends Actor {
       throw new SluiceError(ErrorCode.InvalidJob, `task ${taskKey(task)} has no stream description`);
     return async (ctx) => {
       const plan = await this.#options.plans.resolve(task.jobId, stream.program);
+      const checkpointing = stream.checkpointing;
+      let store: StateStore | undefined;
+      if (checkpointing !== undefined || stream.restore !== undefined) {
+        if (!this.#options.stateStore)
+          throw new SluiceError(ErrorCode.IllegalState, 'this TaskManager has no state store');
+        store = await this.#options.stateStore();
+      }
+      const withEpoch = epoch !== undefined ? { epoch } : {};
       await runStreamTask(
         {
           jobId: task.jobId,
           clusterId: this.ctx.clusterId,
           attempt: stream.attempt,
+          vertexId: task.vertexId,
           vertexName: request.vertexName,
           subtaskIndex: task.subtaskIndex,
           parallelism: request.parallelism,
@@ -321,6 +371,28 @@ export class TaskExecutor extends Actor {
           signal: ctx.signal,
           accumulators: ctx.accumulators,
           ...(this.#options.metrics ? { metrics: this.#options.metrics } : {}),
+          ...(store !== undefined
+            ? {
+                checkpoints: {
+                  store,
+                  periodic: checkpointing !== undefined,
+                  mode: checkpointing?.mode ?? 'EXACTLY_ONCE',
+                  restore: stream.restore,
+                  controls,
+                  ack: (checkpointId, handle, syncMs) =>
+                    this.#sendAck({
+                      task,
+                      taskManagerId: this.id,
+                      checkpointId,
+                      handle,
+                      syncMs,
+                      ...withEpoch,
+                    }),
+                  decline: (checkpointId, reason) =>
+                    this.#sendDecline({ task, taskManagerId: this.id, checkpointId, reason, ...withEpoch }),
+                },
+              }
+            : {}),
         },
       );
     };
@@ -339,6 +411,22 @@ export class TaskExecutor extends Actor {
   #cancelJob(jobId: string, reason: string): void {
     for (const task of this.#tasks.values()) {
       if (task.id.jobId === jobId) task.controller.abort(new Error(reason));
+    }
+  }
+
+  #sendAck(ack: CheckpointAck): void {
+    try {
+      this.ctx.rpc.tell(`${this.#subjects.jobMaster(ack.task.jobId)}.ack`, 'ack', ack);
+    } catch (err) {
+      this.log.error({ err, job: ack.task.jobId }, 'could not acknowledge a checkpoint');
+    }
+  }
+
+  #sendDecline(decline: CheckpointDecline): void {
+    try {
+      this.ctx.rpc.tell(`${this.#subjects.jobMaster(decline.task.jobId)}.decline`, 'decline', decline);
+    } catch (err) {
+      this.log.error({ err, job: decline.task.jobId }, 'could not decline a checkpoint');
     }
   }
 

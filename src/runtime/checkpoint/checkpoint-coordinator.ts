@@ -1,0 +1,461 @@
+/**
+ * The checkpoint coordinator of one job (in its JobMaster's mailbox; design §6).
+ *
+ * Trigger: every `intervalMs` (after `minPauseMs` since the last one ended, at most `maxConcurrent` in
+ * flight, only while every task runs) it tells each source subtask to inject barrier n. Each subtask stores
+ * its state and acks with a handle. When every subtask has acked: the metadata object is written, then
+ * the `checkpoints` KV pointer (the commit point), then the TaskExecutors are told it completed (sinks
+ * commit). A decline or the timeout aborts a checkpoint and deletes what it stored; late acks of an
+ * aborted one are deleted as they come. Checkpoints beyond `retained` are deleted after the commit.
+ * Savepoints go the same way to a user-chosen path, without the pointer.
+ */
+
+import { ErrorCode, SluiceError } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { TaskId } from '../taskexecutor/protocol.js';
+import type { CheckpointingConfig } from './checkpointing-config.js';
+import {
+  type CheckpointAck,
+  type CheckpointDecline,
+  type CheckpointKind,
+  type CheckpointMetadata,
+  type CheckpointPointer,
+  checkpointTarget,
+  type RestoreSpec,
+  type RetainedCheckpoint,
+  type SubtaskStateHandle,
+} from './protocol.js';
+import type { StateStore } from './state-store.js';
+
+export interface CoordinatorHost {
+  jobId: string;
+  jobName: string;
+  /** The leader epoch (fences the pointer writes); 1 without HA. */
+  epoch: number;
+  log: Logger;
+  store: StateStore;
+  config: CheckpointingConfig;
+  /** The job's current attempt and its subtasks, or undefined unless every one of them runs. */
+  runningTasks():
+    | { attempt: number; all: Array<{ task: TaskId; taskManagerId: string; source: boolean }> }
+    | undefined;
+  /** Tells a TaskExecutor (`tm.<id>.<type>`), with the epoch. */
+  tellTaskExecutor(taskManagerId: string, type: 'trigger' | 'complete', body: unknown): void;
+  /** Runs in the JobMaster's mailbox. */
+  runInMailbox<T>(fn: () => T | Promise<T>): Promise<T>;
+}
+
+export type CheckpointStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+
+/** One entry of the checkpoint history (REST, CLI, dashboard). */
+export interface CheckpointStats {
+  id: number;
+  kind: CheckpointKind;
+  status: CheckpointStatus;
+  triggerTimestamp: number;
+  durationMs: number;
+  sizeBytes: number;
+  acknowledged: number;
+  total: number;
+  target: string;
+  failure?: string;
+}
+
+interface Pending {
+  id: number;
+  kind: CheckpointKind;
+  target: string;
+  stop: boolean;
+  attempt: number;
+  started: number;
+  triggerTimestamp: number;
+  total: number;
+  acks: Map<string, SubtaskStateHandle>;
+  timer: NodeJS.Timeout;
+  stats: CheckpointStats;
+  /** Set once every subtask acked: the commit is under way (a stopping job waits for it). */
+  completing?: Promise<void>;
+  resolve?: (m: CheckpointMetadata) => void;
+  reject?: (err: Error) => void;
+}
+
+const HISTORY = 30;
+
+export class CheckpointCoordinator {
+  readonly #host: CoordinatorHost;
+  readonly #pending = new Map<number, Pending>();
+  /** Ids aborted or superseded: their late acks' objects are deleted. */
+  readonly #aborted = new Set<number>();
+  readonly #history: CheckpointStats[] = [];
+  #nextId = 1;
+  #retained: RetainedCheckpoint[] = [];
+  #maxNotified = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #periodic = false;
+  #lastEnded = 0;
+  #counts = { completed: 0, failed: 0, restored: 0 };
+  #restoredFrom: { id: number; kind: CheckpointKind; path: string } | undefined;
+  #stopped = false;
+
+  constructor(host: CoordinatorHost) {
+    this.#host = host;
+  }
+
+  get config(): CheckpointingConfig {
+    return this.#host.config;
+  }
+
+  /** Counts and history for the REST API and `sluice checkpoints`. */
+  stats(): {
+    counts: { completed: number; failed: number; inProgress: number; restored: number };
+    history: CheckpointStats[];
+    restored: { id: number; kind: CheckpointKind; path: string } | undefined;
+    retained: RetainedCheckpoint[];
+  } {
+    return {
+      counts: { ...this.#counts, inProgress: this.#pending.size },
+      history: [...this.#history].reverse(),
+      restored: this.#restoredFrom,
+      retained: [...this.#retained],
+    };
+  }
+
+  /**
+   * Reads the job's retained checkpoints and returns what to restore from: the latest whose metadata and
+   * objects are intact, falling back (with a warning naming the problem) to older ones.
+   * @throws SluiceError CORRUPTED_STATE when checkpoints exist but none is usable
+   */
+  async latestRestore(): Promise<RestoreSpec | undefined> {
+    const { store, jobId, log } = this.#host;
+    const stored = await store.pointer(jobId);
+    const pointer = stored.checkpoints;
+    this.#retained = pointer;
+    this.#maxNotified = Math.max(this.#maxNotified, stored.maxCheckpointId);
+    const maxKnown = Math.max(0, ...pointer.map((c) => c.checkpointId));
+    this.#nextId = Math.max(this.#nextId, maxKnown + 1, this.#maxNotified + 1);
+    if (pointer.length === 0) return undefined;
+    const problems: string[] = [];
+    for (let i = pointer.length - 1; i >= 0; i--) {
+      const c = pointer[i]!;
+      const problem = await this.#checkCheckpoint(c);
+      if (problem === undefined) {
+        const metadata = await store.getMetadata(c.metadata);
+        if (problems.length > 0) {
+          log.warn(
+            { checkpointId: c.checkpointId, skipped: problems },
+            `falling back to checkpoint ${c.checkpointId}: newer checkpoints are damaged`,
+          );
+        }
+        this.#counts.restored++;
+        this.#restoredFrom = { id: c.checkpointId, kind: 'checkpoint', path: metadata.target };
+        return { checkpointId: c.checkpointId, handles: metadata.handles };
+      }
+      problems.push(`checkpoint ${c.checkpointId}: ${problem}`);
+      log.warn({ checkpointId: c.checkpointId, problem }, `checkpoint ${c.checkpointId} cannot be restored`);
+    }
+    throw new SluiceError(
+      ErrorCode.CorruptedState,
+      `no retained checkpoint of job ${jobId} can be restored (${problems.join('; ')})`,
+    );
+  }
+
+  /** A savepoint to start from (`sluice run -s`): its metadata, checked as a checkpoint is. */
+  async savepointRestore(path: string): Promise<{ restore: RestoreSpec; metadata: CheckpointMetadata }> {
+    const metadata = await this.#host.store.getMetadata(path).catch((err: unknown) => {
+      if (err instanceof SluiceError && err.code === ErrorCode.StateNotFound) {
+        throw new SluiceError(
+          ErrorCode.StateNotFound,
+          `savepoint '${path}' does not exist (no ${path}/_metadata in the state store)`,
+        );
+      }
+      throw err;
+    });
+    for (const h of metadata.handles) {
+      if (h.object === null) continue;
+      const status = await this.#host.store.check(h.object);
+      if (status !== 'ok') {
+        throw new SluiceError(
+          ErrorCode.CorruptedState,
+          `savepoint '${path}' is damaged: ${h.object.name} is ${status}`,
+        );
+      }
+    }
+    this.#restoredFrom = { id: metadata.checkpointId, kind: metadata.kind, path };
+    this.#counts.restored++;
+    return { restore: { checkpointId: metadata.checkpointId, handles: metadata.handles }, metadata };
+  }
+
+  /** Every task runs (again): periodic checkpoints start. */
+  startPeriodic(): void {
+    if (this.#host.config.intervalMs <= 0 || this.#stopped) return;
+    this.#periodic = true;
+    this.#schedule(this.#host.config.intervalMs);
+  }
+
+  /** The job left RUNNING (failure, restart, cancel, end): stop triggering and abort what is in flight. */
+  pause(reason: string): void {
+    this.#periodic = false;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const p of [...this.#pending.values()]) if (p.completing === undefined) this.#abort(p, reason);
+  }
+
+  /** Waits for the commits under way (a stop-with-savepoint whose tasks have already finished). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.#pending.values()].map((p) => p.completing));
+  }
+
+  /** The job ended for good. */
+  shutdown(reason: string): void {
+    this.pause(reason);
+    this.#stopped = true;
+  }
+
+  /** Deletes every retained checkpoint of the job (it finished or was cancelled). */
+  async discardAll(): Promise<void> {
+    const { store, jobId, epoch, log } = this.#host;
+    try {
+      const retained = await store.retained(jobId);
+      for (const c of retained) await this.#deleteCheckpoint(c);
+      if (retained.length > 0 || this.#maxNotified > 0) await store.removePointer(epoch, jobId);
+    } catch (err) {
+      log.warn({ err }, "could not delete the job's checkpoints");
+    }
+  }
+
+  /** Triggers a savepoint now; resolves when it is complete. */
+  triggerSavepoint(target: string, stop: boolean): Promise<CheckpointMetadata> {
+    return new Promise((resolve, reject) => {
+      const p = this.#trigger('savepoint', target, stop);
+      if (typeof p === 'string') {
+        reject(new SluiceError(ErrorCode.CheckpointFailed, `savepoint not started: ${p}`));
+        return;
+      }
+      p.resolve = resolve;
+      p.reject = reject;
+    });
+  }
+
+  onAck(ack: CheckpointAck): void {
+    const p = this.#pending.get(ack.checkpointId);
+    if (p === undefined || ack.task.attempt !== p.attempt) {
+      // Late ack of an aborted (or unknown) checkpoint: its object is garbage.
+      if (ack.handle.object !== null && (this.#aborted.has(ack.checkpointId) || p === undefined)) {
+        void this.#host.store.delete(ack.handle.object.name).catch(() => undefined);
+      }
+      return;
+    }
+    p.acks.set(`${ack.task.vertexId}/${ack.task.subtaskIndex}`, ack.handle);
+    p.stats.acknowledged = p.acks.size;
+    p.stats.sizeBytes += ack.handle.object?.sizeBytes ?? 0;
+    if (p.acks.size === p.total) p.completing = this.#complete(p);
+  }
+
+  onDecline(decline: CheckpointDecline): void {
+    const p = this.#pending.get(decline.checkpointId);
+    if (p === undefined || decline.task.attempt !== p.attempt) return;
+    this.#abort(p, `declined by ${decline.task.vertexId}/${decline.task.subtaskIndex}: ${decline.reason}`);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+
+  #schedule(delayMs: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        void this.#host.runInMailbox(() => this.#periodicTrigger()).catch(() => undefined);
+      },
+      Math.max(0, delayMs),
+    );
+  }
+
+  #periodicTrigger(): void {
+    if (!this.#periodic) return;
+    const { intervalMs, minPauseMs, maxConcurrent } = this.#host.config;
+    const pauseLeft = this.#lastEnded + minPauseMs - Date.now();
+    if (this.#pending.size >= maxConcurrent || pauseLeft > 0) {
+      this.#schedule(Math.max(pauseLeft, Math.min(intervalMs, 100)));
+      return;
+    }
+    const result = this.#trigger('checkpoint', undefined, false);
+    if (typeof result === 'string') this.#host.log.debug({ reason: result }, 'checkpoint not triggered');
+    this.#schedule(intervalMs);
+  }
+
+  /** Starts a checkpoint or savepoint; a string says why it could not start. */
+  #trigger(kind: CheckpointKind, savepointTarget: string | undefined, stop: boolean): Pending | string {
+    if (this.#stopped) return 'the job has ended';
+    const running = this.#host.runningTasks();
+    if (running === undefined) return 'not every task of the job is running';
+    const id = this.#nextId++;
+    const target = savepointTarget ?? checkpointTarget(this.#host.jobId, id);
+    const now = Date.now();
+    const stats: CheckpointStats = {
+      id,
+      kind,
+      status: 'IN_PROGRESS',
+      triggerTimestamp: now,
+      durationMs: 0,
+      sizeBytes: 0,
+      acknowledged: 0,
+      total: running.all.length,
+      target,
+    };
+    const p: Pending = {
+      id,
+      kind,
+      target,
+      stop,
+      attempt: running.attempt,
+      started: performance.now(),
+      triggerTimestamp: now,
+      total: running.all.length,
+      acks: new Map(),
+      stats,
+      timer: setTimeout(() => {
+        void this.#host
+          .runInMailbox(() => {
+            if (this.#pending.get(id) === p)
+              this.#abort(p, `timed out after ${this.#host.config.timeoutMs} ms`);
+          })
+          .catch(() => undefined);
+      }, this.#host.config.timeoutMs),
+    };
+    this.#pending.set(id, p);
+    this.#remember(stats);
+    for (const t of running.all) {
+      if (!t.source) continue;
+      this.#host.tellTaskExecutor(t.taskManagerId, 'trigger', {
+        task: t.task,
+        checkpointId: id,
+        target,
+        stop,
+      });
+    }
+    this.#host.log.debug({ checkpointId: id, kind, target }, `${kind} ${id} triggered`);
+    return p;
+  }
+
+  async #complete(p: Pending): Promise<void> {
+    clearTimeout(p.timer);
+    const { store, jobId, jobName, epoch, log } = this.#host;
+    const handles = [...p.acks.values()];
+    const durationMs = Math.round(performance.now() - p.started);
+    const metadata: CheckpointMetadata = {
+      version: 1,
+      jobId,
+      jobName,
+      checkpointId: p.id,
+      kind: p.kind,
+      target: p.target,
+      timestamp: p.triggerTimestamp,
+      durationMs,
+      sizeBytes: p.stats.sizeBytes,
+      handles,
+    };
+    let dropped: RetainedCheckpoint[] = [];
+    try {
+      const ref = await store.putMetadata(metadata);
+      if (this.#pending.get(p.id) !== p) throw new Error('aborted while its metadata was written');
+      const retained =
+        p.kind === 'checkpoint'
+          ? [
+              ...this.#retained,
+              {
+                checkpointId: p.id,
+                metadata: ref,
+                timestamp: p.triggerTimestamp,
+                durationMs,
+                sizeBytes: p.stats.sizeBytes,
+              },
+            ]
+          : this.#retained;
+      const keep = Math.max(1, this.#host.config.retained);
+      dropped = retained.slice(0, Math.max(0, retained.length - keep));
+      const pointer: CheckpointPointer = {
+        checkpoints: retained.slice(-keep),
+        maxCheckpointId: Math.max(this.#maxNotified, p.id),
+      };
+      // The commit point.
+      await store.writePointer(epoch, jobId, pointer);
+      this.#retained = pointer.checkpoints;
+      this.#maxNotified = pointer.maxCheckpointId;
+    } catch (err) {
+      await this.#host.runInMailbox(() => {
+        if (this.#pending.get(p.id) === p) this.#abort(p, `committing failed: ${(err as Error).message}`);
+      });
+      return;
+    }
+    await this.#host.runInMailbox(() => {
+      this.#pending.delete(p.id);
+      this.#lastEnded = Date.now();
+      p.stats.status = 'COMPLETED';
+      p.stats.durationMs = durationMs;
+      this.#counts.completed++;
+      // Older pending checkpoints can no longer complete in order: this one covers them.
+      for (const older of [...this.#pending.values()])
+        if (older.id < p.id && older.kind === 'checkpoint') this.#abort(older, `superseded by ${p.id}`);
+      const notified = new Set<string>();
+      for (const t of this.#host.runningTasks()?.all ?? []) {
+        if (notified.has(t.taskManagerId)) continue;
+        notified.add(t.taskManagerId);
+        this.#host.tellTaskExecutor(t.taskManagerId, 'complete', { jobId, checkpointId: p.id });
+      }
+      log.info(
+        { checkpointId: p.id, kind: p.kind, durationMs, sizeBytes: p.stats.sizeBytes, target: p.target },
+        `${p.kind} ${p.id} completed`,
+      );
+      p.resolve?.(metadata);
+    });
+    for (const c of dropped) await this.#deleteCheckpoint(c);
+  }
+
+  #abort(p: Pending, reason: string): void {
+    clearTimeout(p.timer);
+    this.#pending.delete(p.id);
+    this.#aborted.add(p.id);
+    this.#lastEnded = Date.now();
+    p.stats.status = 'FAILED';
+    p.stats.failure = reason;
+    p.stats.durationMs = Math.round(performance.now() - p.started);
+    this.#counts.failed++;
+    this.#host.log.warn({ checkpointId: p.id, kind: p.kind, reason }, `${p.kind} ${p.id} failed`);
+    for (const h of p.acks.values()) {
+      if (h.object) void this.#host.store.delete(h.object.name).catch(() => undefined);
+    }
+    p.reject?.(new SluiceError(ErrorCode.CheckpointFailed, `${p.kind} ${p.id} failed: ${reason}`));
+  }
+
+  #remember(stats: CheckpointStats): void {
+    this.#history.push(stats);
+    if (this.#history.length > HISTORY) this.#history.shift();
+  }
+
+  async #checkCheckpoint(c: RetainedCheckpoint): Promise<string | undefined> {
+    const { store } = this.#host;
+    let metadata: CheckpointMetadata;
+    try {
+      metadata = await store.getMetadata(c.metadata);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    for (const h of metadata.handles) {
+      if (h.object === null) continue;
+      const status = await store.check(h.object);
+      if (status !== 'ok') return `state object ${h.object.name} is ${status}`;
+    }
+    return undefined;
+  }
+
+  async #deleteCheckpoint(c: RetainedCheckpoint): Promise<void> {
+    const { store, log } = this.#host;
+    try {
+      const metadata = await store.getMetadata(c.metadata).catch(() => undefined);
+      for (const h of metadata?.handles ?? []) if (h.object) await store.delete(h.object.name);
+      await store.delete(c.metadata.name);
+    } catch (err) {
+      log.warn({ err, checkpointId: c.checkpointId }, 'could not delete an old checkpoint');
+    }
+  }
+}
