@@ -473,6 +473,15 @@ export class LeaderElectionService {
   }
 
   /**
+   * The leader key as it is now, interpreted ({@link decodeLeaderEntry}): `none`, `held` or `unreadable`.
+   * Unlike {@link currentLeader} it logs nothing (callers such as the REST API ask often) and tells an
+   * absent key from one that holds garbage or a forged record. Throws the driver's errors (`TIMEOUT`, …).
+   */
+  readCurrentLeader(): Promise<LeaderRead> {
+    return readLeader(this.#driver, this.timings.requestTimeoutMs);
+  }
+
+  /**
    * Graceful stop: no more polls or renewals; a leader is revoked (`stopped`) and deletes its key if it is
    * still at its last revision. Closes the driver if this service opened it. Idempotent.
    */

@@ -1,6 +1,6 @@
 /**
- * What a JobManager shows Prometheus: jobs by status, restarts per job, TaskManagers and slots, and
- * whether it leads (always 1 without HA).
+ * What a JobManager shows Prometheus: jobs by status, restarts per job, TaskManagers and slots, whether
+ * it leads (always 1 without HA) and the epoch of the current leadership (0 without HA or leader).
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { Dispatcher } from '../runtime/dispatcher/dispatcher.js';
@@ -11,6 +11,8 @@ export function registerJobManagerMetrics(
   dispatcherOf: () => Dispatcher,
   rmOf: () => ResourceManager,
   isLeader: () => boolean = () => true,
+  /** The epoch of the current leadership as this JobManager knows it (its own, or the leader record's). */
+  leaderEpoch: () => Promise<number | undefined> = async () => undefined,
 ): void {
   new Gauge({
     name: 'sluice_jobs',
@@ -77,6 +79,14 @@ export function registerJobManagerMetrics(
     registers: [registry],
     collect() {
       this.set(isLeader() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'sluice_jobmanager_leader_epoch',
+    help: "Epoch (fencing token) of the current leadership: this JobManager's own while it leads, the leader record's while it stands by; 0 when no leader is known or without high availability",
+    registers: [registry],
+    async collect() {
+      this.set((await leaderEpoch().catch(() => undefined)) ?? 0);
     },
   });
 }

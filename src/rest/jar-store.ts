@@ -54,6 +54,9 @@ export interface JarInfo {
 export interface RunOptions {
   parallelism?: number;
   args: string[];
+  /** Start from this savepoint (`sluice run -s`). */
+  savepointPath?: string;
+  allowNonRestoredState?: boolean;
 }
 
 export class JarStore {
@@ -175,6 +178,8 @@ export class JarStore {
     // Server URLs with a password go through the environment, not the command line (`ps` shows it).
     if (!config.nats.servers.some((s) => s.includes('@'))) args.push('--nats', config.nats.servers.join(','));
     if (options.parallelism !== undefined) args.push('-p', String(options.parallelism));
+    if (options.savepointPath !== undefined) args.push('-s', options.savepointPath);
+    if (options.allowNonRestoredState) args.push('--allow-non-restored-state');
     args.push(jar.file, ...options.args);
     const started = Date.now();
     const child = spawn(process.execPath, args, {

@@ -4,6 +4,9 @@
  * answer is JSON; every failure is `{ "errors": ["message"] }` with its status (`errors.ts`). Paths may carry
  * Flink's `/v1` prefix.
  *
+ * With high availability a standby JobManager serves the same API but answers with a redirect to the
+ * leader (or 503) before the dashboard and the router see the request (`handlers/leader.ts`).
+ *
  * A body refused before it is fully read (413, or a 4xx decided from the headers) is not read into
  * memory: after the answer the server half-closes the connection and reads and drops what still comes for
  * at most LINGER_MS (a lingering close, so the client reads the answer instead of a reset connection), then
@@ -17,10 +20,12 @@ import { ClusterClient } from '../client/cluster-client.js';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
+import type { Leadership } from '../ha/leadership.js';
 import { toRestError } from './errors.js';
 import { clusterRoutes } from './handlers/cluster.js';
 import { jarRoutes } from './handlers/jars.js';
 import { jobRoutes } from './handlers/jobs.js';
+import { leaderRoutes, standbyAnswer } from './handlers/leader.js';
 import { withDashboard } from './handlers/web.js';
 import { JarStore } from './jar-store.js';
 import { Router } from './router.js';
@@ -37,6 +42,12 @@ export interface RestServerOptions {
   config: SluiceConfig;
   nc: NatsConnection;
   log: Logger;
+  /**
+   * Leadership of the JobManager that serves the API. With high availability a standby answers every
+   * request but `GET /leader` with a 307 to the leader's REST URL, or 503 while that is unknown
+   * (`handlers/leader.ts`). Without it (tests of the handlers alone) the server always serves.
+   */
+  leadership?: Leadership;
 }
 
 /** How long the rest of a refused body is read and dropped before the connection is closed. */
@@ -53,8 +64,28 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
   clusterRoutes(router, client, config);
   jobRoutes(router, client);
   jarRoutes(router, jars, () => url, config.rest.maxUploadBytes);
+  if (options.leadership) leaderRoutes(router, options.leadership, () => url);
 
-  const server = createServer(withDashboard((req, res) => void handle(req, res)));
+  const served = withDashboard((req, res) => void handle(req, res));
+  const server = createServer((req, res) => void front(req, res));
+
+  /** A standby redirects to the leader (or answers 503) before the dashboard and the router see anything. */
+  async function front(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { leadership } = options;
+    if (leadership === undefined || leadership.isLeader()) return void served(req, res);
+    const method = req.method ?? 'GET';
+    const target = req.url ?? '/';
+    let answer: Awaited<ReturnType<typeof standbyAnswer>>;
+    try {
+      answer = await standbyAnswer(leadership, method, target, url);
+    } catch (err) {
+      log.error({ err, method, url: target }, 'REST request failed on a standby');
+      answer = { status: 500, body: { errors: ['internal server error'] }, headers: {} };
+    }
+    if (answer === undefined) return void served(req, res);
+    send(req, res, answer.status, answer.body, answer.headers);
+    log.debug({ method, url: target, status: answer.status }, 'REST request (standby)');
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
@@ -66,8 +97,6 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
       const pathname = q < 0 ? target : target.slice(0, q);
       const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
       const path = pathname.replace(/^\/v1(?=\/|$)/, '').replace(/\/+$/, '') || '/';
-      // HA extension point: a standby JobManager will answer here, before routing, with a redirect to the
-      // leader's REST address (Flink's LeaderRetrievalHandler), or 503 while no leader is known.
       const { handler, params } = router.match(method, path);
       const reply = await handler({ req, method, path, params, query });
       status = reply.status;

@@ -10,6 +10,7 @@ import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
 import { JobGraphStore, JobResultStore } from '../ha/job-stores.js';
 import { LeaderElectionService } from '../ha/leader-election.js';
+import { createLeadership } from '../ha/leadership.js';
 import { registerJobManagerMetrics } from '../metrics/jobmanager-metrics.js';
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { connectNats } from '../nats/connection.js';
@@ -62,6 +63,7 @@ export async function startJobManager(
     maxMessageBytes: config.rpc.maxMessageBytes,
   };
   const subjects = new Subjects(config.clusterId);
+  // Checkpoints and savepoints (the `state` object store, the `checkpoints` KV pointers).
   const stateStore = await StateStore.open(nc, config.clusterId, {
     replicas: config.highAvailability.replicas,
   });
@@ -87,6 +89,24 @@ export async function startJobManager(
   let leader = false;
   let election: LeaderElectionService | undefined;
   const ha = config.highAvailability;
+  const leadership = createLeadership({
+    jobManagerId: id,
+    highAvailability: ha.type !== 'none',
+    isLeader: () => leader,
+    election: () => election,
+  });
+  // The REST API is a front end: the cluster and the CLI (over NATS) work without it, so a port that
+  // cannot be bound is logged, not fatal. Started before the election, whose leader record carries its URL;
+  // a standby redirects REST requests to the leader's.
+  let rest: RestServer | undefined;
+  if (options.rest ?? config.rest.enabled) {
+    try {
+      rest = await startRestServer({ config, nc, log: jmLog, leadership });
+      jmLog.info({ url: rest.url }, 'REST API listening');
+    } catch (err) {
+      jmLog.error({ err: err instanceof Error ? err.message : String(err) }, 'REST API not started');
+    }
+  }
   if (ha.type === 'none') {
     resourceManager.start();
     dispatcher.start();
@@ -104,6 +124,7 @@ export async function startJobManager(
       clusterId: config.clusterId,
       rpcAddress: subjects.prefix,
       leaderId: id,
+      ...(rest !== undefined ? { restUrl: rest.url } : {}),
       replicas: ha.replicas,
       leaseMs: ha.leaseMs,
       ...(ha.renewIntervalMs !== undefined ? { renewIntervalMs: ha.renewIntervalMs } : {}),
@@ -176,18 +197,8 @@ export async function startJobManager(
     () => dispatcher,
     () => resourceManager,
     () => leader,
+    () => leadership.knownEpoch(),
   );
-  // The REST API is a front end: the cluster and the CLI (over NATS) work without it, so a port that
-  // cannot be bound is logged, not fatal.
-  let rest: RestServer | undefined;
-  if (options.rest ?? config.rest.enabled) {
-    try {
-      rest = await startRestServer({ config, nc, log: jmLog });
-      jmLog.info({ url: rest.url }, 'REST API listening');
-    } catch (err) {
-      jmLog.error({ err: err instanceof Error ? err.message : String(err) }, 'REST API not started');
-    }
-  }
 
   let stopping: Promise<void> | undefined;
   return {

@@ -157,10 +157,40 @@ async function refresh() {
 }
 
 async function servedBy() {
-  const [overview, config] = await Promise.all([api('/overview'), configOnce()]);
+  // `/leader` is answered by every JobManager, standbys too: the header says who leads even when the
+  // rest of the API answers 503 (a standby that does not know the leader's REST address).
+  const [overview, config, leader] = await Promise.allSettled([
+    api('/overview'),
+    configOnce(),
+    api('/leader'),
+  ]);
+  if (leader.status === 'fulfilled') showLeader(leader.value);
+  if (overview.status === 'rejected') throw overview.reason;
+  const cluster = config.status === 'fulfilled' ? (config.value['cluster.id'] ?? '?') : '?';
   document.getElementById('served-by').textContent =
-    `Served by JobManager ${overview['jobmanager-id']} · cluster ${config['cluster.id'] ?? '?'} · ` +
-    `Sluice ${overview['sluice-version']}`;
+    `Served by JobManager ${overview.value['jobmanager-id']} · cluster ${cluster} · ` +
+    `Sluice ${overview.value['sluice-version']}`;
+}
+
+/** The header's leader line, from `GET /leader`. */
+function showLeader(answer) {
+  const el = document.getElementById('leader');
+  const lead = answer.leader;
+  let text;
+  if (answer['high-availability'] === 'none') {
+    text = `Leader: JobManager ${answer['jobmanager-id']} (no high availability)`;
+  } else if (answer.leading) {
+    text = `Leader: JobManager ${answer['jobmanager-id']} (this one) · epoch ${answer.epoch}`;
+  } else if (lead) {
+    text =
+      `Standby JobManager ${answer['jobmanager-id']} · leader: ${lead.id}` +
+      `${lead['rest-url'] ? ` at ${lead['rest-url']}` : ' (no REST API)'} · epoch ${lead.epoch}`;
+  } else {
+    text = `Standby JobManager ${answer['jobmanager-id']} · no leader yet (${answer['leader-record']})`;
+  }
+  el.textContent = text;
+  el.dataset.leading = String(Boolean(answer.leading));
+  el.hidden = false;
 }
 
 let config;
@@ -299,17 +329,29 @@ function jobView(jobId) {
   }
 
   async function triggerSavepoint() {
+    savepoint.disabled = true;
     try {
-      await api(`/jobs/${jobId}/savepoints`, {
+      const { 'request-id': trigger } = await api(`/jobs/${jobId}/savepoints`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: '{}',
       });
-      say('Savepoint triggered.');
+      say('Savepoint triggered…');
+      // Poll the trigger until the savepoint completed or failed (bounded: 10 minutes).
+      for (let i = 0; i < 1200; i++) {
+        const answer = await api(`/jobs/${jobId}/savepoints/${trigger}`);
+        if (answer.status.id === 'COMPLETED') {
+          const failure = answer.operation?.['failure-cause']?.['stack-trace'];
+          if (failure) say(`Savepoint failed: ${failure}`, true);
+          else say(`Savepoint completed: ${answer.operation.location}`);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     } catch (err) {
-      const what =
-        err.status === 501 ? 'Savepoints are not available (501 Not Implemented)' : 'Savepoint failed';
-      say(`${what}: ${err.message}`, true);
+      say(`Savepoint failed (${err.status ?? 'network'}): ${err.message}`, true);
+    } finally {
+      savepoint.disabled = false;
     }
   }
 

@@ -273,6 +273,62 @@ describe('LeaderElectionService (in memory)', () => {
     expect(contender.lastRevocation).toMatchObject({ reason: RevokeReason.DeadlineMissed, at: DEADLINE });
   });
 
+  it('a standby whose monotonic clock jumps far ahead does not take a held key; it wins only after expiry', async () => {
+    // Two clocks: the store's (and the leader's), and the standby's, which jumps an hour ahead (a VM
+    // resumed, a host whose clock source stepped). A standby decides nothing on time: it only tries to
+    // create the key, which the store refuses while the leader renews it.
+    const store = new ManualClock(1_000);
+    const standbyClock = new ManualClock(1_000);
+    const driver = new InMemoryLeaderElectionDriver({ leaseMs: LEASE, clock: store });
+    const a = new RecordingContender('a', () => store.now());
+    const b = new RecordingContender('b', () => store.now());
+    const leader = new LeaderElectionService(driver, { leaderId: 'a', rpcAddress: 'x' }, { clock: store });
+    const standby = new LeaderElectionService(
+      driver,
+      { leaderId: 'b', rpcAddress: 'y' },
+      { clock: standbyClock },
+    );
+    services.push(leader, standby);
+    const tick = async (ms: number) => {
+      for (let t = 0; t < ms; t += 10) {
+        await store.advance(10);
+        await standbyClock.advance(10);
+      }
+    };
+    leader.start(a);
+    await tick(10);
+    const epoch = a.leading!;
+    expect(epoch).toBe(1);
+    standby.start(b);
+    await tick(100);
+
+    standbyClock.jump(3_600_000);
+    let creates = 0;
+    let lastRenewalAt = 0;
+    driver.gate = (op) => {
+      if (op === 'create') creates++;
+      if (op === 'update') lastRenewalAt = store.now();
+    };
+    await tick(5 * LEASE);
+    expect(creates).toBeGreaterThan(5); // it kept trying (overdue polls at once, then every poll interval)
+    expect(b.grants).toHaveLength(0);
+    expect(a.leading).toBe(epoch);
+    expect(a.revocations).toHaveLength(0);
+    expect(standby.currentEpoch()).toBeUndefined();
+
+    // The leader's renewals stall: it revokes itself at its deadline, the key expires a margin later (store
+    // time), and only then does the standby win.
+    driver.gate = (op) => (op === 'update' ? new Promise<void>(() => {}) : undefined);
+    await tick(2 * LEASE);
+    expect(a.lastRevocation).toMatchObject({ epoch, reason: RevokeReason.DeadlineMissed });
+    const grant = b.lastGrant!;
+    expect(grant).toBeDefined();
+    expect(grant.epoch).toBeGreaterThan(epoch);
+    expect(grant.at).toBeGreaterThanOrEqual(lastRenewalAt + LEASE);
+    expect(a.lastRevocation!.at).toBeLessThanOrEqual(grant.at - DEFAULT_SAFETY_MARGIN_MS);
+    assertOneLeaderAtATime([a, b]);
+  });
+
   it('garbage or a forged record in the key: nobody claims leadership until it expires', async () => {
     for (const bytes of [
       new Uint8Array([0, 159, 146, 150]),

@@ -292,9 +292,9 @@ describe('REST API', () => {
       });
     });
 
-    it("answers /checkpoints with Flink's shape and zero counts; savepoints and stop are 501", async () => {
-      const { body } = await api('/jobs');
-      const jobId = body.jobs[0].id;
+    it("answers /checkpoints with Flink's shape; savepoints and stop of an ended job are 409", async () => {
+      const { body } = await api('/jobs/overview');
+      const jobId = body.jobs.find((j: Body) => j.state === 'FINISHED').jid;
       const checkpoints = await api(`/jobs/${jobId}/checkpoints`);
       expect(checkpoints.status).toBe(200);
       expect(checkpoints.body.counts).toEqual({
@@ -315,9 +315,12 @@ describe('REST API', () => {
 
       for (const path of ['savepoints', 'stop']) {
         const answer = await post(`/jobs/${jobId}/${path}`, {});
-        expect(answer.status, path).toBe(501);
-        expect(answer.body.errors[0], path).toContain('Sluice has no checkpoints');
+        expect(answer.status, path).toBe(409);
+        expect(answer.body.errors[0], path).toContain('has already ended (FINISHED)');
       }
+      const badDir = await post(`/jobs/${jobId}/savepoints`, { 'target-directory': 'not a dir!' });
+      expect(badDir.status).toBe(400);
+      expect((await api(`/jobs/${jobId}/savepoints/nope`)).status).toBe(404);
     });
 
     it('answers 404 for unknown jobs, malformed ids and unknown paths', async () => {
@@ -447,8 +450,9 @@ describe('REST API', () => {
       const array = await post(`/jars/${jarId}/run`, '[1, 2]');
       expect(array.status).toBe(400);
 
-      const savepoint = await post(`/jars/${jarId}/run`, { savepointPath: '/tmp/sp' });
-      expect(savepoint.status).toBe(501);
+      const savepoint = await post(`/jars/${jarId}/run`, { savepointPath: 'not a path!' });
+      expect(savepoint.status).toBe(400);
+      expect(savepoint.body.errors[0]).toContain('savepointPath');
       await stillServing();
     });
 

@@ -3,7 +3,7 @@
  * cluster of real processes: nats-server, `sluice jobmanager -D rest.port=0` and one `sluice taskmanager
  * --slots 2`. A job file is uploaded and run through the submit page, twice: a bounded run seen RUNNING
  * with its graph and then FINISHED with its final record counts, and an unbounded run with live record
- * counts whose savepoint is refused (501, shown as such) and which is cancelled from the page. Screenshots of every step go to
+ * counts, a savepoint taken from the page (its path shown), and which is cancelled from the page. Screenshots of every step go to
  * test-output/dashboard/ (the path is printed).
  */
 import { existsSync } from 'node:fs';
@@ -96,6 +96,10 @@ describe('web dashboard', () => {
     await expect
       .poll(() => page.locator('#served-by').textContent())
       .toContain(`Served by JobManager ${overview['jobmanager-id']} · cluster web`);
+    // Which JobManager leads (from GET /leader): this one, as there is no high availability.
+    await expect
+      .poll(() => page.getByTestId('leader').textContent())
+      .toBe(`Leader: JobManager ${overview['jobmanager-id']} (no high availability)`);
     await page.getByRole('heading', { name: 'Cluster overview' }).waitFor();
     const card = (label: string) => page.locator('.card', { has: page.getByText(label, { exact: true }) });
     expect(await card('TaskManagers').locator('.value').textContent()).toBe('1');
@@ -183,7 +187,7 @@ describe('web dashboard', () => {
     await shot('05-job-finished');
   });
 
-  it('refuses a savepoint with the 501 message and cancels a running job', async () => {
+  it('takes a savepoint from the page, shows its path, and cancels the running job', async () => {
     const jobId = await submit('unbounded 200');
     await expect.poll(() => jobState().textContent(), { timeout: 15_000 }).toBe('RUNNING');
     expect(await page.getByRole('heading', { level: 2 }).textContent()).toBe(
@@ -206,17 +210,20 @@ describe('web dashboard', () => {
     await shot('06-job-running-live-counts');
 
     await page.getByRole('button', { name: 'Trigger savepoint' }).click();
-    const notice = page.getByRole('status').filter({ hasText: '501' });
-    await notice.waitFor();
-    expect(await notice.textContent()).toBe(
-      'Savepoints are not available (501 Not Implemented): savepoints are not supported yet: Sluice has no checkpoints; cancel the job with PATCH /jobs/:jobid?mode=cancel',
-    );
-    await shot('07-savepoint-501');
+    const notice = page.getByRole('status').filter({ hasText: 'Savepoint completed' });
+    await notice.waitFor({ timeout: 30_000 });
+    const path = /Savepoint completed: (\S+)/.exec((await notice.textContent()) ?? '')?.[1];
+    expect(path).toMatch(new RegExp(`^savepoints/savepoint-${jobId.slice(0, 6)}-[0-9a-f]{12}$`));
+    // The checkpoint history (REST, as the dashboard reads it) lists it as a completed savepoint.
+    const checkpoints = await api(`/jobs/${jobId}/checkpoints`);
+    expect(checkpoints.latest.savepoint.external_path).toBe(path);
+    expect(checkpoints.counts.completed).toBeGreaterThanOrEqual(1);
+    await shot('07-savepoint');
 
     expect((await api(`/jobs/${jobId}`)).vertices[0].metrics['write-records']).toBeGreaterThanOrEqual(seen);
 
     await page.getByRole('button', { name: 'Cancel job' }).click();
-    // Cancelling takes a moment on a loaded machine: wait for the state, not for a fixed time.
+    // Cancelling takes a moment on a loaded machine: wait for the state with a deadline, not a fixed time.
     await expect.poll(() => jobState().textContent(), { timeout: 15_000 }).toBe('CANCELED');
     expect((await api(`/jobs/${jobId}`)).state).toBe('CANCELED');
     await page.getByText(/^Cancellation requested: the job is (CANCELLING|CANCELED)\.$/).waitFor();

@@ -22,7 +22,7 @@ const RAW_TYPES = [
   'text/typescript',
 ];
 
-/** Flink's JarRunRequestBody; `entryClass` and `allowNonRestoredState` are accepted and ignored. */
+/** Flink's JarRunRequestBody; `entryClass` is accepted and ignored. */
 export const RunRequest = z
   .strictObject({
     parallelism: z.number().int().min(1).max(32768).nullish(),
@@ -30,7 +30,10 @@ export const RunRequest = z
     programArgsList: z.array(z.string()).nullish(),
     entryClass: z.string().nullish(),
     jobId: z.string().nullish(),
-    savepointPath: z.string().nullish(),
+    savepointPath: z
+      .string()
+      .regex(/^[A-Za-z0-9_.\-/]{1,512}$/, 'a savepoint path as printed by sluice savepoint')
+      .nullish(),
     allowNonRestoredState: z.boolean().nullish(),
     restoreMode: z.string().nullish(),
   })
@@ -69,12 +72,6 @@ export function jarRoutes(
     const id = ctx.params.jarid!;
     jars.get(id); // 404 before the body is read
     const request = await readJson(ctx.req, RunRequest);
-    if (request.savepointPath != null) {
-      throw new RestError(
-        501,
-        'savepointPath: restoring from a savepoint is not supported yet (Sluice has no checkpoints)',
-      );
-    }
     if (request.jobId != null) {
       throw new RestError(
         501,
@@ -85,6 +82,8 @@ export function jarRoutes(
       request.programArgsList ?? (request.programArgs == null ? [] : splitArgs(request.programArgs));
     const jobIds = await jars.run(id, {
       ...(request.parallelism == null ? {} : { parallelism: request.parallelism }),
+      ...(request.savepointPath == null ? {} : { savepointPath: request.savepointPath }),
+      ...(request.allowNonRestoredState === true ? { allowNonRestoredState: true } : {}),
       args,
     });
     return ok({ jobid: jobIds[0], jobids: jobIds });

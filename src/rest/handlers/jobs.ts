@@ -3,11 +3,20 @@
  * `accumulators`, `checkpoints`, `savepoints`, `stop`. Shapes follow Flink's REST API v1; the
  * differences are in docs/rest-api.md.
  */
+
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import type { ClusterClient } from '../../client/cluster-client.js';
 import { ErrorCode, isSluiceError } from '../../common/errors.js';
 import { isJobId } from '../../jobgraph/job-id.js';
-import type { ErrorInfo, JobDetails, JobSummary } from '../../runtime/dispatcher/protocol.js';
+import type {
+  CheckpointsReply,
+  ErrorInfo,
+  JobDetails,
+  JobSummary,
+} from '../../runtime/dispatcher/protocol.js';
 import { isTerminalJobStatus, TaskState } from '../../runtime/job-status.js';
+import { readJson } from '../body.js';
 import { badRequest, notFound, RestError } from '../errors.js';
 import { ok, type RequestContext, type Router } from '../router.js';
 
@@ -56,25 +65,162 @@ export function jobRoutes(router: Router, client: ClusterClient): void {
   });
 
   router.get('/jobs/:jobid/checkpoints', async (ctx) => {
-    await details(ctx);
-    return ok(NO_CHECKPOINTS);
+    const jobId = jobIdOf(ctx.params.jobid!);
+    try {
+      return ok(checkpointsBody(await client.checkpoints(jobId)));
+    } catch (err) {
+      throw unknownJobAs404(err, jobId);
+    }
   });
 
-  router.post('/jobs/:jobid/savepoints', async (ctx) => {
-    await details(ctx);
-    throw new RestError(
-      501,
-      'savepoints are not supported yet: Sluice has no checkpoints; cancel the job with PATCH /jobs/:jobid?mode=cancel',
-    );
+  // Savepoints and stop-with-savepoint: 202 with a trigger id, polled at /jobs/:jobid/savepoints/:triggerid.
+  const triggers = new Map<
+    string,
+    { jobId: string; state: 'IN_PROGRESS' | 'COMPLETED'; location?: string; failure?: string }
+  >();
+  const trigger = async (ctx: RequestContext, stop: boolean) => {
+    const jobId = jobIdOf(ctx.params.jobid!);
+    const body = await readJson(ctx.req, stop ? StopRequest : SavepointRequestBody);
+    const dir =
+      'targetDirectory' in body
+        ? body.targetDirectory
+        : (body as { 'target-directory'?: string | null })['target-directory'];
+    const job = await details(ctx);
+    if (isTerminalJobStatus(job.status))
+      throw new RestError(409, `job ${jobId} has already ended (${job.status})`);
+    const id = randomUUID().replaceAll('-', '');
+    const entry: { jobId: string; state: 'IN_PROGRESS' | 'COMPLETED'; location?: string; failure?: string } =
+      {
+        jobId,
+        state: 'IN_PROGRESS',
+      };
+    triggers.set(id, entry);
+    while (triggers.size > 1_000) triggers.delete(triggers.keys().next().value as string);
+    const cancelJob = 'cancel-job' in body && body['cancel-job'] === true;
+    client
+      .savepoint(jobId, { stop, ...(dir == null ? {} : { dir }) })
+      .then(async (reply) => {
+        entry.state = 'COMPLETED';
+        entry.location = reply.path;
+        if (cancelJob) await client.cancel(jobId).catch(() => undefined);
+      })
+      .catch((err: unknown) => {
+        entry.state = 'COMPLETED';
+        entry.failure = err instanceof Error ? err.message : String(err);
+      });
+    return ok({ 'request-id': id }, 202);
+  };
+  router.post('/jobs/:jobid/savepoints', (ctx) => trigger(ctx, false));
+  router.post('/jobs/:jobid/stop', (ctx) => trigger(ctx, true));
+  router.get('/jobs/:jobid/savepoints/:triggerid', (ctx) => {
+    const jobId = jobIdOf(ctx.params.jobid!);
+    const entry = triggers.get(ctx.params.triggerid!);
+    if (!entry || entry.jobId !== jobId)
+      throw notFound(`no savepoint trigger '${ctx.params.triggerid}' for job ${jobId}`);
+    return ok({
+      status: { id: entry.state },
+      ...(entry.state === 'COMPLETED'
+        ? {
+            operation: entry.failure
+              ? {
+                  'failure-cause': {
+                    class: 'SluiceError',
+                    'stack-trace': entry.failure,
+                    'serialized-throwable': null,
+                  },
+                }
+              : { location: entry.location },
+          }
+        : {}),
+    });
   });
+}
 
-  router.post('/jobs/:jobid/stop', async (ctx) => {
-    await details(ctx);
-    throw new RestError(
-      501,
-      'stop with a savepoint is not supported yet: Sluice has no checkpoints; cancel the job with PATCH /jobs/:jobid?mode=cancel',
-    );
+const SAVEPOINT_DIR = /^[A-Za-z0-9_.\-/]{1,200}$/;
+const SAVEPOINT_DIR_HINT = 'a savepoint directory is a path in the state store: letters, digits, _ . - and /';
+const SavepointRequestBody = z
+  .object({
+    'target-directory': z.string().regex(SAVEPOINT_DIR, SAVEPOINT_DIR_HINT).nullish(),
+    'cancel-job': z.boolean().default(false),
+    formatType: z.string().optional(),
+  })
+  .default({ 'cancel-job': false });
+const StopRequest = z
+  .object({
+    targetDirectory: z.string().regex(SAVEPOINT_DIR, SAVEPOINT_DIR_HINT).nullish(),
+    drain: z.boolean().default(true),
+  })
+  .default({ drain: true });
+
+/** Flink's checkpoint statistics shape from Sluice's history. */
+function checkpointsBody(reply: CheckpointsReply) {
+  const done = reply.history.filter((c) => c.status === 'COMPLETED');
+  const stats = (values: number[]) =>
+    values.length === 0
+      ? ZERO_STATS
+      : {
+          min: Math.min(...values),
+          max: Math.max(...values),
+          avg: Math.round(values.reduce((a, b) => a + b, 0) / values.length),
+          p50: percentile(values, 0.5),
+          p90: percentile(values, 0.9),
+          p95: percentile(values, 0.95),
+          p99: percentile(values, 0.99),
+          p999: percentile(values, 0.999),
+        };
+  const entry = (c: CheckpointsReply['history'][number]) => ({
+    className: c.kind === 'savepoint' ? '.SavepointStats' : '.CompletedCheckpointStats',
+    id: c.id,
+    status: c.status,
+    is_savepoint: c.kind === 'savepoint',
+    trigger_timestamp: c.triggerTimestamp,
+    latest_ack_timestamp: c.triggerTimestamp + Math.round(c.durationMs),
+    checkpointed_size: c.sizeBytes,
+    state_size: c.sizeBytes,
+    end_to_end_duration: Math.round(c.durationMs),
+    num_subtasks: c.total,
+    num_acknowledged_subtasks: c.acknowledged,
+    external_path: c.target,
+    ...(c.failure ? { failure_message: c.failure } : {}),
   });
+  const latest = (pred: (c: CheckpointsReply['history'][number]) => boolean) => {
+    const c = reply.history.find(pred);
+    return c ? entry(c) : null;
+  };
+  return {
+    counts: {
+      restored: reply.counts.restored,
+      total: reply.history.length,
+      in_progress: reply.counts.inProgress,
+      completed: reply.counts.completed,
+      failed: reply.counts.failed,
+    },
+    summary: {
+      ...NO_CHECKPOINTS.summary,
+      checkpointed_size: stats(done.map((c) => c.sizeBytes)),
+      state_size: stats(done.map((c) => c.sizeBytes)),
+      end_to_end_duration: stats(done.map((c) => Math.round(c.durationMs))),
+    },
+    latest: {
+      completed: latest((c) => c.status === 'COMPLETED' && c.kind === 'checkpoint'),
+      savepoint: latest((c) => c.status === 'COMPLETED' && c.kind === 'savepoint'),
+      failed: latest((c) => c.status === 'FAILED'),
+      restored: reply.restored
+        ? {
+            id: reply.restored.id,
+            is_savepoint: reply.restored.kind === 'savepoint',
+            external_path: reply.restored.path,
+          }
+        : null,
+    },
+    history: reply.history.map(entry),
+    interval_ms: reply.intervalMs,
+  };
+}
+
+function percentile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 /** A job id from the path (case-insensitive, as Flink's JobID); anything else names no job: 404. */

@@ -343,10 +343,10 @@ export class TaskExecutor extends Actor {
       const plan = await this.#options.plans.resolve(task.jobId, stream.program);
       const checkpointing = stream.checkpointing;
       let store: StateStore | undefined;
-      if (checkpointing !== undefined || stream.restore !== undefined) {
-        if (!this.#options.stateStore)
-          throw new SluiceError(ErrorCode.IllegalState, 'this TaskManager has no state store');
-        store = await this.#options.stateStore();
+      // Every stream task can take part in savepoints; periodic checkpoints only when the job has them.
+      if (this.#options.stateStore) store = await this.#options.stateStore();
+      else if (checkpointing !== undefined || stream.restore !== undefined) {
+        throw new SluiceError(ErrorCode.IllegalState, 'this TaskManager has no state store');
       }
       const withEpoch = epoch !== undefined ? { epoch } : {};
       await runStreamTask(

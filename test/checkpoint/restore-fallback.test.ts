@@ -1,0 +1,168 @@
+/**
+ * Choosing the checkpoint to restore, against a real nats-server: the latest retained checkpoint when it
+ * is intact; the previous one (with a warning naming the damage) when an object of the latest is missing
+ * or corrupted; a clear CORRUPTED_STATE error when none is usable. Also the state store's own checks.
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, SluiceError } from '../../src/common/errors.js';
+import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import { CheckpointCoordinator } from '../../src/runtime/checkpoint/checkpoint-coordinator.js';
+import { DEFAULT_CHECKPOINTING } from '../../src/runtime/checkpoint/checkpointing-config.js';
+import {
+  type CheckpointMetadata,
+  checkpointTarget,
+  type RetainedCheckpoint,
+  subtaskObjectName,
+} from '../../src/runtime/checkpoint/protocol.js';
+import { StateStore } from '../../src/runtime/checkpoint/state-store.js';
+
+const JOB = 'ab'.repeat(16);
+
+describe('restore: which checkpoint', () => {
+  let nats: NatsServerHandle;
+  let nc: NatsConnection;
+  let store: StateStore;
+  const warnings: string[] = [];
+
+  const coordinator = () =>
+    new CheckpointCoordinator({
+      jobId: JOB,
+      jobName: 'test',
+      epoch: 1,
+      log: pino(
+        { level: 'warn' },
+        { write: (line: string) => void warnings.push(JSON.parse(line).msg as string) },
+      ),
+      store,
+      config: DEFAULT_CHECKPOINTING,
+      runningTasks: () => undefined,
+      tellTaskExecutor: () => undefined,
+      runInMailbox: async (fn) => fn(),
+    });
+
+  /** Stores checkpoint `id` with one subtask object; returns its pointer entry. */
+  const storeCheckpoint = async (id: number): Promise<RetainedCheckpoint> => {
+    const target = checkpointTarget(JOB, id);
+    const object = await store.put(
+      subtaskObjectName(target, 'v0', 0),
+      new TextEncoder().encode(`state ${id}`),
+    );
+    const metadata: CheckpointMetadata = {
+      version: 1,
+      jobId: JOB,
+      jobName: 'test',
+      checkpointId: id,
+      kind: 'checkpoint',
+      target,
+      timestamp: Date.now(),
+      durationMs: 1,
+      sizeBytes: object.sizeBytes,
+      handles: [
+        {
+          vertexId: 'v0',
+          subtaskIndex: 0,
+          parallelism: 1,
+          object,
+          operators: [{ uid: 'op', maxParallelism: 128, keyed: true, connector: false }],
+        },
+      ],
+    };
+    const ref = await store.putMetadata(metadata);
+    return {
+      checkpointId: id,
+      metadata: ref,
+      timestamp: metadata.timestamp,
+      durationMs: 1,
+      sizeBytes: object.sizeBytes,
+    };
+  };
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
+    store = await StateStore.open(nc, 'restore-test');
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('takes the latest intact checkpoint, falls back past a damaged one, and fails clearly when none is left', async () => {
+    const c1 = await storeCheckpoint(1);
+    const c2 = await storeCheckpoint(2);
+    await store.writePointer(1, JOB, { checkpoints: [c1, c2], maxCheckpointId: 2 });
+
+    expect((await coordinator().latestRestore())?.checkpointId).toBe(2);
+
+    // Checkpoint 2's state object is overwritten with other bytes: restore falls back to 1.
+    await store.put(
+      subtaskObjectName(checkpointTarget(JOB, 2), 'v0', 0),
+      new TextEncoder().encode('garbage'),
+    );
+    expect(await store.check((await store.getMetadata(c2.metadata)).handles[0]!.object!)).toBe('corrupted');
+    warnings.length = 0;
+    const fallback = await coordinator().latestRestore();
+    expect(fallback?.checkpointId).toBe(1);
+    expect(warnings).toContain('checkpoint 2 cannot be restored');
+    expect(warnings).toContain('falling back to checkpoint 1: newer checkpoints are damaged');
+
+    // Checkpoint 1's object is deleted too: nothing is usable.
+    await store.delete(subtaskObjectName(checkpointTarget(JOB, 1), 'v0', 0));
+    const err = await coordinator()
+      .latestRestore()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(SluiceError);
+    expect((err as SluiceError).code).toBe(ErrorCode.CorruptedState);
+    expect((err as SluiceError).message).toMatch(
+      /no retained checkpoint of job .* can be restored \(checkpoint 2: .*corrupted; checkpoint 1: .*missing\)/,
+    );
+  });
+
+  it('a reader gets STATE_NOT_FOUND or CORRUPTED_STATE, never wrong bytes', async () => {
+    const ref = await store.put('some/object', new TextEncoder().encode('hello'));
+    expect(new TextDecoder().decode(await store.get(ref))).toBe('hello');
+    await store.put('some/object', new TextEncoder().encode('HELLO'));
+    await expect(store.get(ref)).rejects.toMatchObject({ code: ErrorCode.CorruptedState });
+    await store.delete('some/object');
+    await expect(store.get(ref)).rejects.toMatchObject({ code: ErrorCode.StateNotFound });
+    // A savepoint path that does not exist.
+    await expect(store.getMetadata('savepoints/none')).rejects.toMatchObject({
+      code: ErrorCode.StateNotFound,
+    });
+  });
+
+  it('numbers new checkpoints above every id ever notified (savepoints included)', async () => {
+    const job = 'cd'.repeat(16);
+    await store.writePointer(1, job, { checkpoints: [], maxCheckpointId: 41 });
+    const c = new CheckpointCoordinator({
+      jobId: job,
+      jobName: 'test',
+      epoch: 1,
+      log: pino({ level: 'silent' }),
+      store,
+      config: DEFAULT_CHECKPOINTING,
+      runningTasks: () => ({
+        attempt: 0,
+        all: [
+          {
+            task: { jobId: job, vertexId: 'v0', subtaskIndex: 0, attempt: 0 },
+            taskManagerId: 'tm',
+            source: true,
+          },
+        ],
+      }),
+      tellTaskExecutor: () => undefined,
+      runInMailbox: async (fn) => fn(),
+    });
+    expect(await c.latestRestore()).toBeUndefined();
+    void c.triggerSavepoint('savepoints/x', false).catch(() => undefined);
+    expect(c.stats().history[0]?.id).toBe(42);
+    c.shutdown('test over');
+  });
+});
