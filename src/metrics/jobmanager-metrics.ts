@@ -1,6 +1,8 @@
 /**
- * What a JobManager shows Prometheus: jobs by status, restarts per job, TaskManagers and slots, whether
- * it leads (always 1 without HA) and the epoch of the current leadership (0 without HA or leader).
+ * What a JobManager shows Prometheus: jobs by status, restarts per job, checkpoints per running job
+ * (completed, failed, in progress, restored; the last completed one's duration and size), TaskManagers
+ * and slots, whether it leads (always 1 without HA) and the epoch of the current leadership (0 without HA
+ * or leader).
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { Dispatcher } from '../runtime/dispatcher/dispatcher.js';
@@ -42,6 +44,51 @@ export function registerJobManagerMetrics(
           .catch(() => ({})),
       ))
         this.set({ job }, n);
+    },
+  });
+  const checkpoints = () =>
+    dispatcherOf()
+      .checkpointsByJob()
+      .catch(() => ({}));
+  new Gauge({
+    name: 'sluice_job_checkpoints',
+    help: 'Checkpoints and savepoints of each running job, by state (completed, failed, in_progress, restored)',
+    labelNames: ['job', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [job, c] of Object.entries(await checkpoints())) {
+        this.set({ job, state: 'completed' }, c.counts.completed);
+        this.set({ job, state: 'failed' }, c.counts.failed);
+        this.set({ job, state: 'in_progress' }, c.counts.inProgress);
+        this.set({ job, state: 'restored' }, c.counts.restored);
+      }
+    },
+  });
+  new Gauge({
+    name: 'sluice_job_last_checkpoint_duration_seconds',
+    help: "Duration of each running job's last completed checkpoint (trigger to commit)",
+    labelNames: ['job'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [job, c] of Object.entries(await checkpoints())) {
+        const last = c.history.find((h) => h.status === 'COMPLETED');
+        if (last) this.set({ job }, last.durationMs / 1_000);
+      }
+    },
+  });
+  new Gauge({
+    name: 'sluice_job_last_checkpoint_size_bytes',
+    help: "State stored by each running job's last completed checkpoint",
+    labelNames: ['job'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [job, c] of Object.entries(await checkpoints())) {
+        const last = c.history.find((h) => h.status === 'COMPLETED');
+        if (last) this.set({ job }, last.sizeBytes);
+      }
     },
   });
   new Gauge({

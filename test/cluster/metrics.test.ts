@@ -39,7 +39,8 @@ describe('metrics endpoints', () => {
       '-D',
       'rest.enabled=false',
     ];
-    jm = new SluiceProcess(['jobmanager', ...common]);
+    // Checkpoints every 200 ms for every job of this cluster (the job does not ask for them itself).
+    jm = new SluiceProcess(['jobmanager', ...common, '-D', 'execution.checkpointing.interval=200 ms']);
     jmUrl = String((await jm.waitForMessage('metrics endpoint listening')).url);
     tm = new SluiceProcess(['taskmanager', ...common, '--slots', '2']);
     tmUrl = String((await tm.waitForMessage('metrics endpoint listening')).url);
@@ -80,6 +81,13 @@ describe('metrics endpoints', () => {
     expect(sample(jmText, 'sluice_slots', { state: 'used' })).toBe(2);
     expect(sample(jmText, 'sluice_job_restarts', { job: jobId })).toBe(0);
     expect(sample(jmText, 'sluice_jobmanager_leader')).toBe(1);
+    const completed = async () =>
+      sample(await scrape(jmUrl), 'sluice_job_checkpoints', { job: jobId, state: 'completed' });
+    await expect.poll(completed, { timeout: 10_000 }).toBeGreaterThan(1);
+    const cpText = await scrape(jmUrl);
+    expect(sample(cpText, 'sluice_job_checkpoints', { job: jobId, state: 'failed' })).toBe(0);
+    expect(sample(cpText, 'sluice_job_last_checkpoint_duration_seconds', { job: jobId })).toBeGreaterThan(0);
+    expect(sample(cpText, 'sluice_job_last_checkpoint_size_bytes', { job: jobId })).toBeGreaterThanOrEqual(0);
 
     expect((await fetch(jmUrl.replace('/metrics', '/nope'))).status).toBe(404);
 

@@ -247,6 +247,15 @@ export class Dispatcher extends Actor {
     });
   }
 
+  /** Checkpoint statistics of each running job, for metrics. */
+  checkpointsByJob(): Promise<Record<string, CheckpointsReply>> {
+    return this.runInMailbox(() =>
+      Object.fromEntries(
+        [...this.#running.values()].map(({ master }) => [master.jobId, checkpointsOf(master.jobId, master)]),
+      ),
+    );
+  }
+
   /** Restarts of each running job, for metrics. */
   restartsByJob(): Promise<Record<string, number>> {
     return this.runInMailbox(() =>
