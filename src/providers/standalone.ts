@@ -138,7 +138,12 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
           dir,
           'jobmanager',
           `jobmanager-${i}`,
-          [...options.childArgs, ...(options.jobManagerArgs ?? [])],
+          [
+            ...options.childArgs,
+            ...(options.jobManagerArgs ?? []),
+            // Each standby serves REST too (redirecting to the leader): on the next ports up.
+            ...(config.rest.port === 0 ? [] : ['-D', `rest.port=${config.rest.port + i}`]),
+          ],
           { ...options.env, ...heapLimit(config.jobmanager.memoryProcessBytes) },
         );
         state.processes.push(standby);
