@@ -389,9 +389,37 @@ function jobView(jobId) {
   };
 }
 
+/** An event time as ISO text; the largest watermark (all input ended) as such; '—' for none. */
+function fmtWatermark(wm) {
+  if (typeof wm !== 'number') return '—';
+  if (wm >= 8.64e15) return 'end of input';
+  if (wm <= -8.64e15) return '—';
+  return new Date(wm).toISOString();
+}
+
+/** Share of the last poll interval a vertex's subtasks spent backpressured (from the summed time). */
+const lastBackpressure = new Map();
+function backpressure(v) {
+  const ms = v.metrics?.['backpressured-time-ms'];
+  if (ms === undefined) return '—';
+  const now = Date.now();
+  const last = lastBackpressure.get(v.id);
+  lastBackpressure.set(v.id, { ms, at: now });
+  if (!last || now <= last.at) return `${fmtNumber(ms)} ms total`;
+  const share = Math.max(0, Math.min(1, (ms - last.ms) / ((now - last.at) * v.parallelism)));
+  return `${Math.round(share * 100)} % (${fmtNumber(ms)} ms total)`;
+}
+
 function jobBody(job, exceptions, checkpoints) {
   // The vertices' record counters are accumulators too (`<vertex> records in`): shown per vertex instead.
-  const counters = new Set(job.vertices.flatMap((v) => [`${v.name} records in`, `${v.name} records out`]));
+  const counters = new Set(
+    job.vertices.flatMap((v) => [
+      `${v.name} records in`,
+      `${v.name} records out`,
+      `${v.name} backpressured ms`,
+      `${v.name} watermark`,
+    ]),
+  );
   const accumulators = Object.entries(job.metrics ?? {}).filter(([name]) => !counters.has(name));
   const parts = [
     h(
@@ -408,7 +436,7 @@ function jobBody(job, exceptions, checkpoints) {
     h('h3', {}, 'Vertices'),
     table(
       'Records in and out per vertex',
-      ['Vertex', 'Status', 'Parallelism', 'Tasks', 'Records in', 'Records out'],
+      ['Vertex', 'Status', 'Parallelism', 'Tasks', 'Records in', 'Records out', 'Backpressured', 'Watermark'],
       job.vertices.map((v) => [
         v.name,
         stateBadge(v.status),
@@ -419,6 +447,8 @@ function jobBody(job, exceptions, checkpoints) {
           .join(', ') || '—',
         num(v.metrics?.['read-records']),
         num(v.metrics?.['write-records']),
+        backpressure(v),
+        fmtWatermark(v.metrics?.['current-watermark']),
       ]),
       'The job has no vertices.',
     ),

@@ -165,16 +165,32 @@ describe('web dashboard', () => {
     expect(await graph.locator('g.edge text').allTextContents()).toContain('HASH');
     await page.getByText('No checkpoints yet.').waitFor();
     await page.getByText('No exceptions.').waitFor();
+    // Backpressure (share of the last interval, and the total) and the watermark per vertex: this job has
+    // no event time, so no watermark.
+    const vertices = page.getByRole('table', { name: 'Records in and out per vertex' });
+    expect(await vertices.locator('th').allTextContents()).toEqual(
+      expect.arrayContaining(['Backpressured', 'Watermark']),
+    );
+    await expect
+      .poll(async () => (await api(`/jobs/${jobId}`)).vertices[0].metrics['backpressured-time-ms'])
+      .toBeGreaterThanOrEqual(0);
+    await expect.poll(() => vertices.getByText(/ms total/).count(), { timeout: 10_000 }).toBeGreaterThan(0);
     await shot('04-job-running');
 
     // The final counts, reported when the tasks finish.
     await expect.poll(() => jobState().textContent(), { timeout: 30_000 }).toBe('FINISHED');
+    // All input ended: every vertex reached the end of event time.
+    await page
+      .getByRole('table', { name: 'Records in and out per vertex' })
+      .getByText('end of input')
+      .first()
+      .waitFor();
     const finished = await api(`/jobs/${jobId}`);
     const source = finished.vertices[0];
     expect(source.metrics['write-records']).toBeGreaterThan(4000); // two words per generated line
     const row = vertexRow(source.name);
     await expect
-      .poll(async () => (await row.getByRole('cell').allTextContents()).slice(4))
+      .poll(async () => (await row.getByRole('cell').allTextContents()).slice(4, 6))
       .toEqual([
         source.metrics['read-records'] === undefined
           ? '—'
@@ -197,7 +213,7 @@ describe('web dashboard', () => {
     const { vertices } = await api(`/jobs/${jobId}`);
     const counts = async (name: string) =>
       (await vertexRow(name).getByRole('cell').allTextContents())
-        .slice(4)
+        .slice(4, 6)
         .map((c) => Number(c.replace(/,/g, '')));
     await expect
       .poll(async () => (await counts(vertices[0].name))[1], { timeout: 15_000 })

@@ -303,6 +303,12 @@ function vertexBody(vertex: Vertex, accumulators: Record<string, number>) {
   const recordsOut = accumulators[`${vertex.name} records out`];
   if (recordsIn !== undefined) metrics['read-records'] = recordsIn;
   if (recordsOut !== undefined) metrics['write-records'] = recordsOut;
+  const backpressured = accumulators[`${vertex.name} backpressured ms`];
+  if (backpressured !== undefined) metrics['backpressured-time-ms'] = backpressured;
+  const watermark = accumulators[`${vertex.name} watermark`];
+  // Flink's `currentInputWatermark`; absent until every subtask has one.
+  if (watermark !== undefined && watermark > Number.MIN_SAFE_INTEGER)
+    metrics['current-watermark'] = watermark;
   for (const s of vertex.subtasks) tasks[s.state] = (tasks[s.state] ?? 0) + 1;
   return {
     id: vertex.id,

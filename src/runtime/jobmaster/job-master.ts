@@ -22,6 +22,7 @@ import type { ErrorInfo, JobDetails, JobEvent, JobSummary } from '../dispatcher/
 import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '../job-status.js';
 import type { ResourceManager, SlotAssignment } from '../resourcemanager/resource-manager.js';
 import type { Subjects } from '../subjects.js';
+import { WATERMARK } from '../task/vertex-gauges.js';
 import {
   type DeployRequest,
   TaskProgress as TaskProgressSchema,
@@ -614,12 +615,18 @@ export class JobMaster extends Actor {
     }
   }
 
-  /** Accumulators summed over subtasks (of one vertex, or of the whole job). */
+  /**
+   * Accumulators summed over subtasks (of one vertex, or of the whole job); a vertex's `… watermark` is the
+   * minimum instead (the event time every subtask has reached).
+   */
   #accumulators(vertexId?: string): Record<string, number> {
     const total: Record<string, number> = {};
     for (const e of this.#executions) {
       if (vertexId !== undefined && e.vertexId !== vertexId) continue;
-      for (const [k, v] of Object.entries(e.accumulators)) total[k] = (total[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(e.accumulators)) {
+        if (k.endsWith(` ${WATERMARK}`)) total[k] = Math.min(total[k] ?? Number.POSITIVE_INFINITY, v);
+        else total[k] = (total[k] ?? 0) + v;
+      }
     }
     return total;
   }

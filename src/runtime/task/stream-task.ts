@@ -41,6 +41,7 @@ import { TimerService } from '../state/timer-service.js';
 import type { Subjects } from '../subjects.js';
 import { BarrierAligner } from './barrier-aligner.js';
 import { RecordWriter } from './record-writer.js';
+import { BACKPRESSURED_MS, NO_WATERMARK, WATERMARK } from './vertex-gauges.js';
 
 export interface StreamTaskSpec {
   jobId: string;
@@ -192,12 +193,15 @@ export async function runStreamTask(
 
   // The chain, built back to front so each link knows its output.
   let recordsOut = 0;
+  /** The last watermark the chain emitted (a source vertex's event time). */
+  let outputWatermark = Number.NEGATIVE_INFINITY;
   const tail: Output<unknown> = {
     collect: (value, timestamp) => {
       recordsOut++;
       for (const w of writers) w.emit(value, timestamp);
     },
     emitWatermark: (wm) => {
+      outputWatermark = wm;
       for (const w of writers) w.emitWatermark(wm);
     },
   };
@@ -298,6 +302,21 @@ export async function runStreamTask(
   });
   Object.defineProperty(env.accumulators, outKey, {
     get: () => recordsOut,
+    enumerable: true,
+    configurable: true,
+  });
+  // Shown per vertex by the dashboard: time spent waiting for downstream (summed over subtasks), and the
+  // event time reached (the JobMaster takes the minimum over subtasks; NO_WATERMARK until there is one).
+  Object.defineProperty(env.accumulators, `${spec.vertexName} ${BACKPRESSURED_MS}`, {
+    get: () => Math.round(backpressuredMs),
+    enumerable: true,
+    configurable: true,
+  });
+  Object.defineProperty(env.accumulators, `${spec.vertexName} ${WATERMARK}`, {
+    get: () => {
+      const wm = sourceNode ? outputWatermark : (links[0]?.watermark ?? Number.NEGATIVE_INFINITY);
+      return Number.isFinite(wm) ? Math.min(wm, MAX_WATERMARK) : NO_WATERMARK;
+    },
     enumerable: true,
     configurable: true,
   });
