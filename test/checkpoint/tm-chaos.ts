@@ -108,18 +108,26 @@ export async function runTaskManagerChaos(options: ChaosOptions): Promise<ChaosR
       const victim = tms.find((t) => t.child.exitCode === null && t.child.signalCode === null)!;
       const killedAt = Date.now();
       const atOutput = await messageCount(jsm);
-      victim.child.kill('SIGKILL');
-      await startTm();
+      // Counted before the kill: the restart may well happen before the replacement has registered.
       const restoredBefore = jm.lines.filter(
         (l) => typeof l.msg === 'string' && /^restoring from checkpoint/.test(l.msg),
       ).length;
+      const victimId = victim.lines.find((l) => l.msg === 'registered at ResourceManager')?.taskManager;
+      log(`kill ${k}: SIGKILL TaskManager ${String(victimId)} (pid ${victim.child.pid})`);
+      victim.child.kill('SIGKILL');
+      await startTm();
       const restores = () =>
         jm!.lines.filter((l) => typeof l.msg === 'string' && /^restoring from checkpoint/.test(l.msg)).length;
       await waitFor(
         async () => restores() > restoredBefore && (await jobRunning(common, jobId)),
         60_000,
         'the job to restore from a checkpoint and run again after a kill',
-        () => jm!.output.slice(-3_000),
+        () =>
+          jm!.lines
+            .filter((l) => !(typeof l.msg === 'string' && /^checkpoint \d+ completed$/.test(l.msg)))
+            .slice(-40)
+            .map((l) => JSON.stringify(l).slice(0, 400))
+            .join('\n'),
       );
       kills.push({ atOutput, recoveredMs: Date.now() - killedAt });
       log(`kill ${k}: at ${atOutput} output records, running again after ${Date.now() - killedAt} ms`);

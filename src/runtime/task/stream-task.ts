@@ -68,6 +68,8 @@ export interface StreamTaskEnvironment {
   metrics?: TaskMetrics;
   /** Present when the job takes checkpoints. */
   checkpoints?: TaskCheckpointing;
+  /** Called once the task is initialized (state restored, operators open, channels open). */
+  onRunning?: () => void;
 }
 
 /** What a task of a checkpointing job needs, and the controls it hands back to its TaskExecutor. */
@@ -452,6 +454,7 @@ export async function runStreamTask(
           }
         };
       }
+      env.onRunning?.();
       try {
         await sourceNode.spec.source.run(ctx);
       } catch (err) {
@@ -469,6 +472,7 @@ export async function runStreamTask(
         inputs: spec.inputs,
         log: env.log,
       });
+      env.onRunning?.();
       const tracker = new WatermarkTracker(inputGate.channelCount);
       const gate = inputGate;
       const aligner = checkpoints

@@ -10,6 +10,11 @@ export interface TaskContext {
   signal: AbortSignal;
   /** Numbers the task adds up; the JobMaster sums them over subtasks. */
   accumulators: Record<string, number>;
+  /**
+   * The task is initialized (state restored, channels open) and processes records: reported RUNNING. A
+   * checkpoint is only triggered once every task of the job is RUNNING.
+   */
+  running: () => void;
 }
 
 type Invokable = (ctx: TaskContext, args: BuiltinOperator['args']) => Promise<void>;

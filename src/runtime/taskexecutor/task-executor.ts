@@ -277,20 +277,26 @@ export class TaskExecutor extends Actor {
 
     const name = taskName(task, request.vertexName, request.parallelism);
     const controller = new AbortController();
+    let runningSent = false;
     const ctx: TaskContext = {
       subtaskIndex: task.subtaskIndex,
       parallelism: request.parallelism,
       signal: controller.signal,
       accumulators: {},
+      running: () => {
+        if (runningSent) return;
+        runningSent = true;
+        this.#sendState(task, TaskState.RUNNING, epoch !== undefined ? { epoch } : {});
+        this.log.child({ job: task.jobId, task: name }).info('task running');
+      },
     };
     const log = this.log.child({ job: task.jobId, task: name });
     const done = (async () => {
       const send = (state: TaskState, extra: Pick<TaskStateUpdate, 'error' | 'accumulators'> = {}) =>
         this.#sendState(task, state, { ...extra, ...(epoch !== undefined ? { epoch } : {}) });
-      send(TaskState.RUNNING);
-      log.info('task running');
       try {
         await invoke(ctx);
+        ctx.running();
         controller.signal.throwIfAborted();
         log.info({ accumulators: ctx.accumulators }, 'task finished');
         send(TaskState.FINISHED, { accumulators: ctx.accumulators });
@@ -334,7 +340,10 @@ export class TaskExecutor extends Actor {
       const invokable = BUILTIN_INVOKABLES[operator.name];
       if (!invokable)
         throw new SluiceError(ErrorCode.InvalidJob, `unknown built-in operator '${operator.name}'`);
-      return (ctx) => invokable(ctx, operator.args);
+      return (ctx) => {
+        ctx.running();
+        return invokable(ctx, operator.args);
+      };
     }
     const stream = request.stream;
     if (!stream)
@@ -370,6 +379,7 @@ export class TaskExecutor extends Actor {
           log: this.log.child({ job: task.jobId, subtask: task.subtaskIndex }),
           signal: ctx.signal,
           accumulators: ctx.accumulators,
+          onRunning: ctx.running,
           ...(this.#options.metrics ? { metrics: this.#options.metrics } : {}),
           ...(store !== undefined
             ? {
