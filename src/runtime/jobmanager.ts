@@ -73,6 +73,7 @@ export async function startJobManager(
       heartbeatIntervalMs: config.heartbeat.intervalMs,
       heartbeatTimeoutMs: config.heartbeat.timeoutMs,
       epoch,
+      ...(epoch === undefined ? {} : { stillLeading: () => election?.isLeader(epoch) === true }),
     });
     const d = new Dispatcher(ctx, subjects, rm, {
       jobManagerId: id,

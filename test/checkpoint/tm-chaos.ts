@@ -210,7 +210,10 @@ async function checkOutput(
     const { key, n, sum } = JSON.parse(decoder.decode(m.data)) as { key: number; n: number; sum: number };
     outputRecords++;
     let byN = seen.get(key);
-    if (!byN) seen.set(key, (byN = new Map()));
+    if (!byN) {
+      byN = new Map();
+      seen.set(key, byN);
+    }
     byN.set(n, byN.has(n) ? -1 : sum);
     if (outputRecords >= total) break;
   }

@@ -289,7 +289,7 @@ export class CheckpointCoordinator {
     const running = this.#host.runningTasks();
     if (running === undefined) return 'not every task of the job is running';
     const id = this.#nextId++;
-    const target = savepointTarget ?? checkpointTarget(this.#host.jobId, id);
+    const target = savepointTarget ?? checkpointTarget(this.#host.jobId, id, this.#host.epoch);
     const now = Date.now();
     const stats: CheckpointStats = {
       id,

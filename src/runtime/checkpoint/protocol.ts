@@ -103,8 +103,13 @@ export const CheckpointPointerSchema = z.object({
 });
 export type CheckpointPointer = z.infer<typeof CheckpointPointerSchema>;
 
-export function checkpointTarget(jobId: string, checkpointId: number): string {
-  return `checkpoints/${jobId}/chk-${checkpointId}`;
+/**
+ * Where checkpoint n of a job goes: `checkpoints/<jobId>/chk-<n>-e<epoch>`. The leader epoch keeps a
+ * former leader that still runs (paused past its lease, not yet stepped down) from writing or deleting
+ * the objects of the new leader's checkpoint of the same number.
+ */
+export function checkpointTarget(jobId: string, checkpointId: number, epoch = 1): string {
+  return `checkpoints/${jobId}/chk-${checkpointId}-e${epoch}`;
 }
 
 export function metadataName(target: string): string {

@@ -269,7 +269,10 @@ export class JobMaster extends Actor {
   async #schedule(): Promise<void> {
     if (this.#coordinator) {
       try {
-        this.#restore = await this.#findRestore(this.#coordinator);
+        const restore = await this.#findRestore(this.#coordinator);
+        // Suspended or cancelled meanwhile (e.g. leadership lost during the read): nothing to start.
+        if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) return;
+        this.#restore = restore;
       } catch (err) {
         await this.runInMailbox(() => {
           if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) return;

@@ -29,6 +29,12 @@ export interface ResourceManagerOptions {
    * runs tasks of a former leader cancels them even if the new leader deploys nothing there.
    */
   epoch?: number | undefined;
+  /**
+   * HA: whether this process still leads (its lease deadline checked on the monotonic clock). A leader
+   * resumed after a pause (SIGSTOP, a long GC) runs its overdue timers before its election notices the
+   * missed deadline: it must not declare TaskManagers lost (and fail jobs) meanwhile.
+   */
+  stillLeading?: () => boolean;
 }
 
 export type TaskManagerLostListener = (taskManagerId: string, jobIds: string[], reason: string) => void;
@@ -241,6 +247,7 @@ export class ResourceManager extends Actor {
   }
 
   #checkHeartbeats(): void {
+    if (this.#options.stillLeading && !this.#options.stillLeading()) return;
     const now = this.#options.now();
     for (const tm of [...this.#taskManagers.values()]) {
       const silentMs = now - tm.lastHeartbeat;
