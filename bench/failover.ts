@@ -393,10 +393,12 @@ async function run(options: Options, resources: Resources): Promise<void> {
   });
   const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   console.log(
-    `\nNATS side: the dead leader's key lives until the leader bucket's TTL (high-availability.lease, ${sec(leaseMs)})\n` +
-      `has passed since its last renewal (one every ${sec(renewIntervalMs)}): nats-server 2.9 has no per-key TTL and\n` +
-      `writes no expiry marker, so standbys poll with create (every ${sec(pollIntervalMs)}). Expected time to a new\n` +
-      `leader: lease − renew interval … lease + poll interval = ${sec(leaseMs - renewIntervalMs)} … ${sec(leaseMs + pollIntervalMs)}.`,
+    `\nHow: standbys poll the leader key every ${sec(pollIntervalMs)}; when it is held, they probe the holder's\n` +
+      `liveness subject. A SIGKILLed leader's connection (and subscription) is gone at once, so the probe gets\n` +
+      `"no responders"; after a renew interval (${sec(renewIntervalMs)}) of that, a standby deletes the key\n` +
+      `(compare-and-set) and creates it. Expected time to a new leader: renew interval … renew interval + 2 polls\n` +
+      `= ${sec(renewIntervalMs)} … ${sec(renewIntervalMs + 2 * pollIntervalMs)}. Without the probe (a leader that is alive but\n` +
+      `stalled) the key expires a lease (${sec(leaseMs)}) after its last renewal: nats-server 2.9 has no per-key TTL.`,
   );
 }
 

@@ -235,6 +235,14 @@ export interface LeaderElectionDriver {
   delete(revision: number, timeoutMs: number): Promise<boolean>;
   /** The key's current value; null when absent. */
   read(timeoutMs: number): Promise<LeaderEntry | null>;
+  /** Answers liveness probes for `leaderId` while the driver is open (optional). */
+  serveLiveness?(leaderId: string): void;
+  /**
+   * Whether the process of `leaderId` is still connected: `gone` only when nobody answers for it at all
+   * (NATS "no responders": its connection, and with it its subscription, is gone), `unknown` on anything
+   * else (a timeout is not proof of death: the process may be paused or slow).
+   */
+  probe?(leaderId: string, timeoutMs: number): Promise<'alive' | 'gone' | 'unknown'>;
   /** Releases the driver's resources (not the connection it was given). Idempotent. */
   close(): Promise<void>;
 }
@@ -361,6 +369,8 @@ export class LeaderElectionService {
   #inFlight: Promise<void> | undefined;
   #failingSince: number | undefined;
   #stopping: Promise<void> | undefined;
+  /** The holder of the key seen gone from NATS: since when, at which revision of the key. */
+  #holderGone: { revision: number; since: number } | undefined;
 
   constructor(driver: LeaderElectionDriver, identity: LeaderIdentity, options: LeaderElectionOptions = {}) {
     const { clock, wallClock, log, closeDriverOnStop, ...timings } = options;
@@ -421,6 +431,7 @@ export class LeaderElectionService {
 
   /** Starts competing: tries to create the key at once, then polls. */
   start(contender: LeaderContender): void {
+    this.#driver.serveLiveness?.(this.leaderId);
     if (this.#state !== 'CREATED') {
       throw new SluiceError(ErrorCode.IllegalState, `leader election cannot start: it is ${this.#state}`);
     }
@@ -559,16 +570,22 @@ export class LeaderElectionService {
   }
 
   async #tryAcquire(): Promise<void> {
-    const started = this.#clock.now();
+    let started = this.#clock.now();
     let revision: number | null;
     try {
       revision = await this.#driver.create(this.#record(undefined), this.timings.requestTimeoutMs);
+      // Someone holds the key (a leader, or bytes we cannot read). If the holder's process is gone from
+      // NATS, take the key over now instead of waiting for it to expire.
+      if (revision === null && (await this.#holderIsGone())) {
+        started = this.#clock.now();
+        revision = await this.#driver.create(this.#record(undefined), this.timings.requestTimeoutMs);
+      }
     } catch (err) {
       this.#driverError(err, 'trying to become leader');
       return;
     }
     this.#driverOk();
-    if (revision === null) return; // someone holds the key (a leader, or bytes we cannot read)
+    if (revision === null) return;
     if (this.#state !== 'RUNNING') {
       await this.#release(revision);
       return;
@@ -602,6 +619,50 @@ export class LeaderElectionService {
         await this.#release(term.revision);
       }
     }
+  }
+
+  /**
+   * Whether the key's holder is gone and its key was deleted (compare-and-set on the revision seen): the
+   * holder's process has answered no liveness probe ("no responders", not a timeout) for at least a renew
+   * interval, with the key unchanged meanwhile, so it has also missed a renewal. A holder that only lost
+   * its connection cannot renew either (its next compare-and-set fails) and steps down by its deadline;
+   * whatever it sent meanwhile carries its older epoch, which TaskExecutors and stores refuse.
+   */
+  async #holderIsGone(): Promise<boolean> {
+    const probe = this.#driver.probe;
+    if (probe === undefined) return false;
+    const entry = await this.#driver.read(this.timings.requestTimeoutMs);
+    if (entry === null) return false;
+    const read = decodeLeaderEntry(entry);
+    if (read.state !== 'held' || read.leader.leaderId === this.leaderId) {
+      this.#holderGone = undefined;
+      return false;
+    }
+    const status = await probe.call(
+      this.#driver,
+      read.leader.leaderId,
+      Math.min(250, this.timings.requestTimeoutMs),
+    );
+    const now = this.#clock.now();
+    if (status !== 'gone') {
+      this.#holderGone = undefined;
+      return false;
+    }
+    const gone = this.#holderGone;
+    if (gone === undefined || gone.revision !== entry.revision) {
+      this.#holderGone = { revision: entry.revision, since: now };
+      return false;
+    }
+    if (now - gone.since < this.timings.renewIntervalMs) return false;
+    this.#holderGone = undefined;
+    const deleted = await this.#driver.delete(entry.revision, this.timings.requestTimeoutMs);
+    if (deleted) {
+      this.#log.info(
+        { holder: read.leader.leaderId, epoch: read.leader.epoch, goneMs: Math.round(now - gone.since) },
+        'the leader is gone from NATS (no responders): took its key over',
+      );
+    }
+    return deleted;
   }
 
   async #renew(): Promise<void> {

@@ -10,7 +10,7 @@
  * Every call has its own timeout (2.9 can leave a request to a leaderless stream hanging).
  */
 import type { KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection, NoRespondersError, type Subscription } from '@nats-io/transport-node';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { LeaderElectionDriver, LeaderEntry } from './leader-election.js';
 import { haBucketName, isCasConflict, kvCall, openKvBucket } from './nats-kv.js';
@@ -39,9 +39,12 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
   readonly leaseMs: number;
   readonly bucket: string;
   readonly #kv: KV;
+  readonly #nc: NatsConnection;
+  #liveness: Subscription | undefined;
   #closed = false;
 
-  private constructor(kv: KV, bucket: string, leaseMs: number) {
+  private constructor(nc: NatsConnection, kv: KV, bucket: string, leaseMs: number) {
+    this.#nc = nc;
     this.#kv = kv;
     this.bucket = bucket;
     this.leaseMs = leaseMs;
@@ -64,7 +67,7 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
       timeoutMs: options.requestTimeoutMs ?? 1_000,
       retries: options.openRetries ?? 5,
     });
-    return new NatsKvLeaderElectionDriver(kv, bucket, options.leaseMs);
+    return new NatsKvLeaderElectionDriver(nc, kv, bucket, options.leaseMs);
   }
 
   async create(value: Uint8Array, timeoutMs: number): Promise<number | null> {
@@ -113,8 +116,39 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
     return { revision: entry.revision, value: entry.value };
   }
 
+  /** Answers `<bucket>.alive.<leaderId>` (any payload; empty reply) while the driver is open. */
+  serveLiveness(leaderId: string): void {
+    this.#checkOpen();
+    this.#liveness?.unsubscribe();
+    this.#liveness = this.#nc.subscribe(this.#livenessSubject(leaderId), {
+      callback: (_err, msg) => {
+        if (msg.reply) msg.respond();
+      },
+    });
+  }
+
+  async probe(leaderId: string, timeoutMs: number): Promise<'alive' | 'gone' | 'unknown'> {
+    this.#checkOpen();
+    try {
+      await this.#nc.request(this.#livenessSubject(leaderId), undefined, { timeout: Math.max(1, timeoutMs) });
+      return 'alive';
+    } catch (err) {
+      for (let e: unknown = err; e instanceof Error; e = e.cause) {
+        if (e instanceof NoRespondersError || e.name === 'NoRespondersError') return 'gone';
+      }
+      return 'unknown';
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    this.#liveness?.unsubscribe();
+    this.#liveness = undefined;
+  }
+
+  #livenessSubject(leaderId: string): string {
+    // A token of the id (ids may hold characters a subject token may not).
+    return `${this.bucket}.alive.${Buffer.from(leaderId).toString('base64url')}`;
   }
 
   #checkOpen(): void {

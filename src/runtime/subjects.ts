@@ -18,6 +18,14 @@ export class Subjects {
     return `${this.prefix}.rm`;
   }
 
+  /**
+   * A new leader's ResourceManager → every TaskExecutor (plain publish, no body): heartbeat now. Without it
+   * the new ResourceManager would know no TaskManager until each one's next heartbeat.
+   */
+  get heartbeatRequest(): string {
+    return `${this.prefix}.tms.heartbeat-request`;
+  }
+
   /** A JobMaster: `.task-state` (TaskExecutor → JobMaster, tell). */
   jobMaster(jobId: string): string {
     return `${this.prefix}.jm.${jobId}`;

@@ -142,6 +142,12 @@ describe('web dashboard', () => {
   it('runs an uploaded job: RUNNING with its graph, then FINISHED with record counts', async () => {
     const jobId = await submit('4000 500', '03-submit');
     await expect.poll(() => jobState().textContent(), { timeout: 15_000 }).toBe('RUNNING');
+    // Tasks report RUNNING once initialized, a moment after the job: wait for every vertex.
+    await expect
+      .poll(async () => (await api(`/jobs/${jobId}`)).vertices.map((v: { status: string }) => v.status), {
+        timeout: 15_000,
+      })
+      .toEqual(['RUNNING', 'RUNNING']);
     const job = await api(`/jobs/${jobId}`);
     expect(job.parallelism).toBe(2);
     const graph = page.getByRole('img', { name: /^Job graph with \d+ vertices$/ });
@@ -152,7 +158,10 @@ describe('web dashboard', () => {
     expect(await graph.locator('g.vertex').count()).toBe(job.vertices.length);
     for (const v of job.vertices) {
       const box = graph.locator(`g.vertex[data-vertex-id="${v.id}"]`);
-      expect(await box.locator('title').textContent()).toBe(`${v.name} (parallelism 2, ${v.status})`);
+      // The page polls on its own: it shows the same state at its next refresh.
+      await expect
+        .poll(() => box.locator('title').textContent(), { timeout: 10_000 })
+        .toBe(`${v.name} (parallelism 2, ${v.status})`);
     }
     expect(job.vertices.map((v: { name: string }) => v.name).join(' ')).toContain('Tokenizer');
     // Edges come from the job's plan, each labelled with its partitioner.

@@ -87,6 +87,14 @@ export class ResourceManager extends Actor {
     );
     this.#checker = setInterval(() => void this.runInMailbox(() => this.#checkHeartbeats()), every);
     this.#checker.unref();
+    // A new leader (HA): every TaskManager heartbeats at once, so recovered jobs find their slots now.
+    if (this.#options.epoch !== undefined) {
+      try {
+        this.ctx.nc.publish(this.#subjects.heartbeatRequest);
+      } catch (err) {
+        this.log.warn({ err }, 'could not ask the TaskManagers for a heartbeat');
+      }
+    }
   }
 
   protected override async onStop(): Promise<void> {

@@ -6,6 +6,7 @@
  * bounded by `registrationTimeoutMs`), then heartbeats with its slot report. Tasks run off the mailbox;
  * their state changes come back through it.
  */
+import type { Subscription } from '@nats-io/transport-node';
 import { Actor, type ActorContext } from '../../actors/actor.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
 import { EpochFence } from '../../ha/fencing.js';
@@ -76,6 +77,7 @@ export class TaskExecutor extends Actor {
   readonly #tasks = new Map<string, RunningTask>();
   #heartbeat: NodeJS.Timeout | undefined;
   #registered = false;
+  #heartbeatRequests: Subscription | undefined;
   #stopping = false;
   /**
    * HA fencing: commands carrying an epoch older than the newest seen are refused (LEADERSHIP_LOST); when a
@@ -155,6 +157,16 @@ export class TaskExecutor extends Actor {
 
   override start(): void {
     super.start();
+    // A new leader's ResourceManager asks for a heartbeat (at most one every 100 ms is sent for it).
+    let last = 0;
+    this.#heartbeatRequests = this.ctx.nc.subscribe(this.#subjects.heartbeatRequest, {
+      callback: () => {
+        const now = Date.now();
+        if (!this.#registered || this.#stopping || now - last < 100) return;
+        last = now;
+        this.#sendHeartbeat();
+      },
+    });
     void this.#register();
   }
 
@@ -162,6 +174,7 @@ export class TaskExecutor extends Actor {
   protected override async onStop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#heartbeat);
+    this.#heartbeatRequests?.unsubscribe();
     const running = [...this.#tasks.values()];
     for (const task of running) task.controller.abort(new Error('TaskManager shutting down'));
     await Promise.allSettled(running.map((t) => t.done));
