@@ -47,13 +47,22 @@ export async function runApplicationMode(
   const slots = config.taskmanager.numberOfTaskSlots;
   const taskManagers = options.taskManagers ?? Math.max(1, Math.ceil(options.parallelism / slots));
   const childArgs = globalArgs({ ...global, clusterId: applicationId, nats: config.nats.servers.join(',') });
-  const state = await startCluster(appConfig, {
-    taskManagers,
-    slots,
-    childArgs,
-    jobManagerArgs: ['--application-spec', specFile],
-    onProgress: (line) => process.stderr.write(`${line}\n`),
-  });
+  let state: Awaited<ReturnType<typeof startCluster>>;
+  try {
+    state = await startCluster(appConfig, {
+      taskManagers,
+      slots,
+      childArgs,
+      jobManagerArgs: ['--application-spec', specFile],
+      onProgress: (line) => process.stderr.write(`${line}\n`),
+    });
+  } catch (err) {
+    // A main that ends at once (it throws, or submits nothing) can finish the application before the
+    // cluster was seen up: its JobManager wrote the result and left. That is the application's outcome.
+    if (!existsSync(spec.resultFile)) throw err;
+    await stopCluster(appConfig).catch(() => undefined);
+    return reportResult(applicationId, spec);
+  }
   process.stdout.write(
     `Application ${applicationId} started (cluster id ${applicationId}, ${taskManagers} TaskManagers)\n`,
   );
@@ -105,6 +114,12 @@ export async function runApplicationMode(
     );
     return 1;
   }
+  return reportResult(applicationId, spec, printed);
+}
+
+/** Prints what the main wrote (from `printed` on) and the application's result; its exit status. */
+function reportResult(applicationId: string, spec: ApplicationSpec, printed = 0): number {
+  if (existsSync(spec.outputFile)) process.stdout.write(readFileSync(spec.outputFile, 'utf8').slice(printed));
   const result = JSON.parse(readFileSync(spec.resultFile, 'utf8')) as ApplicationResult;
   process.stdout.write(
     `Application ${applicationId} ended: ${result.jobs.length} job(s), exit status ${result.exitCode}\n`,

@@ -82,7 +82,10 @@ export async function startJobManager(
       restartStrategy: config.restartStrategy,
       checkpointing: config.checkpointing,
       stateStore,
-      ha: epoch !== undefined && stores ? { epoch, ...stores } : undefined,
+      ha:
+        epoch !== undefined && stores
+          ? { epoch, ...stores, stillLeading: () => election?.isLeader(epoch) === true }
+          : undefined,
     });
     return { rm, d };
   };
@@ -148,13 +151,16 @@ export async function startJobManager(
           await Promise.allSettled([old.d.stop(), old.rm.stop()]);
           if (!election?.isLeader(epoch)) return;
           rm.start();
+          // The former leader's jobs first, then clients: until the Dispatcher subscribes they get "no
+          // responders" and retry, instead of "unknown job" for a job that is being recovered.
+          const recovered = await d.recoverJobs();
+          if (!election?.isLeader(epoch)) return;
           d.start();
           await nc.flush();
           jmLog.info(
             { epoch, nats: config.nats.servers, subjects: subjects.prefix },
             'JobManager started as leader',
           );
-          const recovered = await d.recoverJobs();
           jmLog.info(
             { epoch, jobs: recovered, recovered: recovered.length, afterMs: Date.now() - grantedAt },
             'leadership active',

@@ -47,7 +47,9 @@ export interface DispatcherOptions {
    * High availability: this Dispatcher runs for the leader of `epoch`. Submitted graphs go into `jobs`,
    * globally terminal results into `results` (both fenced by the epoch); JobMasters carry the epoch.
    */
-  ha?: { epoch: number; jobs: JobGraphStore; results: JobResultStore } | undefined;
+  ha?:
+    | { epoch: number; jobs: JobGraphStore; results: JobResultStore; stillLeading?: () => boolean }
+    | undefined;
 }
 
 interface ArchivedJob {
@@ -226,6 +228,7 @@ export class Dispatcher extends Actor {
         stateStore !== undefined && checkpointing.intervalMs > 0,
       ),
       checkpointing: stateStore ? { config: checkpointing, store: stateStore } : undefined,
+      stillLeading: ha?.stillLeading,
       epoch: ha?.epoch,
       onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
     });

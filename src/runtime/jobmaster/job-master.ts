@@ -46,6 +46,12 @@ export interface JobMasterOptions {
   epoch?: number | undefined;
   /** Checkpoints and savepoints: the job's effective settings and where state goes. */
   checkpointing?: { config: CheckpointingConfig; store: StateStore } | undefined;
+  /**
+   * HA: whether this JobManager still leads (lease deadline on the monotonic clock). A leader resumed after
+   * a pause handles the messages queued meanwhile before its election notices the missed deadline: it
+   * must not fail, restart or checkpoint the job on their account.
+   */
+  stillLeading?: (() => boolean) | undefined;
 }
 
 interface Execution {
@@ -106,7 +112,7 @@ export class JobMaster extends Actor {
     }
     this.onTell('task-state', TaskStateUpdate, (update) => {
       // Under HA, a task of the same job deployed by a former leader reports here too: not ours.
-      if (update.epoch !== this.#options.epoch) return;
+      if (update.epoch !== this.#options.epoch || !this.#leading()) return;
       this.#onTaskState(update);
     });
     const cp = options.checkpointing;
@@ -118,17 +124,17 @@ export class JobMaster extends Actor {
           log: this.log,
           store: cp.store,
           config: cp.config,
-          runningTasks: () => this.#runningTasks(),
+          runningTasks: () => (this.#leading() ? this.#runningTasks() : undefined),
           tellTaskExecutor: (tm, type, body) => this.#tellTaskExecutor(tm, type, body),
           runInMailbox: (fn) => this.runInMailbox(fn),
         })
       : undefined;
     this.onTell('ack', CheckpointAckSchema, (ack) => {
-      if (ack.epoch !== this.#options.epoch) return;
+      if (ack.epoch !== this.#options.epoch || !this.#leading()) return;
       this.#coordinator?.onAck(ack);
     });
     this.onTell('decline', CheckpointDeclineSchema, (decline) => {
-      if (decline.epoch !== this.#options.epoch) return;
+      if (decline.epoch !== this.#options.epoch || !this.#leading()) return;
       this.#coordinator?.onDecline(decline);
     });
     this.onTell('task-progress', TaskProgressSchema, (progress) => {
@@ -179,6 +185,7 @@ export class JobMaster extends Actor {
   /** The ResourceManager lost a TaskManager that held slots of this job. */
   taskManagerLost(taskManagerId: string, reason: string): void {
     void this.runInMailbox(() => {
+      if (!this.#leading()) return;
       for (const e of this.#executions) {
         if (e.taskManagerId !== taskManagerId || isTerminalTaskState(e.state)) continue;
         const error = {
@@ -222,6 +229,10 @@ export class JobMaster extends Actor {
       retained: [],
     };
     return { ...stats, intervalMs: this.#coordinator?.config.intervalMs ?? 0 };
+  }
+
+  #leading(): boolean {
+    return this.#options.stillLeading?.() ?? true;
   }
 
   summary(): JobSummary {
