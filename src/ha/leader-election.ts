@@ -138,6 +138,11 @@ export const LeaderRecordSchema = z.object({
   restUrl: z.string().max(2_048).optional(),
   epoch: z.number().int().positive().optional(),
   renewedAt: z.number().finite(),
+  /** The holder's process incarnation (random per start): what its liveness subject answers for. */
+  instance: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
 });
 export type LeaderRecord = z.infer<typeof LeaderRecordSchema>;
 
@@ -152,6 +157,8 @@ export interface LeaderInfo {
   renewedAt: number;
   /** The revision of the record read (the last renewal). */
   revision: number;
+  /** The holder's process incarnation, when the record names one. */
+  instance?: string;
 }
 
 /** What a read of the leader key found. */
@@ -202,6 +209,7 @@ export function decodeLeaderEntry(entry: LeaderEntry): LeaderRead {
       epoch,
       renewedAt: r.renewedAt,
       revision: entry.revision,
+      ...(r.instance !== undefined ? { instance: r.instance } : {}),
     },
   };
 }
@@ -235,14 +243,16 @@ export interface LeaderElectionDriver {
   delete(revision: number, timeoutMs: number): Promise<boolean>;
   /** The key's current value; null when absent. */
   read(timeoutMs: number): Promise<LeaderEntry | null>;
-  /** Answers liveness probes for `leaderId` while the driver is open (optional). */
-  serveLiveness?(leaderId: string): void;
+  /** Answers liveness probes for `instance` (this process) while the driver is open (optional). */
+  serveLiveness?(instance: string): void;
   /**
    * Whether the process of `leaderId` is still connected: `gone` only when nobody answers for it at all
    * (NATS "no responders": its connection, and with it its subscription, is gone), `unknown` on anything
    * else (a timeout is not proof of death: the process may be paused or slow).
    */
-  probe?(leaderId: string, timeoutMs: number): Promise<'alive' | 'gone' | 'unknown'>;
+  probe?(instance: string, timeoutMs: number): Promise<'alive' | 'gone' | 'unknown'>;
+  /** Calls `onLost` whenever the connection to the store drops (optional; with `serveLiveness`). */
+  watchConnection?(onLost: (event: string) => void): void;
   /** Releases the driver's resources (not the connection it was given). Idempotent. */
   close(): Promise<void>;
 }
@@ -266,6 +276,11 @@ export const RevokeReason = {
   DeadlineMissed: 'deadline-missed',
   /** `stop()`: graceful step-down. */
   Stopped: 'stopped',
+  /**
+   * The store connection dropped. A leader steps down at once: without a connection it can do nothing, and
+   * a standby that finds its liveness subject gone ("no responders") may take the key over.
+   */
+  ConnectionLost: 'connection-lost',
   /** The contender's `onGrantLeadership` threw. */
   ContenderError: 'contender-error',
   /** The election failed for good (the NATS connection was closed). */
@@ -369,6 +384,8 @@ export class LeaderElectionService {
   #inFlight: Promise<void> | undefined;
   #failingSince: number | undefined;
   #stopping: Promise<void> | undefined;
+  /** This process's incarnation: its liveness subject, and what its records name. */
+  readonly #instance = randomUUID().replaceAll('-', '');
   /** The holder of the key seen gone from NATS: since when, at which revision of the key. */
   #holderGone: { revision: number; since: number } | undefined;
 
@@ -431,7 +448,14 @@ export class LeaderElectionService {
 
   /** Starts competing: tries to create the key at once, then polls. */
   start(contender: LeaderContender): void {
-    this.#driver.serveLiveness?.(this.leaderId);
+    this.#driver.serveLiveness?.(this.#instance);
+    // A leader that lost its connection steps down at once: it is what makes a standby's "no responders"
+    // probe mean that the holder no longer acts as leader.
+    this.#driver.watchConnection?.((event) => {
+      const term = this.#term;
+      if (term?.active)
+        this.#revoke(term, RevokeReason.ConnectionLost, `the NATS connection was lost (${event})`);
+    });
     if (this.#state !== 'CREATED') {
       throw new SluiceError(ErrorCode.IllegalState, `leader election cannot start: it is ${this.#state}`);
     }
@@ -634,15 +658,14 @@ export class LeaderElectionService {
     const entry = await this.#driver.read(this.timings.requestTimeoutMs);
     if (entry === null) return false;
     const read = decodeLeaderEntry(entry);
-    if (read.state !== 'held' || read.leader.leaderId === this.leaderId) {
+    // A process restarted under the same id is another incarnation: the record's instance is what answers.
+    const holder = read.state === 'held' ? read.leader : undefined;
+    const instance = holder?.instance;
+    if (holder === undefined || instance === undefined || instance === this.#instance) {
       this.#holderGone = undefined;
       return false;
     }
-    const status = await probe.call(
-      this.#driver,
-      read.leader.leaderId,
-      Math.min(250, this.timings.requestTimeoutMs),
-    );
+    const status = await probe.call(this.#driver, instance, Math.min(250, this.timings.requestTimeoutMs));
     const now = this.#clock.now();
     if (status !== 'gone') {
       this.#holderGone = undefined;
@@ -658,7 +681,7 @@ export class LeaderElectionService {
     const deleted = await this.#driver.delete(entry.revision, this.timings.requestTimeoutMs);
     if (deleted) {
       this.#log.info(
-        { holder: read.leader.leaderId, epoch: read.leader.epoch, goneMs: Math.round(now - gone.since) },
+        { holder: holder.leaderId, epoch: holder.epoch, goneMs: Math.round(now - gone.since) },
         'the leader is gone from NATS (no responders): took its key over',
       );
     }
@@ -735,6 +758,7 @@ export class LeaderElectionService {
       ...(this.#identity.restUrl !== undefined ? { restUrl: this.#identity.restUrl } : {}),
       ...(epoch !== undefined ? { epoch } : {}),
       renewedAt: this.#wallClock(),
+      instance: this.#instance,
     });
   }
 

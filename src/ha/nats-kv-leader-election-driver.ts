@@ -41,6 +41,7 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
   readonly #kv: KV;
   readonly #nc: NatsConnection;
   #liveness: Subscription | undefined;
+  #unwatch: (() => void) | undefined;
   #closed = false;
 
   private constructor(nc: NatsConnection, kv: KV, bucket: string, leaseMs: number) {
@@ -116,21 +117,21 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
     return { revision: entry.revision, value: entry.value };
   }
 
-  /** Answers `<bucket>.alive.<leaderId>` (any payload; empty reply) while the driver is open. */
-  serveLiveness(leaderId: string): void {
+  /** Answers `<bucket>.alive.<instance>` (any payload; empty reply) while the driver is open. */
+  serveLiveness(instance: string): void {
     this.#checkOpen();
     this.#liveness?.unsubscribe();
-    this.#liveness = this.#nc.subscribe(this.#livenessSubject(leaderId), {
+    this.#liveness = this.#nc.subscribe(this.#livenessSubject(instance), {
       callback: (_err, msg) => {
         if (msg.reply) msg.respond();
       },
     });
   }
 
-  async probe(leaderId: string, timeoutMs: number): Promise<'alive' | 'gone' | 'unknown'> {
+  async probe(instance: string, timeoutMs: number): Promise<'alive' | 'gone' | 'unknown'> {
     this.#checkOpen();
     try {
-      await this.#nc.request(this.#livenessSubject(leaderId), undefined, { timeout: Math.max(1, timeoutMs) });
+      await this.#nc.request(this.#livenessSubject(instance), undefined, { timeout: Math.max(1, timeoutMs) });
       return 'alive';
     } catch (err) {
       for (let e: unknown = err; e instanceof Error; e = e.cause) {
@@ -140,15 +141,34 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
     }
   }
 
+  /** Calls `onLost` on every disconnect of the connection (it may reconnect), until the driver is closed. */
+  watchConnection(onLost: (event: string) => void): void {
+    const statuses = this.#nc.status() as AsyncIterable<{ type: string }> & { stop?: () => void };
+    this.#unwatch = () => statuses.stop?.();
+    void (async () => {
+      try {
+        for await (const s of statuses) {
+          if (this.#closed) return;
+          // A closed connection fails the election through its next request, as before.
+          if (s.type === 'disconnect' || s.type === 'staleConnection') onLost(s.type);
+        }
+      } catch {
+        // the iterator ends with the connection
+      }
+    })();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#liveness?.unsubscribe();
     this.#liveness = undefined;
+    this.#unwatch?.();
+    this.#unwatch = undefined;
   }
 
-  #livenessSubject(leaderId: string): string {
-    // A token of the id (ids may hold characters a subject token may not).
-    return `${this.bucket}.alive.${Buffer.from(leaderId).toString('base64url')}`;
+  #livenessSubject(instance: string): string {
+    // Instances are [A-Za-z0-9_-] (checked by the record schema): a valid subject token as they are.
+    return `${this.bucket}.alive.${instance}`;
   }
 
   #checkOpen(): void {

@@ -79,11 +79,11 @@ class StallableDriver implements LeaderElectionDriver {
     return this.#inner.read(timeoutMs);
   }
   // The process stays connected while its renewals hang: it answers liveness probes.
-  serveLiveness(leaderId: string): void {
-    this.#inner.serveLiveness?.(leaderId);
+  serveLiveness(instance: string): void {
+    this.#inner.serveLiveness?.(instance);
   }
-  probe(leaderId: string, timeoutMs: number) {
-    return this.#inner.probe?.(leaderId, timeoutMs) ?? Promise.resolve('unknown' as const);
+  probe(instance: string, timeoutMs: number) {
+    return this.#inner.probe?.(instance, timeoutMs) ?? Promise.resolve('unknown' as const);
   }
   close() {
     return this.#inner.close();
@@ -183,6 +183,23 @@ describe('leader election on NATS KV', () => {
     expect(a.recorder.lastRevocation?.epoch).toBe(oldEpoch);
     expect(a.election.state).toBe('FAILED');
     assertOneLeaderAtATime([a.recorder, b.recorder]);
+  });
+
+  it('a leader restarted at once under the same id is another incarnation: its dead key is taken over early', async () => {
+    const id = testClusterId('restarted');
+    const a = await contender(id, 'a');
+    a.election.start(a.recorder);
+    await waitFor(() => a.recorder.leading !== undefined, 5_000, 'a to lead');
+    const diedAt = performance.now();
+    await a.nc.close();
+    // The same id comes back at once (a restarted pod), as the only contender.
+    const again = await contender(id, 'a');
+    again.election.start(again.recorder);
+    await waitFor(() => again.recorder.leading !== undefined, LEASE + 3_000, 'the restarted a to lead');
+    const failoverMs = again.recorder.lastGrant!.at - diedAt;
+    // Its own instance does not answer for the dead one: the probe finds no responders, as for any holder.
+    expect(failoverMs).toBeLessThan(LEASE - 500);
+    expect(again.recorder.leading!).toBeGreaterThan(a.recorder.lastRevocation?.epoch ?? 0);
   });
 
   it('graceful step-down deletes the key; a standby takes over at once', async () => {

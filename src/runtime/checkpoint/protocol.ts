@@ -59,6 +59,11 @@ export const CheckpointDeclineSchema = z.object({
   taskManagerId: z.string().max(256),
   checkpointId: CheckpointIdSchema,
   reason: z.string().max(4_096),
+  /**
+   * The TaskExecutor has no such task (it ended, failed or was cancelled there). A JobMaster that still
+   * counts it as running has missed its final state (lost while NATS failed over) and fails it.
+   */
+  taskGone: z.boolean().optional(),
   epoch: z.number().int().positive().optional(),
 });
 export type CheckpointDecline = z.infer<typeof CheckpointDeclineSchema>;

@@ -13,6 +13,7 @@ import { CheckpointCoordinator, type CheckpointStats } from '../checkpoint/check
 import type { CheckpointingConfig } from '../checkpoint/checkpointing-config.js';
 import {
   CheckpointAckSchema,
+  type CheckpointDecline,
   CheckpointDeclineSchema,
   type CheckpointMetadata,
   type RestoreSpec,
@@ -136,6 +137,7 @@ export class JobMaster extends Actor {
     this.onTell('decline', CheckpointDeclineSchema, (decline) => {
       if (decline.epoch !== this.#options.epoch || !this.#leading()) return;
       this.#coordinator?.onDecline(decline);
+      if (decline.taskGone) this.#taskGone(decline.task, decline.taskManagerId);
     });
     this.onTell('task-progress', TaskProgressSchema, (progress) => {
       if (progress.epoch !== this.#options.epoch) return;
@@ -229,6 +231,23 @@ export class JobMaster extends Actor {
       retained: [],
     };
     return { ...stats, intervalMs: this.#coordinator?.config.intervalMs ?? 0 };
+  }
+
+  /** A TaskExecutor no longer has a task this JobMaster counts as running: its final state was lost. */
+  #taskGone(task: CheckpointDecline['task'], taskManagerId: string): void {
+    const e = this.#executions.find((x) => x.vertexId === task.vertexId && x.index === task.subtaskIndex);
+    if (
+      !e ||
+      e.attempt !== task.attempt ||
+      e.taskManagerId !== taskManagerId ||
+      isTerminalTaskState(e.state)
+    ) {
+      return;
+    }
+    this.#onExecutionEnded(e, TaskState.FAILED, {
+      message: `task ${this.#taskLocation(e)} is no longer running there (its final state never arrived)`,
+      location: this.#taskLocation(e),
+    });
   }
 
   #leading(): boolean {

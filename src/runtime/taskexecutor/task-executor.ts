@@ -115,13 +115,15 @@ export class TaskExecutor extends Actor {
     this.onTell('trigger', TriggerCheckpointSchema, (trigger, { epoch }) => {
       if (epoch !== undefined) this.#fence.require(epoch);
       const key = epoch === undefined ? taskKey(trigger.task) : `${taskKey(trigger.task)}@${epoch}`;
-      const trigger_ = this.#tasks.get(key)?.controls.trigger;
+      const running = this.#tasks.get(key);
+      const trigger_ = running?.controls.trigger;
       if (trigger_ === undefined) {
         this.#sendDecline({
           task: trigger.task,
           taskManagerId: this.id,
           checkpointId: trigger.checkpointId,
-          reason: 'the task is not running (or not a source)',
+          reason: running ? 'the task is not a running source' : `the task is not running on ${this.id}`,
+          ...(running ? {} : { taskGone: true }),
           ...(epoch !== undefined ? { epoch } : {}),
         });
         return;
