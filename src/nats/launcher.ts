@@ -25,7 +25,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
 export interface NatsServerOptions {
@@ -262,6 +262,37 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * Retries `$JS.API.INFO` (account info) on `url` until it answers or `deadline` passes or `aborted()`.
  * Returns the last error when it never answered.
  */
+/** Creates and deletes a probe stream with `replicas` until that works; the last error, or undefined. */
+async function waitForPlacement(url: string, replicas: number, deadline: number): Promise<unknown> {
+  let lastError: unknown = new Error('no stream could be placed');
+  let nc: Awaited<ReturnType<typeof connect>> | undefined;
+  try {
+    nc = await connect({ servers: url, timeout: 2_000, name: 'sluice-launcher' });
+    const jsm = await jetstreamManager(nc, { timeout: 2_000, checkAPI: false });
+    const name = `sluice_launcher_probe_${process.pid}_${Date.now()}`;
+    while (Date.now() < deadline) {
+      try {
+        await jsm.streams.add({
+          name,
+          subjects: [`${name}.>`],
+          num_replicas: replicas,
+          storage: StorageType.Memory,
+        });
+        await jsm.streams.delete(name).catch(() => undefined);
+        return undefined;
+      } catch (err) {
+        lastError = err;
+        await sleep(100);
+      }
+    }
+  } catch (err) {
+    lastError = err;
+  } finally {
+    await nc?.close().catch(() => {});
+  }
+  return lastError;
+}
+
 async function waitForJetStream(url: string, deadline: number, aborted: () => boolean): Promise<unknown> {
   let lastError: unknown = new Error('JetStream did not answer');
   while (!aborted() && Date.now() < deadline) {
@@ -574,7 +605,15 @@ export async function startNatsCluster(size: number, options: NatsClusterOptions
       },
     };
     const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
-    const errors = await Promise.all(servers.map((s) => waitForJetStream(s.url, deadline, () => false)));
+    const errors: unknown[] = await Promise.all(
+      servers.map((s) => waitForJetStream(s.url, deadline, () => false)),
+    );
+    // A meta leader answers before every peer has joined the meta group: until then a stream with one
+    // replica per server cannot be placed ("no suitable peers for placement"). Ready means it can.
+    if (!errors.some((e) => e !== undefined)) {
+      const placement = await waitForPlacement(servers[0]!.url, size, deadline);
+      if (placement !== undefined) errors[0] = placement;
+    }
     const notReady = errors.findIndex((e) => e !== undefined);
     if (notReady >= 0) {
       const outputs = servers.map((s, i) => `--- n${i + 1} ---\n${s.output().slice(-4_000)}`).join('\n');
