@@ -68,12 +68,14 @@ export async function startJobManager(
     replicas: config.highAvailability.replicas,
   });
   const makeActors = (epoch?: number, stores?: { jobs: JobGraphStore; results: JobResultStore }) => {
+    // HA: whether this process still leads under `epoch` (its lease deadline on the monotonic clock).
+    const stillLeading = epoch === undefined ? undefined : () => election?.isLeader(epoch) === true;
     const rm = new ResourceManager(ctx, subjects, {
       id,
       heartbeatIntervalMs: config.heartbeat.intervalMs,
       heartbeatTimeoutMs: config.heartbeat.timeoutMs,
       epoch,
-      ...(epoch === undefined ? {} : { stillLeading: () => election?.isLeader(epoch) === true }),
+      ...(stillLeading === undefined ? {} : { stillLeading }),
     });
     const d = new Dispatcher(ctx, subjects, rm, {
       jobManagerId: id,
@@ -84,7 +86,7 @@ export async function startJobManager(
       stateStore,
       ha:
         epoch !== undefined && stores
-          ? { epoch, ...stores, stillLeading: () => election?.isLeader(epoch) === true }
+          ? { epoch, ...stores, ...(stillLeading === undefined ? {} : { stillLeading }) }
           : undefined,
     });
     return { rm, d };

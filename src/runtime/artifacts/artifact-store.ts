@@ -14,7 +14,7 @@
  *
  * {@link ArtifactCache} keeps downloaded bundles on local disk for `import()`.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ import {
 } from '@nats-io/transport-node';
 import pRetry from 'p-retry';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
-import { readObjectChunks } from '../../nats/object-chunks.js';
+import { hasSha256, readObjectChunks, sha256Hex } from '../../nats/object-chunks.js';
 
 export interface ArtifactRef {
   /** SHA-256 of the artifact's bytes, lowercase hex; also its object name. */
@@ -119,17 +119,11 @@ export class ArtifactStore {
       );
     }
     const ref: ArtifactRef = { sha256, sizeBytes: code.byteLength };
-    const digest = `SHA-256=${Buffer.from(sha256, 'hex').toString('base64url')}`;
     let uploaded = false;
     await retrying(
       async () => {
         const info = await this.#info(sha256);
-        if (
-          info !== null &&
-          !info.deleted &&
-          info.size === code.byteLength &&
-          sameDigest(info.digest, digest)
-        ) {
+        if (info !== null && !info.deleted && info.size === code.byteLength && hasSha256(info, sha256)) {
           return;
         }
         // Replacing an object of that name (a corrupted or partial one) is what putBlob does anyway.
@@ -259,15 +253,6 @@ function checkSha(sha256: string): void {
   if (!SHA256_HEX.test(sha256)) {
     throw new SluiceError(ErrorCode.InvalidJob, `'${sha256}' is not a sha256 (64 lowercase hex digits)`);
   }
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** Digests as the object store writes them: `SHA-256=` and base64url, padded or not. */
-function sameDigest(a: string, b: string): boolean {
-  return a.replace(/=+$/, '') === b.replace(/=+$/, '');
 }
 
 function corrupted(ref: ArtifactRef): SluiceError {

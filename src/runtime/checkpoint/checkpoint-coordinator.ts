@@ -137,9 +137,15 @@ export class CheckpointCoordinator {
     const problems: string[] = [];
     for (let i = pointer.length - 1; i >= 0; i--) {
       const c = pointer[i]!;
-      const problem = await this.#checkCheckpoint(c);
-      if (problem === undefined) {
-        const metadata = await store.getMetadata(c.metadata);
+      let metadata: CheckpointMetadata | undefined;
+      let problem: string | undefined;
+      try {
+        metadata = await store.getMetadata(c.metadata);
+        problem = await this.#damagedObject(metadata);
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+      if (metadata !== undefined && problem === undefined) {
         if (problems.length > 0) {
           log.warn(
             { checkpointId: c.checkpointId, skipped: problems },
@@ -170,15 +176,9 @@ export class CheckpointCoordinator {
       }
       throw err;
     });
-    for (const h of metadata.handles) {
-      if (h.object === null) continue;
-      const status = await this.#host.store.check(h.object);
-      if (status !== 'ok') {
-        throw new SluiceError(
-          ErrorCode.CorruptedState,
-          `savepoint '${path}' is damaged: ${h.object.name} is ${status}`,
-        );
-      }
+    const damaged = await this.#damagedObject(metadata);
+    if (damaged !== undefined) {
+      throw new SluiceError(ErrorCode.CorruptedState, `savepoint '${path}' is damaged: ${damaged}`);
     }
     this.#restoredFrom = { id: metadata.checkpointId, kind: metadata.kind, path };
     this.#counts.restored++;
@@ -432,17 +432,11 @@ export class CheckpointCoordinator {
     if (this.#history.length > HISTORY) this.#history.shift();
   }
 
-  async #checkCheckpoint(c: RetainedCheckpoint): Promise<string | undefined> {
-    const { store } = this.#host;
-    let metadata: CheckpointMetadata;
-    try {
-      metadata = await store.getMetadata(c.metadata);
-    } catch (err) {
-      return (err as Error).message;
-    }
+  /** The first state object of a checkpoint that is missing or damaged (size and digest), if any. */
+  async #damagedObject(metadata: CheckpointMetadata): Promise<string | undefined> {
     for (const h of metadata.handles) {
       if (h.object === null) continue;
-      const status = await store.check(h.object);
+      const status = await this.#host.store.check(h.object);
       if (status !== 'ok') return `state object ${h.object.name} is ${status}`;
     }
     return undefined;

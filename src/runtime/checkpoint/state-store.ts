@@ -9,7 +9,6 @@
  * SHA-256 against the reference they were given: a damaged object is `CORRUPTED_STATE`, a missing one
  * `STATE_NOT_FOUND`, neither retried.
  */
-import { createHash } from 'node:crypto';
 import { type JetStreamManager, jetstream } from '@nats-io/jetstream';
 import { type ObjectInfo, type ObjectStore, Objm, StorageType, setSha256Backend } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -17,7 +16,7 @@ import { Packr } from 'msgpackr';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import { FencedKvStore } from '../../ha/fenced-kv-store.js';
 import { haBucketName, openKvBucket, retrying, withTimeout } from '../../ha/nats-kv.js';
-import { readObjectChunks } from '../../nats/object-chunks.js';
+import { hasSha256, readObjectChunks, sha256Hex } from '../../nats/object-chunks.js';
 
 // The object store hashes every chunk; its default is a JavaScript SHA-256, several times slower than
 // Node's (it was 40 % of a TaskManager's CPU while checkpointing 100 MB of state).
@@ -125,15 +124,11 @@ export class StateStore {
 
   /** Reads an object and checks it against `ref`. */
   async get(ref: StateObjectRef): Promise<Uint8Array> {
-    const what = `reading state object ${ref.name}`;
     const info = await this.#info(ref.name);
     if (info === null) throw notFound(ref.name);
     if (info.size !== ref.sizeBytes)
       throw corrupted(ref.name, `${info.size} bytes instead of ${ref.sizeBytes}`);
-    const bytes = await readObjectChunks(this.#jsm, this.bucket, info, (get) =>
-      retrying(() => withTimeout(get(), this.#timeoutMs, what), this.#retries, what),
-    );
-    if (bytes === null) throw corrupted(ref.name, 'a chunk is missing');
+    const bytes = await this.#read(info, ref.name);
     if (bytes.byteLength !== ref.sizeBytes || sha256Hex(bytes) !== ref.sha256) {
       throw corrupted(ref.name, 'its SHA-256 does not match');
     }
@@ -145,8 +140,7 @@ export class StateStore {
     const info = await this.#info(ref.name);
     if (info === null) return 'missing';
     if (info.size !== ref.sizeBytes) return 'corrupted';
-    const digest = `SHA-256=${Buffer.from(ref.sha256, 'hex').toString('base64url')}`;
-    return info.digest.replace(/=+$/, '') === digest.replace(/=+$/, '') ? 'ok' : 'corrupted';
+    return hasSha256(info, ref.sha256) ? 'ok' : 'corrupted';
   }
 
   /** Deletes an object; a missing one is fine. */
@@ -179,12 +173,7 @@ export class StateStore {
       name = metadataName(refOrTarget);
       const info = await this.#info(name);
       if (info === null) throw notFound(name);
-      const what = `reading ${name}`;
-      const read = await readObjectChunks(this.#jsm, this.bucket, info, (get) =>
-        retrying(() => withTimeout(get(), this.#timeoutMs, what), this.#retries, what),
-      );
-      if (read === null) throw corrupted(name, 'a chunk is missing');
-      bytes = read;
+      bytes = await this.#read(info, name);
     } else {
       name = refOrTarget.name;
       bytes = await this.get(refOrTarget);
@@ -220,6 +209,16 @@ export class StateStore {
     await this.#pointers.remove(epoch, jobId);
   }
 
+  /** An object's bytes, chunk by chunk (each request with its timeout and retries). */
+  async #read(info: ObjectInfo, name: string): Promise<Uint8Array> {
+    const what = `reading state object ${name}`;
+    const bytes = await readObjectChunks(this.#jsm, this.bucket, info, (get) =>
+      retrying(() => withTimeout(get(), this.#timeoutMs, what), this.#retries, what),
+    );
+    if (bytes === null) throw corrupted(name, 'a chunk is missing');
+    return bytes;
+  }
+
   async #info(name: string): Promise<ObjectInfo | null> {
     const what = `reading the info of state object ${name}`;
     const info = await retrying(
@@ -229,10 +228,6 @@ export class StateStore {
     );
     return info === null || info.deleted ? null : info;
   }
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 function notFound(name: string): SluiceError {

@@ -142,7 +142,7 @@ export class JobMaster extends Actor {
     this.onTell('task-progress', TaskProgressSchema, (progress) => {
       if (progress.epoch !== this.#options.epoch) return;
       const { task } = progress;
-      const e = this.#executions.find((x) => x.vertexId === task.vertexId && x.index === task.subtaskIndex);
+      const e = this.#execution(task);
       if (!e || e.attempt !== task.attempt || e.taskManagerId !== progress.taskManagerId) return;
       if (!isTerminalTaskState(e.state)) e.accumulators = progress.accumulators;
     });
@@ -235,7 +235,7 @@ export class JobMaster extends Actor {
 
   /** A TaskExecutor no longer has a task this JobMaster counts as running: its final state was lost. */
   #taskGone(task: CheckpointDecline['task'], taskManagerId: string): void {
-    const e = this.#executions.find((x) => x.vertexId === task.vertexId && x.index === task.subtaskIndex);
+    const e = this.#execution(task);
     if (
       !e ||
       e.attempt !== task.attempt ||
@@ -248,6 +248,11 @@ export class JobMaster extends Actor {
       message: `task ${this.#taskLocation(e)} is no longer running there (its final state never arrived)`,
       location: this.#taskLocation(e),
     });
+  }
+
+  /** The execution of a task id's vertex and subtask (any attempt: callers compare it). */
+  #execution(task: { vertexId: string; subtaskIndex: number }): Execution | undefined {
+    return this.#executions.find((x) => x.vertexId === task.vertexId && x.index === task.subtaskIndex);
   }
 
   #leading(): boolean {
@@ -476,7 +481,7 @@ export class JobMaster extends Actor {
 
   #onTaskState(update: TaskStateUpdate): void {
     const { task } = update;
-    const e = this.#executions.find((x) => x.vertexId === task.vertexId && x.index === task.subtaskIndex);
+    const e = this.#execution(task);
     if (!e || e.attempt !== task.attempt || e.taskManagerId !== update.taskManagerId) {
       this.log.debug({ task, from: update.taskManagerId }, 'state update for an unknown or old attempt');
       return;
