@@ -1,0 +1,94 @@
+/**
+ * The Nexmark generator and queries of `npm run bench:nexmark` (bench/nexmark/): the generator is
+ * deterministic with Nexmark's proportions and field ranges, and every query run as a Sluice job on the
+ * local environment (a real nats-server, records crossing NATS between unchained vertices) at parallelism
+ * 1 and 2 gives exactly the rows of a plain-JS reference over the same events.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventType, nexmarkConfig, nexmarkEvent } from '../../bench/nexmark/generator.js';
+import { nexmarkSource, QUERIES, QUERY_NAMES } from '../../bench/nexmark/queries.js';
+import { referenceAnswer } from '../../bench/nexmark/reference.js';
+import * as api from '../../src/api/index.js';
+import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import { closeLocalCluster } from '../../src/runtime/local-runner.js';
+import { RecordingSink } from '../api/recording-sink.js';
+
+/** 4 000 events at 200 events per second of event time: 20 s, so 3 tumbling and 14 sliding windows. */
+const EVENTS = 4_000;
+const CONFIG = nexmarkConfig({ eventRate: 200 });
+
+const canonical = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).sort();
+
+describe('Nexmark generator', () => {
+  it('is deterministic and has the standard proportions, ids and ranges', () => {
+    const config = nexmarkConfig();
+    const counts = [0, 0, 0];
+    const personIds: number[] = [];
+    const auctionIds: number[] = [];
+    let lastTime = 0;
+    for (let n = 0; n < 5_000; n++) {
+      const e = nexmarkEvent(n, config);
+      expect(nexmarkEvent(n, config)).toEqual(e);
+      counts[e.type]!++;
+      if (e.type === EventType.PERSON) {
+        personIds.push(e.person.id);
+        expect(e.person.creditCard).toMatch(/^\d{4} \d{4} \d{4} \d{4}$/);
+        expect(e.person.emailAddress).toMatch(/@.+\.com$/);
+        expect(['AZ', 'CA', 'ID', 'OR', 'WA', 'WY']).toContain(e.person.state);
+        expect(e.person.dateTime).toBeGreaterThanOrEqual(lastTime);
+        lastTime = e.person.dateTime;
+      } else if (e.type === EventType.AUCTION) {
+        auctionIds.push(e.auction.id);
+        expect(e.auction.category).toBeGreaterThanOrEqual(10);
+        expect(e.auction.category).toBeLessThanOrEqual(14);
+        expect(e.auction.reserve).toBeGreaterThan(e.auction.initialBid);
+        expect(e.auction.expires).toBeGreaterThan(e.auction.dateTime);
+        expect(e.auction.seller).toBeGreaterThanOrEqual(1000);
+      } else {
+        expect(e.bid.price).toBeGreaterThanOrEqual(100);
+        expect(e.bid.price).toBeLessThanOrEqual(100_000_000);
+        expect(e.bid.auction).toBeGreaterThanOrEqual(1000);
+        expect(e.bid.url).toMatch(/^https:\/\/www\.nexmark\.com\//);
+        expect(e.bid.dateTime).toBeGreaterThanOrEqual(lastTime);
+        lastTime = e.bid.dateTime;
+      }
+    }
+    // Per 50 events: 1 person, 3 auctions, 46 bids (2 / 6 / 92 %).
+    expect(counts).toEqual([100, 300, 4_600]);
+    // Ids are dense from 1000, in event order.
+    expect(personIds).toEqual(personIds.map((_, i) => 1000 + i));
+    expect(auctionIds).toEqual(auctionIds.map((_, i) => 1000 + i));
+    // 10 M events per second of event time: event 5 000 000 is 0.5 s after event 0.
+    const at = (n: number) => {
+      const e = nexmarkEvent(n, config);
+      return e.type === EventType.BID ? e.bid.dateTime : Number.NaN;
+    };
+    expect(at(5_000_004) - at(4)).toBe(500);
+  });
+});
+
+describe('Nexmark queries against a plain-JS reference', () => {
+  let nats: NatsServerHandle;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+  });
+  afterAll(async () => {
+    await closeLocalCluster();
+    await nats?.stop();
+  });
+
+  for (const query of QUERY_NAMES) {
+    for (const parallelism of [1, 2]) {
+      it(`${query} at parallelism ${parallelism}`, async () => {
+        const env = api.StreamExecutionEnvironment.createLocalEnvironment(parallelism, nats.url);
+        const sink = new RecordingSink<unknown>();
+        QUERIES[query](api, nexmarkSource(api, env, { events: EVENTS, config: CONFIG })).sinkTo(sink);
+        await env.execute(`nexmark ${query} test`);
+        const expected = referenceAnswer(query, EVENTS, CONFIG);
+        expect(expected.length).toBeGreaterThan(0);
+        expect(canonical(sink.values())).toEqual(canonical(expected));
+      });
+    }
+  }
+});
