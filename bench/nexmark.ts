@@ -216,6 +216,7 @@ interface QueryResult {
   eventsPerCpuSecond: number;
   cpu: number[];
   durationMs: number;
+  checkpoints: { completed: number; failed: number };
 }
 
 async function runQuery(cluster: Cluster, o: Options, query: QueryName): Promise<QueryResult> {
@@ -246,6 +247,7 @@ async function runQuery(cluster: Cluster, o: Options, query: QueryName): Promise
     );
   }
   const cpu = after.map((a, i) => a - before[i]!);
+  const { counts } = await cluster.client.checkpoints(m[1]!);
   const total = cpu.reduce((a, b) => a + b, 0);
   return {
     query,
@@ -253,6 +255,7 @@ async function runQuery(cluster: Cluster, o: Options, query: QueryName): Promise
     eventsPerCpuSecond: o.events / total,
     cpu,
     durationMs: details.durationMs,
+    checkpoints: { completed: counts.completed, failed: counts.failed },
   };
 }
 
@@ -328,7 +331,7 @@ async function main(): Promise<void> {
     for (const query of o.queries) {
       const r = await runQuery(cluster, o, query);
       console.log(
-        `  ${query}: ${fmt(r.eventsPerSecond)} events/s (${fmt(r.durationMs)} ms), ${fmt(r.eventsPerCpuSecond)} events per CPU-second`,
+        `  ${query}: ${fmt(r.eventsPerSecond)} events/s (${fmt(r.durationMs)} ms), ${fmt(r.eventsPerCpuSecond)} events per CPU-second, ${r.checkpoints.completed} checkpoints completed, ${r.checkpoints.failed} failed`,
       );
       results.push(r);
     }
