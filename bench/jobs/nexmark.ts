@@ -6,7 +6,8 @@
 import * as sluice from 'sluice';
 import { StreamExecutionEnvironment } from 'sluice';
 import { DEFAULT_EVENT_RATE, nexmarkConfig } from '../nexmark/generator.js';
-import { isQueryName, nexmarkSource, QUERIES, QUERY_NAMES } from '../nexmark/queries.js';
+import { isQueryName, QUERIES, QUERY_NAMES } from '../nexmark/queries.js';
+import { nexmarkSource } from '../nexmark/source.js';
 import { CountingSink } from './shared.js';
 
 const [query = 'q0', eventsArg = '1000000', rateArg = String(DEFAULT_EVENT_RATE), intervalArg = '180000'] =

@@ -1,13 +1,8 @@
 /**
- * The Nexmark source and queries on Sluice's DataStream API, as `npm run bench:nexmark` runs them
+ * The Nexmark queries on Sluice's DataStream API, as `npm run bench:nexmark` runs them
  * (bench/jobs/nexmark.ts) and test/bench/nexmark.test.ts checks them against bench/nexmark/reference.ts.
  *
  * Promises:
- * - `nexmarkSource` is a replayable source of the first `events` events of the Nexmark stream: Sluice's
- *   GeneratorSource over `nexmarkEvent` (subtask s of p generates the event numbers n ≡ s mod p; a
- *   checkpoint stores each subtask's next number, so a restore at any parallelism resumes exactly after
- *   the last event emitted), with event time from the event's `dateTime` and a bounded-out-of-orderness
- *   watermark (4 s, as the Nexmark DDL's `WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND`).
  * - Each query reads the whole event stream (as Flink's runs do: the `bid` view is a filter on it) and
  *   returns the stream of its result rows, to be written into a sink by the caller:
  *   q0 pass-through of the bids; q1 bids with the price in euros (× 0.908); q2 bids whose auction is a
@@ -22,61 +17,17 @@
  * window ([start, end)), where the SQL's BETWEEN also admits a bid at exactly `start - 1` ms; q5 rows
  * carry the window end, so a window's answer can be checked.
  *
- * The Sluice API comes in as a parameter (`NexmarkApi`): the job passes the `sluice` module it was bundled
- * with, the test passes `src/api` — one set of classes per job either way.
+ * Queries get the Sluice API as a parameter (`NexmarkApi`, see source.ts) for the classes they construct.
  */
-import type * as SluiceApi from 'sluice';
 import type {
   AggregateFunction,
   Collector,
   DataStream,
   ProcessWindowContext,
   ProcessWindowFunction,
-  StreamExecutionEnvironment,
 } from 'sluice';
-import {
-  type Bid,
-  EventType,
-  eventTime,
-  type NexmarkConfig,
-  type NexmarkEvent,
-  nexmarkEvent,
-} from './generator.js';
-
-export type NexmarkApi = Pick<
-  typeof SluiceApi,
-  'GeneratorSource' | 'WatermarkStrategy' | 'SlidingEventTimeWindows' | 'TumblingEventTimeWindows'
->;
-
-/** Nexmark's watermark delay (the DDL's `dateTime - INTERVAL '4' SECOND`). */
-export const WATERMARK_DELAY_MS = 4_000;
-
-export interface NexmarkSourceOptions {
-  /** How many events (numbers 0 … events - 1). */
-  events: number;
-  config: NexmarkConfig;
-  /** Bounded out-of-orderness of the watermark; default WATERMARK_DELAY_MS. */
-  maxOutOfOrdernessMs?: number;
-}
-
-/** The Nexmark event stream with event time and watermarks. */
-export function nexmarkSource(
-  api: NexmarkApi,
-  env: StreamExecutionEnvironment,
-  options: NexmarkSourceOptions,
-): DataStream<NexmarkEvent> {
-  const { config } = options;
-  const watermarks = api.WatermarkStrategy.forBoundedOutOfOrderness<NexmarkEvent>(
-    options.maxOutOfOrdernessMs ?? WATERMARK_DELAY_MS,
-  ).withTimestampAssigner((e) => eventTime(e));
-  return env
-    .fromSource(
-      new api.GeneratorSource(options.events, (n) => nexmarkEvent(n, config)),
-      watermarks,
-      'Source: Nexmark',
-    )
-    .uid('nexmark-source');
-}
+import { type Bid, EventType, type NexmarkEvent } from './generator.js';
+import type { NexmarkApi } from './source.js';
 
 /** q1's row: a bid with its price converted to euros. */
 export interface EuroBid {

@@ -6,8 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventType, nexmarkConfig, nexmarkEvent } from '../../bench/nexmark/generator.js';
-import { nexmarkSource, QUERIES, QUERY_NAMES } from '../../bench/nexmark/queries.js';
+import { QUERIES, QUERY_NAMES } from '../../bench/nexmark/queries.js';
 import { referenceAnswer } from '../../bench/nexmark/reference.js';
+import { nexmarkSource } from '../../bench/nexmark/source.js';
 import * as api from '../../src/api/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { closeLocalCluster } from '../../src/runtime/local-runner.js';
