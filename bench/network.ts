@@ -17,12 +17,12 @@
  * - gates: emit() each record (await ready() when not writable), next() on the other side.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Subjects } from '../src/actors/subjects.js';
 import { startNatsServer } from '../src/nats/launcher.js';
 import { record } from '../src/runtime/network/elements.js';
 import { appendElement, decodeFrame, FrameBuilder } from '../src/runtime/network/frame.js';
 import { InputGate } from '../src/runtime/network/input-gate.js';
 import { DEFAULT_MAX_FRAME_BYTES, OutputGate } from '../src/runtime/network/output-gate.js';
-import { Subjects } from '../src/runtime/subjects.js';
 
 const RECORDS = Number(process.argv[2] ?? 1_000_000);
 const RECORD_BYTES = Number(process.argv[3] ?? 0);

@@ -13,10 +13,10 @@
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
-import { GeneratorSource, type Sink, StreamExecutionEnvironment } from '../src/api/index.js';
+import { closeLocalCluster } from '../src/execution/local-bridge.js';
+import { GeneratorSource, type Sink, StreamExecutionEnvironment } from '../src/index.js';
 import { startNatsServer } from '../src/nats/launcher.js';
 import type { JobDetails } from '../src/runtime/dispatcher/protocol.js';
-import { closeLocalCluster } from '../src/runtime/local-runner.js';
 import { record } from '../src/runtime/network/elements.js';
 import { appendElement, FrameBuilder } from '../src/runtime/network/frame.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/runtime/network/output-gate.js';

@@ -5,6 +5,7 @@
  */
 import { connect, type NatsConnection, type Status } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Subjects } from '../../src/actors/subjects.js';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { decodeCredit, encodeConnect, encodeCredit } from '../../src/runtime/network/control.js';
@@ -12,7 +13,6 @@ import { END_OF_PARTITION, record, watermark } from '../../src/runtime/network/e
 import { encodeFrame } from '../../src/runtime/network/frame.js';
 import { type InputFrame, InputGate, type InputGateOptions } from '../../src/runtime/network/input-gate.js';
 import { OutputGate, type OutputGateOptions } from '../../src/runtime/network/output-gate.js';
-import { Subjects } from '../../src/runtime/subjects.js';
 
 const subjects = new Subjects('nettest');
 let server: NatsServerHandle;

@@ -14,9 +14,9 @@
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { encodeError } from '../../actors/envelope.js';
+import type { Subjects } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError, toSluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { Subjects } from '../subjects.js';
 import { channelName, checkIndex, checkPositive, checkToken, logDrop, watchConnection } from './channel.js';
 import { decodeConnect, encodeConnectReply, encodeCredit } from './control.js';
 import type { StreamElement } from './elements.js';

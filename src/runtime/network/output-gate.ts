@@ -20,9 +20,9 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeReply } from '../../actors/envelope.js';
 import { mapRequestError } from '../../actors/rpc.js';
+import type { Subjects } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError, toSluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { Subjects } from '../subjects.js';
 import { channelName, checkIndex, checkPositive, checkToken, logDrop, watchConnection } from './channel.js';
 import { checkConnectReply, decodeCredit, encodeConnect, MAX_CONTROL_BYTES } from './control.js';
 import { ElementKind, type StreamElement } from './elements.js';
