@@ -9,6 +9,8 @@
  *     runs in this process, records cross NATS between its two vertices).
  *
  * Sizes: BENCH_LINES (default 250 000 lines = 2 000 000 words), BENCH_RECORDS (default 1 000 000).
+ * `-- --cpu-prof DIR`: the TaskManagers write V8 CPU profiles into DIR (summarise them with
+ * `npx tsx bench/profile-summary.ts DIR/*.cpuprofile`).
  */
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -20,12 +22,15 @@ import { closeLocalCluster } from '../src/runtime/local-runner.js';
 import { record } from '../src/runtime/network/elements.js';
 import { appendElement, FrameBuilder } from '../src/runtime/network/frame.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/runtime/network/output-gate.js';
-import { SluiceProcess, sluice } from '../test/harness/processes.js';
+import { SLUICE_BIN, SluiceProcess, sluice } from '../test/harness/processes.js';
 import { benchLine } from './jobs/shared.js';
 
 const LINES = Number(process.env.BENCH_LINES ?? 250_000);
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const RECORD_BYTES = 100;
+const cpuProfAt = process.argv.indexOf('--cpu-prof');
+const CPU_PROF_DIR = cpuProfAt >= 0 ? process.argv[cpuProfAt + 1] : undefined;
+if (cpuProfAt >= 0 && !CPU_PROF_DIR) throw new Error('--cpu-prof needs a directory');
 const jobs = (name: string) => fileURLToPath(new URL(`./jobs/${name}`, import.meta.url));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -109,7 +114,10 @@ async function main(): Promise<void> {
   const common = ['--nats', nats.url, '--cluster-id', 'bench'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
   const jm = new SluiceProcess(['jobmanager', ...common], env);
-  const tms = [0, 1].map(() => new SluiceProcess(['taskmanager', ...common, '--slots', '1'], env));
+  const tmNodeArgs = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [];
+  const tms = [0, 1].map(
+    () => new SluiceProcess(['taskmanager', ...common, '--slots', '1'], env, [...tmNodeArgs, SLUICE_BIN]),
+  );
   try {
     // Wait until both TaskManagers registered: a tiny job at parallelism 2 must run.
     for (let tries = 0; ; tries++) {

@@ -240,6 +240,7 @@ export const FRAME_ITEMS_START = 3;
  */
 export class FrameBatch {
   #items: unknown[] = [FRAME_VERSION, 0, 0];
+  #end = false;
   /** Elements in the frame being built. */
   elements = 0;
   /** Records in the frame being built. */
@@ -275,6 +276,7 @@ export class FrameBatch {
     this.#items.push(TAG_END);
     this.fixedBytes += END_BYTES;
     this.elements++;
+    this.#end = true;
   }
 
   addBarrier(checkpointId: number, target: string): void {
@@ -303,12 +305,30 @@ export class FrameBatch {
     let out: Uint8Array[];
     if (bytes.byteLength <= maxBytes) out = [bytes];
     else out = splitFrame(items, sourceSubtask, seq, maxBytes);
+    this.#reset();
+    return out;
+  }
+
+  /**
+   * Seals the frame WITHOUT encoding it, for a local channel: its item list becomes the frame the receiver
+   * reads (the same layout as a decoded frame), and the batch starts a fresh list.
+   */
+  take(sourceSubtask: number, seq: number): DecodedFrame {
+    const items = this.#items;
+    items[1] = sourceSubtask;
+    items[2] = seq;
+    const frame = new Decoded(sourceSubtask, seq, items, this.records, this.#end);
+    this.#reset();
+    return frame;
+  }
+
+  #reset(): void {
     this.#items = [FRAME_VERSION, 0, 0];
+    this.#end = false;
     this.elements = 0;
     this.records = 0;
     this.estimate = FRAME_HEADER_BYTES;
     this.fixedBytes = 0;
-    return out;
   }
 }
 
