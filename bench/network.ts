@@ -39,6 +39,8 @@ function makeValue(i: number): unknown {
 interface Result {
   name: string;
   ms: number;
+  /** CPU time of this process (user + system) during the run, ms: robust on a shared machine. */
+  cpuMs: number;
   records: number;
   frames: number;
   bytes: number;
@@ -74,6 +76,7 @@ async function rawPreEncoded(pub: NatsConnection, sub: NatsConnection): Promise<
   });
   await sub.flush();
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let f = 0; f < frames.length; f++) {
     pub.publish(subject, frames[f]!);
     if (f % 64 === 63) await pub.flush();
@@ -82,6 +85,7 @@ async function rawPreEncoded(pub: NatsConnection, sub: NatsConnection): Promise<
   return {
     name: 'raw NATS, pre-encoded frames',
     ms: performance.now() - start,
+    cpuMs: cpuSince(cpu0),
     records: RECORDS,
     frames: got,
     bytes,
@@ -108,6 +112,7 @@ async function rawWithCodec(pub: NatsConnection, sub: NatsConnection): Promise<R
   });
   await sub.flush();
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const batch = new FrameBatch();
   let seq = 1;
   let sent = 0;
@@ -125,7 +130,14 @@ async function rawWithCodec(pub: NatsConnection, sub: NatsConnection): Promise<R
   expectedFrames = sent;
   if (frames === sent) resolveDone();
   await done;
-  return { name: 'raw NATS + frame codec', ms: performance.now() - start, records, frames, bytes };
+  return {
+    name: 'raw NATS + frame codec',
+    ms: performance.now() - start,
+    cpuMs: cpuSince(cpu0),
+    records,
+    frames,
+    bytes,
+  };
 }
 
 async function gates(
@@ -157,6 +169,7 @@ async function gates(
     localChannels: local,
   });
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   const consume = async () => {
     let records = 0;
     for (;;) {
@@ -174,10 +187,12 @@ async function gates(
   };
   const [records] = await Promise.all([consume(), produce()]);
   const ms = performance.now() - start;
+  const cpuMs = cpuSince(cpu0);
   input.close();
   return {
     name: local ? `gates, local (window ${credits})` : `gates (window ${credits} frames)`,
     ms,
+    cpuMs,
     records,
     frames: output.stats.framesOut,
     bytes: output.stats.bytesOut,
@@ -198,6 +213,11 @@ function countRecords(items: unknown[]): number {
   return n;
 }
 
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
 function rate(r: Result): number {
   return (r.records / r.ms) * 1000;
 }
@@ -209,6 +229,9 @@ function row(r: Result, raw?: Result, codec?: Result): string {
   return (
     `${r.name.padEnd(30)} ${Math.round(rate(r)).toLocaleString('en-US').padStart(11)} records/s` +
     `  ${mbs.toFixed(1).padStart(6)} MiB/s  ${String(r.frames).padStart(5)} frames  ${r.ms.toFixed(0).padStart(5)} ms` +
+    `  ${Math.round((r.records / r.cpuMs) * 1000)
+      .toLocaleString('en-US')
+      .padStart(11)} records/CPU-s` +
     `${vs(raw, 'raw')}${vs(codec, 'raw+codec')}`
   );
 }
