@@ -1,6 +1,7 @@
 /**
  * Summarises V8 CPU profiles (`node --cpu-prof`): busy time (all samples but `(idle)`), the share of
- * garbage collection, and the top entries by self time, grouped by function and file.
+ * garbage collection, self time per package (msgpackr, @nats-io, …, Sluice's own files, the job's bundle,
+ * Node internals), and the top entries by self time, grouped by function and file.
  *
  *   npx tsx bench/profile-summary.ts [--top N] FILE.cpuprofile…
  *
@@ -38,10 +39,26 @@ function label(node: ProfileNode): string {
   return `${name} ${short}:${lineNumber + 1}`;
 }
 
+/** The group of a sample: a package under node_modules, `sluice`, `job bundle`, `node` or a V8 pseudo-entry. */
+function groupOf(node: ProfileNode): string {
+  const url = node.callFrame.url;
+  if (!url)
+    return node.callFrame.functionName.startsWith('(') ? node.callFrame.functionName : 'node (native)';
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const parts = url.slice(nm + 'node_modules/'.length).split('/');
+    return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+  }
+  if (url.includes('?sluice=') || url.endsWith('.mjs')) return 'job bundle';
+  if (/\/(dist|src)\//.test(url)) return 'sluice';
+  return 'node';
+}
+
 function summarise(file: string, top: number): void {
   const profile = load(file);
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
+  const groups = new Map<string, number>();
   let total = 0;
   for (let i = 0; i < profile.samples.length; i++) {
     const node = byId.get(profile.samples[i]!);
@@ -49,6 +66,8 @@ function summarise(file: string, top: number): void {
     if (node === undefined || dt <= 0) continue;
     const key = label(node);
     self.set(key, (self.get(key) ?? 0) + dt);
+    const group = groupOf(node);
+    groups.set(group, (groups.get(group) ?? 0) + dt);
     total += dt;
   }
   const idle = self.get('(idle)') ?? 0;
@@ -58,6 +77,12 @@ function summarise(file: string, top: number): void {
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1)} %`;
   console.log(`\n${file}`);
   console.log(`  busy ${s(busy)} (idle ${s(idle)}), GC ${s(gc)} = ${pct(gc)} of busy`);
+  const byGroup = [...groups.entries()]
+    .filter(([k]) => k !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([k, us]) => `${k} ${pct(us)}`);
+  console.log(`  by package: ${byGroup.join(', ')}`);
   const rows = [...self.entries()]
     .filter(([k]) => k !== '(idle)')
     .sort((a, b) => b[1] - a[1])
