@@ -9,9 +9,9 @@ import { EventType, nexmarkConfig, nexmarkEvent } from '../../bench/nexmark/gene
 import { QUERIES, QUERY_NAMES } from '../../bench/nexmark/queries.js';
 import { referenceAnswer } from '../../bench/nexmark/reference.js';
 import { nexmarkSource } from '../../bench/nexmark/source.js';
-import * as api from '../../src/api/index.js';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
+import * as api from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { RecordingSink } from '../api/recording-sink.js';
 
 /** 4 000 events at 200 events per second of event time: 20 s, so 3 tumbling and 14 sliding windows. */
