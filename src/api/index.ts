@@ -5,7 +5,13 @@
 export { JobStatus } from '../runtime/job-status.js';
 export type { ListState, MapState, ValueState } from '../runtime/state/keyed-state-backend.js';
 export type { ConnectorContext, Sink, SinkWriter, Source, SourceContext } from './connector.js';
-export { DataStream, DataStreamSink, KeyedStream, WindowedStream } from './datastream.js';
+export {
+  DataStream,
+  DataStreamSink,
+  KeyedStream,
+  SingleOutputStreamOperator,
+  WindowedStream,
+} from './datastream.js';
 export { type RemoteEnvironmentOptions, StreamExecutionEnvironment } from './environment.js';
 export {
   type AggregateFunction,
@@ -25,6 +31,8 @@ export {
   ValueStateDescriptor,
 } from './functions.js';
 export { type JobClient, JobExecutionError, type JobExecutionResult } from './job-client.js';
+export { OutputTag } from './output-tag.js';
+export type { ProcessContext, ProcessFunction } from './process-function.js';
 export { CollectSink } from './sinks/collect-sink.js';
 export { JetStreamSink, type JetStreamSinkOptions } from './sinks/jetstream-sink.js';
 export { PrintSink } from './sinks/print-sink.js';
@@ -35,7 +43,20 @@ export { JetStreamSource, type JetStreamSourceOptions } from './sources/jetstrea
 export { TextFileSource } from './sources/text-file-source.js';
 export { Time } from './time.js';
 export { type TimestampAssigner, WatermarkStrategy } from './watermarks.js';
+export { GlobalWindows } from './windowing/global-windows.js';
+export { EventTimeSessionWindows, ProcessingTimeSessionWindows } from './windowing/session-windows.js';
 export {
+  CountTrigger,
+  EventTimeTrigger,
+  type OnMergeContext,
+  ProcessingTimeTrigger,
+  PurgingTrigger,
+  Trigger,
+  type TriggerContext,
+  TriggerResult,
+} from './windowing/triggers.js';
+export {
+  GlobalWindow,
   type ProcessWindowContext,
   type ProcessWindowFunction,
   SlidingEventTimeWindows,
@@ -43,5 +64,6 @@ export {
   TimeWindow,
   TumblingEventTimeWindows,
   TumblingProcessingTimeWindows,
+  type Window,
   WindowAssigner,
 } from './windows.js';

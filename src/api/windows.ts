@@ -1,7 +1,18 @@
 /**
- * Window assigners (tumbling and sliding, in event time or processing time) and the window type.
+ * Windows and window assigners (as Flink's): time windows (tumbling and sliding, in event time or
+ * processing time), the base class every assigner extends, and the process-window function shape.
+ * Session windows and global windows live in `windowing/`; triggers in `windowing/triggers.ts`.
+ *
+ * Sizes, slides and gaps are checked when the program builds its graph: anything but a finite number
+ * of milliseconds > 0 is refused with a SluiceError (INVALID_JOB) naming the value.
  */
+import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { Collector } from './functions.js';
+import type { OutputTag } from './output-tag.js';
+import { EventTimeTrigger, ProcessingTimeTrigger, type Trigger } from './windowing/triggers.js';
+
+/** The largest timestamp (the global window's end; Sluice's MAX_WATERMARK). */
+const END_OF_TIME = Number.MAX_SAFE_INTEGER;
 
 export class TimeWindow {
   constructor(
@@ -14,12 +25,74 @@ export class TimeWindow {
     return this.end - 1;
   }
 
+  /** Whether the windows overlap or touch (session windows that do are merged). */
+  intersects(other: TimeWindow): boolean {
+    return this.start <= other.end && this.end >= other.start;
+  }
+
+  /** The smallest window that covers both. */
+  cover(other: TimeWindow): TimeWindow {
+    return new TimeWindow(Math.min(this.start, other.start), Math.max(this.end, other.end));
+  }
+
   toString(): string {
     return `TimeWindow{start=${this.start}, end=${this.end}}`;
   }
 }
 
-export class WindowAssigner {
+/** The one window of GlobalWindows: every element of a key; it ends at the end of time. */
+export class GlobalWindow {
+  static readonly #instance = new GlobalWindow();
+  private constructor() {}
+
+  static get(): GlobalWindow {
+    return GlobalWindow.#instance;
+  }
+
+  maxTimestamp(): number {
+    return END_OF_TIME;
+  }
+
+  toString(): string {
+    return 'GlobalWindow';
+  }
+}
+
+export type Window = TimeWindow | GlobalWindow;
+
+/** Refuses a size, slide or gap that is not a finite number of milliseconds > 0. */
+export function checkPositiveMs(what: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new SluiceError(
+      ErrorCode.InvalidJob,
+      `${what} must be a finite number of milliseconds > 0, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Puts each element into zero or more windows; its default trigger says when they fire. */
+export abstract class WindowAssigner<W extends Window = Window> {
+  /** Whether windows close by event time (watermarks) rather than the wall clock or a count. */
+  abstract readonly eventTime: boolean;
+
+  /** Session windows: a key's windows that overlap are merged into one, with merged state. */
+  get isMerging(): boolean {
+    return false;
+  }
+
+  /** The windows an element with this timestamp (event time or processing time) belongs to. */
+  abstract assignWindows(timestamp: number): W[];
+
+  /** The trigger used unless `.trigger(...)` sets another. */
+  abstract getDefaultTrigger(): Trigger<W>;
+
+  /** As Flink names the assigner in operator names, e.g. `TumblingEventTimeWindows(5000)`. */
+  abstract toString(): string;
+}
+
+/** Tumbling (slide = size) and sliding windows of a fixed size. */
+class FixedSizeTimeWindows extends WindowAssigner<TimeWindow> {
   protected constructor(
     readonly kind: 'tumbling' | 'sliding',
     readonly eventTime: boolean,
@@ -27,11 +100,14 @@ export class WindowAssigner {
     readonly slideMs: number,
     readonly offsetMs: number,
   ) {
-    if (!(sizeMs > 0)) throw new RangeError('window size must be > 0 ms');
-    if (!(slideMs > 0)) throw new RangeError('window slide must be > 0 ms');
+    super();
+    checkPositiveMs('window size', sizeMs);
+    checkPositiveMs('window slide', slideMs);
+    if (!Number.isFinite(offsetMs)) {
+      throw new SluiceError(ErrorCode.InvalidJob, `window offset must be finite, got ${String(offsetMs)}`);
+    }
   }
 
-  /** The windows an element with this timestamp belongs to. */
   assignWindows(timestamp: number): TimeWindow[] {
     const lastStart =
       timestamp - ((((timestamp - this.offsetMs) % this.slideMs) + this.slideMs) % this.slideMs);
@@ -41,39 +117,50 @@ export class WindowAssigner {
     }
     return windows;
   }
+
+  getDefaultTrigger(): Trigger<TimeWindow> {
+    return this.eventTime ? EventTimeTrigger.create() : ProcessingTimeTrigger.create();
+  }
+
+  toString(): string {
+    const name = `${this.kind === 'tumbling' ? 'Tumbling' : 'Sliding'}${this.eventTime ? 'Event' : 'Processing'}TimeWindows`;
+    return this.kind === 'tumbling' ? `${name}(${this.sizeMs})` : `${name}(${this.sizeMs}, ${this.slideMs})`;
+  }
 }
 
-export class TumblingEventTimeWindows extends WindowAssigner {
+export class TumblingEventTimeWindows extends FixedSizeTimeWindows {
   static of(sizeMs: number, offsetMs = 0): TumblingEventTimeWindows {
     return new TumblingEventTimeWindows('tumbling', true, sizeMs, sizeMs, offsetMs);
   }
 }
 
-export class SlidingEventTimeWindows extends WindowAssigner {
+export class SlidingEventTimeWindows extends FixedSizeTimeWindows {
   static of(sizeMs: number, slideMs: number, offsetMs = 0): SlidingEventTimeWindows {
     return new SlidingEventTimeWindows('sliding', true, sizeMs, slideMs, offsetMs);
   }
 }
 
-export class TumblingProcessingTimeWindows extends WindowAssigner {
+export class TumblingProcessingTimeWindows extends FixedSizeTimeWindows {
   static of(sizeMs: number, offsetMs = 0): TumblingProcessingTimeWindows {
     return new TumblingProcessingTimeWindows('tumbling', false, sizeMs, sizeMs, offsetMs);
   }
 }
 
-export class SlidingProcessingTimeWindows extends WindowAssigner {
+export class SlidingProcessingTimeWindows extends FixedSizeTimeWindows {
   static of(sizeMs: number, slideMs: number, offsetMs = 0): SlidingProcessingTimeWindows {
     return new SlidingProcessingTimeWindows('sliding', false, sizeMs, slideMs, offsetMs);
   }
 }
 
-export interface ProcessWindowContext {
-  readonly window: TimeWindow;
+export interface ProcessWindowContext<W extends Window = TimeWindow> {
+  readonly window: W;
   currentWatermark(): number;
   currentProcessingTime(): number;
+  /** Emits to a side output (read with `getSideOutput(tag)`), with the window's last timestamp. */
+  output<X>(tag: OutputTag<X>, value: X): void;
 }
 
 /** Gets all elements of a window at once, with the window's key and bounds. */
-export interface ProcessWindowFunction<IN, OUT, K> {
-  process(key: K, context: ProcessWindowContext, elements: IN[], out: Collector<OUT>): void;
+export interface ProcessWindowFunction<IN, OUT, K, W extends Window = TimeWindow> {
+  process(key: K, context: ProcessWindowContext<W>, elements: IN[], out: Collector<OUT>): void;
 }
