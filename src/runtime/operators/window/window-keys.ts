@@ -15,6 +15,11 @@ export function windowFromKey(key: unknown): Window {
   if (Array.isArray(key) && key.length === 2 && typeof key[0] === 'number' && typeof key[1] === 'number') {
     return new TimeWindow(key[0], key[1]);
   }
+  if (typeof key === 'number') {
+    throw new Error(
+      `window state keyed by window start (${key}) comes from a checkpoint or savepoint taken before session windows: this version keys windows by [start, end] and cannot read it; start the job without that state`,
+    );
+  }
   throw new Error(`window state holds an unknown window key ${JSON.stringify(key)}`);
 }
 
