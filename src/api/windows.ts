@@ -92,7 +92,7 @@ export abstract class WindowAssigner<W extends Window = Window> {
 }
 
 /** Tumbling (slide = size) and sliding windows of a fixed size. */
-class FixedSizeTimeWindows extends WindowAssigner<TimeWindow> {
+export class FixedSizeTimeWindows extends WindowAssigner<TimeWindow> {
   protected constructor(
     readonly kind: 'tumbling' | 'sliding',
     readonly eventTime: boolean,

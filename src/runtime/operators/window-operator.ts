@@ -4,8 +4,8 @@
  * output.
  *
  * State (keyed state, so checkpoints capture it and a rescaled job moves it by key group):
- * - 'window-contents': MapState per key, window ([start, end], or 'global') → the window's contents (the
- *   reduced value, the accumulator, or the list of elements; see window/window-contents.ts);
+ * - 'window-contents': MapState per key, window name (see window/window-keys.ts) → the window's contents
+ *   (the reduced value, the accumulator, or the list of elements; see window/window-contents.ts);
  * - 'window-trigger-state': MapState per key, [window, state name] → a trigger's partitioned state (the
  *   CountTrigger's count).
  * A key's windows are the windows named in either. Timers (per key and time) live in the timer service.
@@ -43,7 +43,7 @@ import type { KeyedStateBackend, MapState } from '../state/keyed-state-backend.j
 import { MAX_WATERMARK, type OperatorContext, type Output, type StreamOperator } from './operator.js';
 import { TriggerContexts } from './window/trigger-context.js';
 import { WindowContents } from './window/window-contents.js';
-import { sameWindow, type WindowKey, windowFromKey, windowKey } from './window/window-keys.js';
+import { sameWindow, type WindowKey, WindowNames } from './window/window-keys.js';
 
 export type WindowOperatorSpec = Extract<TransformationSpec, { kind: 'window' }>;
 
@@ -78,6 +78,7 @@ export class WindowOperator implements StreamOperator {
   #keyed!: KeyedStateBackend;
   #contents!: MapState<WindowKey, unknown>;
   #triggers!: TriggerContexts;
+  readonly #names: WindowNames;
   #droppedLate = 0;
   #loggedLate = false;
   /** While a watermark (or end of input) fires timers: the fired windows, emitted sorted afterwards. */
@@ -92,6 +93,7 @@ export class WindowOperator implements StreamOperator {
     this.allowedLatenessMs = spec.allowedLatenessMs;
     this.#contentsFn = new WindowContents(spec.fn, spec.keepLast);
     this.#lateDataTag = spec.lateDataTag?.id;
+    this.#names = new WindowNames(spec.assigner);
   }
 
   /** Elements dropped because every window they belong to was past its allowed lateness. */
@@ -112,6 +114,7 @@ export class WindowOperator implements StreamOperator {
     this.#triggers = new TriggerContexts(
       ctx.keyedState.mapState<[WindowKey, string], unknown>(TRIGGER_STATE_NAME),
       ctx.timers,
+      this.#names,
       () => ctx.processingTime(),
     );
     // The timer service has set the timer's key before each callback.
@@ -140,11 +143,14 @@ export class WindowOperator implements StreamOperator {
       const window = this.assigner.isMerging ? this.#merge(assigned as TimeWindow) : assigned;
       if (this.#isLate(window)) continue;
       skipped = false;
-      const wk = windowKey(window);
+      const wk = this.#names.key(window);
       this.#contents.put(wk, this.#contentsFn.add(this.#contents.get(wk), value));
       const result = this.trigger.onElement(value, timestamp ?? time, window, this.#triggers.of(window));
+      // The trigger's timer at the window's end is often the cleanup timer too: register it once.
+      const registered = this.#triggers.lastEventTimer;
       this.#act(result, window, key);
-      this.#registerCleanupTimer(window);
+      if (registered === undefined || registered !== this.#cleanupTime(window))
+        this.#registerCleanupTimer(window);
     }
     if (skipped && eventTime && time + this.allowedLatenessMs <= this.#ctx.timers.currentWatermark) {
       this.#late(value, time);
@@ -202,7 +208,7 @@ export class WindowOperator implements StreamOperator {
 
   #act(result: TriggerResult, window: Window, key: unknown): void {
     if (result === Result.CONTINUE) return;
-    const wk = windowKey(window);
+    const wk = this.#names.key(window);
     const contents = this.#contents.get(wk);
     if ((result === Result.FIRE || result === Result.FIRE_AND_PURGE) && contents !== undefined) {
       this.#emit({ window, key, results: this.#results(window, key, contents) });
@@ -228,10 +234,10 @@ export class WindowOperator implements StreamOperator {
     const absorbed = overlapping.filter((w) => !sameWindow(w, merged));
     if (absorbed.length === 0) return merged;
     absorbed.sort((a, b) => a.start - b.start);
-    const target = windowKey(merged);
+    const target = this.#names.key(merged);
     let contents = this.#contents.get(target);
     for (const w of absorbed) {
-      const wk = windowKey(w);
+      const wk = this.#names.key(w);
       contents = this.#contentsFn.merge(contents, this.#contents.get(wk));
       this.#contents.remove(wk);
     }
@@ -253,7 +259,7 @@ export class WindowOperator implements StreamOperator {
       const id = keyString(wk);
       if (seen.has(id)) return;
       seen.add(id);
-      windows.push(windowFromKey(wk));
+      windows.push(this.#names.window(wk));
     };
     for (const wk of this.#contents.keys()) add(wk);
     for (const wk of this.#triggers.windowKeys()) add(wk);
@@ -304,7 +310,7 @@ export class WindowOperator implements StreamOperator {
   }
 
   #clearWindow(window: Window): void {
-    this.#removeContents(windowKey(window));
+    this.#removeContents(this.#names.key(window));
     this.trigger.clear(window, this.#triggers.of(window));
     this.#triggers.clearWindow(window);
   }

@@ -1,26 +1,45 @@
 /**
- * How a window is named in keyed state: a time window by [start, end] (session windows of one key have
- * different ends), the global window by 'global'. Keys round-trip through checkpoints (plain data).
+ * How a window is named in keyed state. Windows of a fixed size (tumbling, sliding) by their start, a
+ * number (as before session windows existed, so older checkpoints still restore); other time windows
+ * (sessions: a key's windows have different ends) by 'start/end'; the global window by 'global'. Names
+ * round-trip through checkpoints (plain data).
  */
-import { GlobalWindow, TimeWindow, type Window } from '../../../api/windows.js';
+import {
+  FixedSizeTimeWindows,
+  GlobalWindow,
+  TimeWindow,
+  type Window,
+  type WindowAssigner,
+} from '../../../api/windows.js';
 
-export type WindowKey = readonly [number, number] | 'global';
+export type WindowKey = number | string;
 
-export function windowKey(window: Window): WindowKey {
-  return window instanceof TimeWindow ? [window.start, window.end] : 'global';
-}
+export class WindowNames {
+  readonly #fixedSize: number | undefined;
 
-export function windowFromKey(key: unknown): Window {
-  if (key === 'global') return GlobalWindow.get();
-  if (Array.isArray(key) && key.length === 2 && typeof key[0] === 'number' && typeof key[1] === 'number') {
-    return new TimeWindow(key[0], key[1]);
+  constructor(assigner: WindowAssigner) {
+    this.#fixedSize = assigner instanceof FixedSizeTimeWindows ? assigner.sizeMs : undefined;
   }
-  if (typeof key === 'number') {
+
+  key(window: Window): WindowKey {
+    if (!(window instanceof TimeWindow)) return 'global';
+    return this.#fixedSize !== undefined ? window.start : `${window.start}/${window.end}`;
+  }
+
+  window(key: unknown): Window {
+    if (typeof key === 'number' && this.#fixedSize !== undefined)
+      return new TimeWindow(key, key + this.#fixedSize);
+    if (key === 'global') return GlobalWindow.get();
+    if (typeof key === 'string') {
+      const slash = key.indexOf('/');
+      const start = Number(key.slice(0, slash));
+      const end = Number(key.slice(slash + 1));
+      if (slash > 0 && Number.isFinite(start) && Number.isFinite(end)) return new TimeWindow(start, end);
+    }
     throw new Error(
-      `window state keyed by window start (${key}) comes from a checkpoint or savepoint taken before session windows: this version keys windows by [start, end] and cannot read it; start the job without that state`,
+      `window state holds a window named ${JSON.stringify(key)}, which this window assigner does not make: was the job's window assigner changed since the checkpoint?`,
     );
   }
-  throw new Error(`window state holds an unknown window key ${JSON.stringify(key)}`);
 }
 
 export function sameWindow(a: Window, b: Window): boolean {
