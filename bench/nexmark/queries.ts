@@ -7,9 +7,9 @@
  *   returns the stream of its result rows, to be written into a sink by the caller:
  *   q0 pass-through of the bids; q1 bids with the price in euros (× 0.908); q2 bids whose auction is a
  *   multiple of 123 ({auction, price}); q5 per sliding window (10 s, every 2 s) the auctions with the
- *   most bids ({auction, num, windowEnd}); q7 per tumbling 10 s window the bids with the highest price.
- * - Pending (`PENDING_QUERIES`): q3 and q8 need a two-input join, q11 needs session windows. When those
- *   APIs exist, add a builder to `QUERIES` (and a reference in reference.ts): the bench, the job and the
+ *   most bids ({auction, num, windowEnd}); q7 per tumbling 10 s window the bids with the highest price;
+ *   q11 per bidder and session (10 s gap) the number of bids ({bidder, bidCount, start, end}).
+ * - Pending (`PENDING_QUERIES`): q3 and q8 need a two-input join. When that API exists, add a builder to `QUERIES` (and a reference in reference.ts): the bench, the job and the
  *   test pick up every entry of `QUERIES` by name.
  *
  * Differs from the SQL text of Nexmark: q5 and q7 compute the same rows in two keyed window stages
@@ -50,6 +50,16 @@ export interface HotItem {
   windowEnd: number;
 }
 
+/** q11's row: how many bids a bidder made in one session (bids less than 10 s apart), and its bounds. */
+export interface UserSession {
+  bidder: number;
+  bidCount: number;
+  /** The first bid's time. */
+  start: number;
+  /** The last bid's time + the gap (SESSION_END). */
+  end: number;
+}
+
 /** q7's row: a bid with the highest price of its 10 s window. */
 export interface HighestBid {
   auction: number;
@@ -64,6 +74,7 @@ export const Q2_AUCTION_MODULUS = 123;
 export const Q5_WINDOW_MS = 10_000;
 export const Q5_SLIDE_MS = 2_000;
 export const Q7_WINDOW_MS = 10_000;
+export const Q11_SESSION_GAP_MS = 10_000;
 
 /** The bids of the event stream (Nexmark's `bid` view). */
 function bids(events: DataStream<NexmarkEvent>): DataStream<Bid> {
@@ -91,6 +102,26 @@ const mostBids: ProcessWindowFunction<HotItem, HotItem, number> = {
     let max = 0;
     for (const e of elements) if (e.num > max) max = e.num;
     for (const e of elements) if (e.num === max) out.collect(e);
+  },
+};
+
+/** A count of bids by a bidder (in a session, once windowed). */
+interface BidderCount {
+  bidder: number;
+  num: number;
+}
+
+/** Adds the session's bounds to its count. */
+const sessionRow: ProcessWindowFunction<BidderCount, UserSession, number> = {
+  process(
+    _key: number,
+    ctx: ProcessWindowContext,
+    elements: BidderCount[],
+    out: Collector<UserSession>,
+  ): void {
+    for (const c of elements) {
+      out.collect({ bidder: c.bidder, bidCount: c.num, start: ctx.window.start, end: ctx.window.end });
+    }
   },
 };
 
@@ -194,6 +225,19 @@ export const QUERIES = {
           }
         }),
     ),
+
+  /** User sessions: per bidder, the bids of each session (a session ends after 10 s without a bid). */
+  q11: (api, events) =>
+    rows(
+      events
+        .flatMap<BidderCount>((e, out) => {
+          if (e.type === EventType.BID) out.collect({ bidder: e.bid.bidder, num: 1 });
+        })
+        .keyBy((c) => c.bidder)
+        .window(api.EventTimeSessionWindows.withGap(Q11_SESSION_GAP_MS))
+        .reduce<UserSession>((a, b) => ({ bidder: a.bidder, num: a.num + b.num }), sessionRow)
+        .uid('q11-sessions'),
+    ),
 } satisfies Record<string, QueryBuilder>;
 
 export type QueryName = keyof typeof QUERIES;
@@ -204,7 +248,6 @@ export const QUERY_NAMES = Object.keys(QUERIES) as QueryName[];
 export const PENDING_QUERIES = {
   q3: 'local item suggestion: needs a two-input (regular) join of auctions and persons',
   q8: 'monitor new users: needs a windowed join of persons and auctions',
-  q11: 'user sessions: needs session windows',
 } as const;
 
 /** Flink 1.13's published throughput per core (Nexmark README: 8 single-slot TaskManagers, RocksDB). */

@@ -15,7 +15,9 @@ import {
   Q5_SLIDE_MS,
   Q5_WINDOW_MS,
   Q7_WINDOW_MS,
+  Q11_SESSION_GAP_MS,
   type QueryName,
+  type UserSession,
 } from './queries.js';
 
 function allBids(events: number, config: NexmarkConfig): Bid[] {
@@ -76,6 +78,32 @@ function q7(bids: Bid[]): HighestBid[] {
   return out;
 }
 
+function q11(bids: Bid[]): UserSession[] {
+  const times = new Map<number, number[]>();
+  for (const b of bids) {
+    const list = times.get(b.bidder) ?? [];
+    list.push(b.dateTime);
+    times.set(b.bidder, list);
+  }
+  const out: UserSession[] = [];
+  for (const [bidder, list] of times) {
+    list.sort((a, b) => a - b);
+    let start = list[0]!;
+    let count = 0;
+    for (let i = 0; i < list.length; i++) {
+      // Windows [t, t + gap) that touch are one session.
+      if (i > 0 && list[i]! > list[i - 1]! + Q11_SESSION_GAP_MS) {
+        out.push({ bidder, bidCount: count, start, end: list[i - 1]! + Q11_SESSION_GAP_MS });
+        start = list[i]!;
+        count = 0;
+      }
+      count++;
+    }
+    out.push({ bidder, bidCount: count, start, end: list[list.length - 1]! + Q11_SESSION_GAP_MS });
+  }
+  return out;
+}
+
 /** The rows query `name` produces over the first `events` events (in no particular order). */
 export function referenceAnswer(name: QueryName, events: number, config: NexmarkConfig): unknown[] {
   const bids = allBids(events, config);
@@ -100,5 +128,7 @@ export function referenceAnswer(name: QueryName, events: number, config: Nexmark
       return q5(bids);
     case 'q7':
       return q7(bids);
+    case 'q11':
+      return q11(bids);
   }
 }

@@ -20,7 +20,11 @@ import { eventTime, type NexmarkConfig, type NexmarkEvent, nexmarkEvent } from '
 
 export type NexmarkApi = Pick<
   typeof SluiceApi,
-  'GeneratorSource' | 'WatermarkStrategy' | 'SlidingEventTimeWindows' | 'TumblingEventTimeWindows'
+  | 'GeneratorSource'
+  | 'WatermarkStrategy'
+  | 'SlidingEventTimeWindows'
+  | 'TumblingEventTimeWindows'
+  | 'EventTimeSessionWindows'
 >;
 
 /** Nexmark's watermark delay (the DDL's `dateTime - INTERVAL '4' SECOND`). */

@@ -95,6 +95,19 @@ describe('Nexmark queries against a plain-JS reference', () => {
     }
   });
 
+  it('q11 splits the bids of a bidder into sessions (20 events per second of event time, parallelism 2)', async () => {
+    // 4 000 events over 200 s: bidders outside the hot ones bid seconds apart, with gaps over 10 s.
+    const config = nexmarkConfig({ eventRate: 20 });
+    const expected = referenceAnswer('q11', EVENTS, config) as Array<{ bidder: number }>;
+    const bidders = new Set(expected.map((r) => r.bidder));
+    expect(expected.length).toBeGreaterThan(bidders.size);
+    const env = api.StreamExecutionEnvironment.createLocalEnvironment(2, nats.url);
+    const sink = new RecordingSink<unknown>();
+    QUERIES.q11(api, nexmarkSource(api, env, { events: EVENTS, config })).sinkTo(sink);
+    await env.execute('nexmark q11 sessions test');
+    expect(canonical(sink.values())).toEqual(canonical(expected));
+  });
+
   for (const query of QUERY_NAMES) {
     for (const parallelism of [1, 2]) {
       it(`${query} at parallelism ${parallelism}`, async () => {
