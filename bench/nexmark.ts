@@ -17,7 +17,7 @@
  *   counted, as Flink's figure does not count its SQL client;
  * - Flink 1.13's figure from the Nexmark README (Throughput/Cores: events ÷ (average cores used × time),
  *   8 single-slot TaskManagers, RocksDB, 100 M events) and the ratio of the two (goal ≥ 1 each).
- * Queries that need APIs Sluice does not have yet (joins: q3, q8; session windows: q11) are listed as
+ * Queries that need APIs Sluice does not have yet (joins: q3, q8) are listed as
  * pending.
  *
  * Options: --events N (default 2 000 000, env NEXMARK_EVENTS), --queries q0,q1,… (default all, env

@@ -50,7 +50,7 @@ export interface HotItem {
   windowEnd: number;
 }
 
-/** q11's row: how many bids a bidder made in one session (bids less than 10 s apart), and its bounds. */
+/** q11's row: how many bids a bidder made in one session (bids at most 10 s apart), and its bounds. */
 export interface UserSession {
   bidder: number;
   bidCount: number;
