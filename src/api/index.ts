@@ -4,6 +4,18 @@
 
 export { JobStatus } from '../runtime/job-status.js';
 export type { ListState, MapState, ValueState } from '../runtime/state/keyed-state-backend.js';
+export {
+  AsyncDataStream,
+  type AsyncFunction,
+  type AsyncFunctionLike,
+  type AsyncOutputMode,
+  type AsyncResult,
+  AsyncRetryStrategies,
+  type AsyncRetryStrategy,
+  AsyncRetryStrategyBuilder,
+  type ResultFuture,
+  RetryPredicates,
+} from './async-data-stream.js';
 export type { ConnectorContext, Sink, SinkWriter, Source, SourceContext } from './connector.js';
 export { DataStream, DataStreamSink, KeyedStream, WindowedStream } from './datastream.js';
 export { type RemoteEnvironmentOptions, StreamExecutionEnvironment } from './environment.js';

@@ -136,8 +136,19 @@ export async function runStreamTask(
   const sourceNode = head.spec.kind === 'source' ? head : undefined;
   const operatorNodes = sourceNode ? nodes.slice(1) : nodes;
   let failure: unknown;
+  /** Rejects with the first failure that happens outside the task's loop (timers, async operators). */
+  let rejectFailed: (err: unknown) => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    rejectFailed = reject;
+  });
+  failed.catch(() => undefined);
+  /** Ends a running source when the task fails (set once the source runs). */
+  let stopSource: (err: unknown) => void = () => {};
   const fail = (err: unknown) => {
-    failure ??= err;
+    if (failure !== undefined) return;
+    failure = err;
+    rejectFailed(err);
+    stopSource(err);
   };
 
   const connector = (node: StreamNode): ConnectorContext => ({
@@ -244,6 +255,7 @@ export async function runStreamTask(
         timers,
         processingTime: () => Date.now(),
         currentWatermark: () => link.watermark,
+        fail,
       },
     };
     links.unshift(link);
@@ -272,7 +284,7 @@ export async function runStreamTask(
     if (waits.length > 0) {
       const started = performance.now();
       try {
-        await Promise.race([Promise.all(waits), aborted]);
+        await Promise.race([Promise.all(waits), aborted, failed]);
       } finally {
         backpressuredMs += performance.now() - started;
       }
@@ -423,6 +435,7 @@ export async function runStreamTask(
       }
       env.log.info({ checkpointId: checkpoints!.restore!.checkpointId }, 'state restored');
     }
+    for (const link of links) link.operator.start?.();
     if (sourceNode?.spec.kind === 'source') {
       const ctx: SourceContext<unknown> = {
         ...connector(sourceNode),
@@ -455,9 +468,11 @@ export async function runStreamTask(
         };
       }
       env.onRunning?.();
+      stopSource = (err) => sourceAbort.abort(err);
       try {
         await sourceNode.spec.source.run(ctx);
       } catch (err) {
+        if (failure !== undefined) throw failure;
         // A stop-with-savepoint ends the source through its signal: the task then ends normally.
         if (!stopped || env.signal.aborted) throw err;
       }
@@ -481,7 +496,7 @@ export async function runStreamTask(
           )
         : undefined;
       for (;;) {
-        const frame = await Promise.race([inputGate.next(), aborted]);
+        const frame = await Promise.race([inputGate.next(), aborted, failed]);
         if (frame === null) break;
         const channel = frame.channel;
         // The frame's flat items (checked by the gate): record 0, ts | null, value; watermark 1, wm; end 2.
