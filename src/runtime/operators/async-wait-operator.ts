@@ -304,23 +304,28 @@ export class AsyncWaitOperator implements StreamOperator {
     e.status = 'done';
     e.results = results;
     this.#inFlight--;
-    if (this.ordered) this.#emitOrdered();
-    else this.#emitUnordered();
-    this.#pump();
+    try {
+      if (this.ordered) this.#emitOrdered();
+      else this.#emitUnordered();
+      this.#pump();
+    } catch (err) {
+      // Thrown by an operator downstream in the chain (or asyncInvoke of a record invoked now): outside
+      // the task's loop, so the task is told.
+      this.#fail(err instanceof Error ? err : new Error(String(err)));
+    }
     this.#wake();
   }
 
   #emitOrdered(): void {
     const q = this.#queue;
-    let n = 0;
-    while (n < q.length) {
-      const head = q[n]!;
+    while (q.length > 0) {
+      const head = q[0]!;
+      if (head.kind === 'record' && head.status !== 'done') break;
+      // Dequeued before it is emitted: downstream may throw.
+      q.shift();
       if (head.kind === 'watermark') this.#out.emitWatermark(head.watermark);
-      else if (head.status === 'done') this.#emit(head);
-      else break;
-      n++;
+      else this.#emit(head);
     }
-    if (n > 0) q.splice(0, n);
   }
 
   /** Emits the completed records before the first watermark; a watermark with none before it goes too. */
@@ -344,8 +349,9 @@ export class AsyncWaitOperator implements StreamOperator {
 
   #emit(e: RecordEntry): void {
     this.#held--;
-    for (const r of e.results!) this.#out.collect(r, e.timestamp);
+    const results = e.results!;
     e.results = undefined;
+    for (const r of results) this.#out.collect(r, e.timestamp);
   }
 
   #clearTimers(e: RecordEntry, abort: boolean): void {
