@@ -40,6 +40,17 @@ export { type JobClient, JobExecutionError, type JobExecutionResult } from './jo
 export { CollectSink } from './sinks/collect-sink.js';
 export { JetStreamSink, type JetStreamSinkOptions } from './sinks/jetstream-sink.js';
 export { PrintSink } from './sinks/print-sink.js';
+export {
+  IDEMPOTENT_REDIS_COMMANDS,
+  RedisCommand,
+  RedisCommandDescription,
+  type RedisDeliveryGuarantee,
+  type RedisMapper,
+  RedisSink,
+  type RedisSinkOptions,
+  type RedisSinkState,
+  type RedisTransaction,
+} from './sinks/redis-sink.js';
 export { TextFileSink } from './sinks/text-file-sink.js';
 export { CollectionSource } from './sources/collection-source.js';
 export { GeneratorSource, type GeneratorSourceOptions } from './sources/generator-source.js';

@@ -161,6 +161,7 @@ export async function runStreamTask(
     nats: env.nc,
     checkpointing: checkpoints?.periodic === true,
     restoredState: restored?.get(node.uid)?.connector,
+    fail,
   });
 
   const aborted = new Promise<never>((_, reject) => {
