@@ -14,7 +14,9 @@ import {
   type ResultFuture,
   RetryPredicates,
 } from '../../src/api/index.js';
+import { ownsKey } from '../../src/runtime/checkpoint/subtask-state.js';
 import { AsyncWaitOperator } from '../../src/runtime/operators/async-wait-operator.js';
+import { keyGroupRange } from '../../src/runtime/state/key-groups.js';
 import { TimerService } from '../../src/runtime/state/timer-service.js';
 import { prng } from './harness.js';
 
@@ -36,6 +38,7 @@ async function drive(
     capacity?: number;
     retry?: AsyncRetryStrategy<unknown>;
     restored?: unknown[];
+    keySelector?: (value: unknown) => unknown;
     subtaskIndex?: number;
     parallelism?: number;
   } = {},
@@ -54,7 +57,7 @@ async function drive(
     },
     {
       restored: o.restored === undefined ? undefined : (unpack(pack(o.restored)) as unknown[]),
-      keySelector: undefined,
+      keySelector: o.keySelector,
     },
   );
   await op.open(
@@ -338,6 +341,32 @@ describe('AsyncWaitOperator', () => {
       await d.op.close();
     }
     expect(shares).toEqual([[3, 4, 5, 6, 7], [50]]);
+  });
+
+  it('on a keyed stream, a restored request goes to the subtask that owns its key', async () => {
+    const records = Array.from({ length: 40 }, (_, i) => [i, null]);
+    const restored = [
+      { v: 1, records: records.slice(0, 25) },
+      { v: 1, records: records.slice(25) },
+    ];
+    const shares: number[][] = [];
+    for (const s of [0, 1, 2]) {
+      const d = await drive(async (x: number) => [x], {
+        restored,
+        keySelector: (x) => `k${x}`,
+        subtaskIndex: s,
+        parallelism: 3,
+      });
+      await d.op.endInput();
+      shares.push(d.records() as number[]);
+      await d.op.close();
+    }
+    const range = (s: number) => keyGroupRange(s, 128, 3);
+    for (const [s, share] of shares.entries()) {
+      for (const x of share) expect(ownsKey(`k${x}`, 128, range(s))).toBe(true);
+    }
+    expect(shares.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(shares.every((share) => share.length > 0)).toBe(true);
   });
 
   it('refuses a checkpointed state that is not its own', async () => {
