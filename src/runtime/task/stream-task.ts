@@ -136,12 +136,8 @@ export async function runStreamTask(
   const sourceNode = head.spec.kind === 'source' ? head : undefined;
   const operatorNodes = sourceNode ? nodes.slice(1) : nodes;
   let failure: unknown;
-  /** Rejects with the first failure that happens outside the task's loop (timers, async operators). */
+  /** Rejects `aborted` with a failure that happens outside the task's loop (timers, async operators). */
   let rejectFailed: (err: unknown) => void = () => {};
-  const failed = new Promise<never>((_, reject) => {
-    rejectFailed = reject;
-  });
-  failed.catch(() => undefined);
   /** Ends a running source when the task fails (set once the source runs). */
   let stopSource: (err: unknown) => void = () => {};
   const fail = (err: unknown) => {
@@ -164,7 +160,9 @@ export async function runStreamTask(
     fail,
   });
 
+  /** Rejects when the task is cancelled, or fails outside its loop: whatever the task awaits races it. */
   const aborted = new Promise<never>((_, reject) => {
+    rejectFailed = reject;
     if (env.signal.aborted) reject(env.signal.reason);
     env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true });
   });
@@ -285,7 +283,7 @@ export async function runStreamTask(
     if (waits.length > 0) {
       const started = performance.now();
       try {
-        await Promise.race([Promise.all(waits), aborted, failed]);
+        await Promise.race([Promise.all(waits), aborted]);
       } finally {
         backpressuredMs += performance.now() - started;
       }
@@ -497,7 +495,7 @@ export async function runStreamTask(
           )
         : undefined;
       for (;;) {
-        const frame = await Promise.race([inputGate.next(), aborted, failed]);
+        const frame = await Promise.race([inputGate.next(), aborted]);
         if (frame === null) break;
         const channel = frame.channel;
         // The frame's flat items (checked by the gate): record 0, ts | null, value; watermark 1, wm; end 2.
