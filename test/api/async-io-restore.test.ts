@@ -14,9 +14,9 @@ import {
   GeneratorSource,
   StreamExecutionEnvironment,
   TextFileSink,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import { prng } from '../operators/harness.js';
 
 describe('async I/O through a restart from a checkpoint', () => {

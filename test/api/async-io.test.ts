@@ -16,9 +16,9 @@ import {
   Time,
   TumblingEventTimeWindows,
   WatermarkStrategy,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import { prng } from '../operators/harness.js';
 import { RecordingSink, sorted } from './recording-sink.js';
 

@@ -12,7 +12,7 @@ import {
   type RedisMapper,
   RedisSink,
   type SinkWriter,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { silentLogger } from '../../src/common/log.js';
 import { type RedisServerHandle, startRedisServer } from '../harness/redis.js';
 

@@ -13,7 +13,7 @@ import {
   type AsyncRetryStrategy,
   type ResultFuture,
   RetryPredicates,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { ownsKey } from '../../src/runtime/checkpoint/subtask-state.js';
 import { AsyncWaitOperator } from '../../src/runtime/operators/async-wait-operator.js';
 import { keyGroupRange } from '../../src/runtime/state/key-groups.js';
