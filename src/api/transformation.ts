@@ -2,7 +2,7 @@
  * What each DataStream call records: a tree of transformations, turned into a StreamGraph at execute().
  * `keyBy`, `union` and the partitioning calls are virtual: they shape edges, not operators.
  */
-import type { AsyncFunction, AsyncOutputMode, AsyncRetryStrategy } from './async-data-stream.js';
+import type { AsyncFunction, AsyncOutputMode, AsyncRetryStrategy } from './async-functions.js';
 import type { Sink, Source } from './connector.js';
 import type {
   AggregateFunction,
@@ -13,7 +13,10 @@ import type {
   MapFunction,
   ReduceFunction,
 } from './functions.js';
+import type { OutputTag } from './output-tag.js';
+import type { ProcessFunction } from './process-function.js';
 import type { WatermarkStrategy } from './watermarks.js';
+import type { Trigger } from './windowing/triggers.js';
 import type { ProcessWindowFunction, WindowAssigner } from './windows.js';
 
 export type Partitioning = 'forward' | 'rebalance' | 'broadcast' | 'shuffle' | 'hash';
@@ -36,11 +39,18 @@ export type TransformationSpec =
   | { kind: 'timestamps'; watermarks: WatermarkStrategy<unknown> }
   | { kind: 'reduce'; fn: ReduceFunction<unknown> }
   | { kind: 'process'; fn: KeyedProcessFunction<unknown, unknown, unknown> }
+  | { kind: 'non-keyed-process'; fn: ProcessFunction<unknown, unknown> }
   | {
       kind: 'window';
       assigner: WindowAssigner;
       fn: WindowFunctionSpec;
       allowedLatenessMs: number;
+      /** Set by `.trigger(...)`; else the assigner's default trigger. */
+      trigger?: Trigger | undefined;
+      /** Keep only the last n elements of a window (`countWindow(size, slide)`). */
+      keepLast?: number | undefined;
+      /** Where elements beyond the allowed lateness go (`sideOutputLateData`); dropped when unset. */
+      lateDataTag?: OutputTag<unknown> | undefined;
     }
   | { kind: 'sink'; sink: Sink<unknown> }
   | {
@@ -54,11 +64,17 @@ export type TransformationSpec =
   // virtual
   | { kind: 'partition'; partitioning: Exclude<Partitioning, 'hash'> }
   | { kind: 'keyBy'; keySelector: KeySelector<unknown, unknown> }
-  | { kind: 'union' };
+  | { kind: 'union' }
+  | { kind: 'sideOutput'; tag: OutputTag<unknown> };
 
 export type TransformationKind = TransformationSpec['kind'];
 
-export const VIRTUAL_KINDS: ReadonlySet<TransformationKind> = new Set(['partition', 'keyBy', 'union']);
+export const VIRTUAL_KINDS: ReadonlySet<TransformationKind> = new Set([
+  'partition',
+  'keyBy',
+  'union',
+  'sideOutput',
+]);
 
 export class Transformation {
   readonly id: number;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import {
   AsyncDataStream,
   GeneratorSource,
@@ -16,7 +17,6 @@ import {
   TextFileSink,
 } from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import { prng } from '../operators/harness.js';
 
 describe('async I/O through a restart from a checkpoint', () => {

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import {
   AsyncDataStream,
   type AsyncOutputMode,
@@ -18,7 +19,6 @@ import {
   WatermarkStrategy,
 } from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import { prng } from '../operators/harness.js';
 import { RecordingSink, sorted } from './recording-sink.js';
 

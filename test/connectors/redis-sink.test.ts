@@ -6,6 +6,7 @@
 import { pack, unpack } from 'msgpackr';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/common/log.js';
 import {
   type ConnectorContext,
   RedisCommandDescription,
@@ -13,7 +14,6 @@ import {
   RedisSink,
   type SinkWriter,
 } from '../../src/index.js';
-import { silentLogger } from '../../src/common/log.js';
 import { type RedisServerHandle, startRedisServer } from '../harness/redis.js';
 
 interface Sale {

@@ -24,7 +24,7 @@
  *
  * Refuses: completing a request twice (the second completion is ignored, as in Flink).
  */
-import type { AsyncFunction, AsyncResult, ResultFuture } from '../../api/async-data-stream.js';
+import type { AsyncFunction, AsyncResult, ResultFuture } from '../../api/async-functions.js';
 import type { TransformationSpec } from '../../api/transformation.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import { ownsKey } from '../checkpoint/subtask-state.js';
