@@ -95,3 +95,4 @@ export {
   type Window,
   WindowAssigner,
 } from './api/windows.js';
+export { ErrorCode, isSluiceError, SluiceError } from './common/errors.js';
