@@ -272,6 +272,16 @@ export class Dispatcher extends Actor {
   protected override async onStop(): Promise<void> {
     const masters = [...this.#running.values()].map((r) => r.master);
     await Promise.allSettled(masters.map((m) => m.suspend('JobManager shut down')));
+    // A job that ended just before may still be deleting its checkpoints: let that finish (bounded), or it
+    // fails on the connection the JobManager drains next.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(masters.map((m) => m.terminated)),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 10_000);
+      }),
+    ]);
+    clearTimeout(timer);
     await Promise.allSettled(masters.map((m) => m.stop()));
   }
 

@@ -603,6 +603,20 @@ export class JobMaster extends Actor {
     void this.#schedule();
   }
 
+  /**
+   * Resolves once the job reached a terminal status and its JobMaster finished cleaning up (slots released,
+   * a finished job's checkpoints deleted) and stopped. The JobManager waits for it before closing its
+   * connection, so that cleanup never runs on a draining connection.
+   */
+  get terminated(): Promise<void> {
+    return this.#terminated;
+  }
+
+  #markTerminated: () => void = () => undefined;
+  readonly #terminated = new Promise<void>((resolve) => {
+    this.#markTerminated = resolve;
+  });
+
   #terminate(status: JobStatus): void {
     clearTimeout(this.#cancelTimer);
     clearTimeout(this.#restartTimer);
@@ -626,7 +640,10 @@ export class JobMaster extends Actor {
       .then(discard)
       .then(() => this.stop())
       .catch((err: unknown) => this.log.error({ err }, 'JobMaster did not stop cleanly'))
-      .finally(() => this.#options.onTerminated(this));
+      .finally(() => {
+        this.#markTerminated();
+        this.#options.onTerminated(this);
+      });
   }
 
   #setStatus(status: JobStatus): void {
