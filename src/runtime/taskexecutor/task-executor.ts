@@ -443,6 +443,7 @@ export class TaskExecutor extends Actor {
           jobId: task.jobId,
           clusterId: this.ctx.clusterId,
           attempt: stream.attempt,
+          epoch,
           vertexId: task.vertexId,
           vertexName: request.vertexName,
           subtaskIndex: task.subtaskIndex,
