@@ -8,14 +8,14 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/log.js';
-import { ManualClock } from '../../src/ha/clock.js';
-import { liveServerCount, type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { CheckpointCoordinator } from '../../src/runtime/checkpoint/checkpoint-coordinator.js';
 import {
   ackTimeoutMs,
   type CheckpointingConfig,
   DEFAULT_CHECKPOINTING,
-} from '../../src/runtime/checkpoint/checkpointing-config.js';
+} from '../../src/config/checkpointing-config.js';
+import { ManualClock } from '../../src/ha/clock.js';
+import { liveServerCount, type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import { CheckpointCoordinator } from '../../src/runtime/checkpoint/checkpoint-coordinator.js';
 import type { CheckpointAck } from '../../src/runtime/checkpoint/protocol.js';
 import { StateStore } from '../../src/runtime/checkpoint/state-store.js';
 import type { TaskId } from '../../src/runtime/taskexecutor/protocol.js';

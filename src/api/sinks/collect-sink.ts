@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import { decodeReply, encode } from '../../actors/envelope.js';
-import { Subjects } from '../../runtime/subjects.js';
+import { Subjects } from '../../actors/subjects.js';
 import type { ConnectorContext, Sink, SinkWriter } from '../connector.js';
 
 const BATCH_RECORDS = 500;

@@ -15,9 +15,9 @@
 
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { ackTimeoutMs, type CheckpointingConfig } from '../../config/checkpointing-config.js';
 import { type Clock, systemClock, type TimerHandle } from '../../ha/clock.js';
 import type { TaskId } from '../taskexecutor/protocol.js';
-import { ackTimeoutMs, type CheckpointingConfig } from './checkpointing-config.js';
 import {
   type CheckpointAck,
   type CheckpointDecline,

@@ -20,9 +20,9 @@
  * execution of another job. Pure: no NATS, time from the injected {@link Clock}.
  */
 import { z } from 'zod';
+import { isTerminalTaskState, TaskState } from '../../api/job-status.js';
 import type { Clock } from '../../ha/clock.js';
 import { ErrorInfoSchema } from '../dispatcher/protocol.js';
-import { isTerminalTaskState, TaskState } from '../job-status.js';
 import { type TaskId, TaskIdSchema } from '../taskexecutor/protocol.js';
 
 /** At most this many executions in one report (a TaskManager's slots × chained vertices, with room). */

@@ -9,6 +9,7 @@
  */
 
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { Subjects } from '../../actors/subjects.js';
 import type { ConnectorContext, SourceContext } from '../../api/connector.js';
 import type { Logger } from '../../common/log.js';
 import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
@@ -38,9 +39,9 @@ import { createOperator } from '../operators/operator-factory.js';
 import { keyGroupRange } from '../state/key-groups.js';
 import { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { TimerService } from '../state/timer-service.js';
-import type { Subjects } from '../subjects.js';
 import { BarrierAligner } from './barrier-aligner.js';
 import { RecordWriter } from './record-writer.js';
+import { type SideOutputWriter, withSideOutputs } from './side-outputs.js';
 import { BACKPRESSURED_MS, NO_WATERMARK, WATERMARK } from './vertex-gauges.js';
 
 export interface StreamTaskSpec {
@@ -161,8 +162,10 @@ export async function runStreamTask(
   });
   aborted.catch(() => undefined);
 
-  // Outgoing edges.
+  // Outgoing edges; side-output edges leave from their operator, which may be inside the chain.
   const writers: RecordWriter[] = [];
+  const mainWriters: RecordWriter[] = [];
+  const sideWriters = new Map<string, SideOutputWriter[]>();
   try {
     for (const out of spec.outputs) {
       const edge = plan.edges.find((e) => e.id === out.edgeId);
@@ -181,15 +184,20 @@ export async function runStreamTask(
         // Connecting waits for the receiving subtasks; a cancelled task's gate closes at once.
         signal: env.signal,
       });
-      writers.push(
-        new RecordWriter(gate, {
-          partitioning: edge.partitioning,
-          keySelector: edge.keySelector,
-          targetParallelism: out.targetParallelism,
-          targetMaxParallelism: target.maxParallelism,
-          subtaskIndex: spec.subtaskIndex,
-        }),
-      );
+      const writer = new RecordWriter(gate, {
+        partitioning: edge.partitioning,
+        keySelector: edge.keySelector,
+        targetParallelism: out.targetParallelism,
+        targetMaxParallelism: target.maxParallelism,
+        subtaskIndex: spec.subtaskIndex,
+      });
+      writers.push(writer);
+      if (edge.outputTag === undefined) mainWriters.push(writer);
+      else {
+        const list = sideWriters.get(edge.source) ?? [];
+        list.push({ tag: edge.outputTag, writer });
+        sideWriters.set(edge.source, list);
+      }
     }
   } catch (err) {
     for (const w of writers) w.gate.close();
@@ -203,11 +211,11 @@ export async function runStreamTask(
   const tail: Output<unknown> = {
     collect: (value, timestamp) => {
       recordsOut++;
-      for (const w of writers) w.emit(value, timestamp);
+      for (const w of mainWriters) w.emit(value, timestamp);
     },
     emitWatermark: (wm) => {
       outputWatermark = wm;
-      for (const w of writers) w.emitWatermark(wm);
+      for (const w of mainWriters) w.emitWatermark(wm);
     },
   };
   const links: ChainLink[] = [];
@@ -250,8 +258,9 @@ export async function runStreamTask(
       },
     };
     links.unshift(link);
-    outputs.unshift(downstream);
-    downstream = linkInput(link, downstream);
+    const output = withSideOutputs(downstream, sideWriters.get(node.uid) ?? []);
+    outputs.unshift(output);
+    downstream = linkInput(link, output);
   }
   const chainInput = downstream;
 
