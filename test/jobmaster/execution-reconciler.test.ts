@@ -189,3 +189,21 @@ describe('execution reconciliation', () => {
     expect(foreign).toMatchObject({ accepted: false, reason: expect.stringMatching(/of job 0+ffff/) });
   });
 });
+
+describe('execution reconciliation of deploys', () => {
+  it('does not fail over a DEPLOYING execution absent from the reports (its deploy ask answers for it)', async () => {
+    const clock = new ManualClock(0);
+    const reconciler = new ExecutionReconciler({
+      jobId: JOB,
+      clock,
+      graceMs: HEARTBEAT,
+      silenceMs: 3 * HEARTBEAT,
+    });
+    const expected = [{ ...running('map', 0), state: 'DEPLOYING' as const }];
+    for (let i = 0; i < 5; i++) {
+      expect(reconciler.onReport(report([]), expected)).toEqual({ accepted: true, actions: [] });
+      expect(reconciler.checkSilence(expected)).toEqual([]);
+      await clock.advance(HEARTBEAT);
+    }
+  });
+});

@@ -7,7 +7,8 @@
  * Promises, per valid report of a TaskExecutor:
  * - `apply`: an execution the JobMaster has on that TaskExecutor, of the same attempt, reported in a state
  *   it missed (a terminal one, or RUNNING while it still thinks DEPLOYING) — apply it as if the tell came;
- * - `missing`: an execution the JobMaster believes deployed (DEPLOYING or RUNNING) there that the reports
+ * - `missing`: an execution the JobMaster believes running there (the TaskExecutor said RUNNING: a
+ *   DEPLOYING one is covered by its deploy ask, which fails on its own timeout) that the reports
  *   have not named for at least the grace (about one heartbeat) and in at least two reports — its final
  *   state is lost: fail it over. A TaskExecutor that sends no report at all for the job for `silenceMs`
  *   while the JobMaster has executions on it (it restarted under the same id and forgot them) counts
@@ -132,6 +133,8 @@ export class ExecutionReconciler {
         }
         continue;
       }
+      // A deploy may still be on its way (the TaskExecutor's mailbox is busy): its ask answers for it.
+      if (e.state !== TaskState.RUNNING) continue;
       const absent = this.#absent.get(k);
       if (absent === undefined) {
         this.#absent.set(k, { since: now, reports: 1 });
@@ -168,7 +171,9 @@ export class ExecutionReconciler {
     const now = this.#options.clock.now();
     const actions: ReconcileAction[] = [];
     const hosting = new Set<string>();
-    for (const e of expected) if (e.taskManagerId !== null && deployed(e.state)) hosting.add(e.taskManagerId);
+    for (const e of expected) {
+      if (e.taskManagerId !== null && e.state === TaskState.RUNNING) hosting.add(e.taskManagerId);
+    }
     for (const tm of [...this.#lastReport.keys()]) if (!hosting.has(tm)) this.#lastReport.delete(tm);
     for (const tm of hosting) {
       const last = this.#lastReport.get(tm);
@@ -179,7 +184,7 @@ export class ExecutionReconciler {
       if (now - last < this.#options.silenceMs) continue;
       this.#lastReport.delete(tm);
       for (const e of expected) {
-        if (e.taskManagerId !== tm || !deployed(e.state)) continue;
+        if (e.taskManagerId !== tm || e.state !== TaskState.RUNNING) continue;
         this.#absent.delete(key(e.vertexId, e.subtaskIndex, e.attempt));
         actions.push({
           kind: 'missing',
