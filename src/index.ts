@@ -72,3 +72,4 @@ export {
   type Window,
   WindowAssigner,
 } from './api/windows.js';
+export { ErrorCode, isSluiceError, SluiceError } from './common/errors.js';
