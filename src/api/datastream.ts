@@ -2,6 +2,8 @@
  * DataStream, KeyedStream and WindowedStream: the typed surface a job is written against. Each call
  * records a Transformation in the environment; nothing runs until `execute()`.
  */
+import { BroadcastConnectedStream, BroadcastStream } from './broadcast.js';
+import { ConnectedStreams } from './connected-streams.js';
 import type { Sink } from './connector.js';
 import type { StreamExecutionEnvironment } from './environment.js';
 import type {
@@ -11,8 +13,10 @@ import type {
   KeyedProcessFunction,
   KeySelector,
   MapFunction,
+  MapStateDescriptor,
   ReduceFunction,
 } from './functions.js';
+import { CoGroupedStreams, IntervalJoin, JoinedStreams } from './joins.js';
 import { CollectSink } from './sinks/collect-sink.js';
 import { PrintSink } from './sinks/print-sink.js';
 import type { Partitioning, Transformation, TransformationSpec } from './transformation.js';
@@ -77,8 +81,39 @@ export class DataStream<T> {
     return this.#partition('rebalance');
   }
 
-  broadcast(): DataStream<T> {
-    return this.#partition('broadcast');
+  /**
+   * Without arguments: every record goes to every subtask of the next operator. With MapStateDescriptors:
+   * a BroadcastStream to `connect` a stream with (the broadcast state pattern).
+   */
+  broadcast(): DataStream<T>;
+  broadcast(...descriptors: MapStateDescriptor<unknown, unknown>[]): BroadcastStream<T>;
+  broadcast(...descriptors: MapStateDescriptor<unknown, unknown>[]): DataStream<T> | BroadcastStream<T> {
+    const partitioned = this.#partition('broadcast');
+    return descriptors.length === 0 ? partitioned : new BroadcastStream<T>(partitioned, descriptors);
+  }
+
+  /** Two inputs, one operator with a method per input (co-functions), or the broadcast state pattern. */
+  connect<R>(other: BroadcastStream<R>): BroadcastConnectedStream<T, R>;
+  connect<R>(other: DataStream<R>): ConnectedStreams<T, R>;
+  connect<R>(
+    other: DataStream<R> | BroadcastStream<R>,
+  ): ConnectedStreams<T, R> | BroadcastConnectedStream<T, R> {
+    if (other instanceof BroadcastStream) {
+      if (other.stream.environment !== this.environment)
+        throw new Error('connect: streams belong to different environments');
+      return new BroadcastConnectedStream<T, R>(this, other);
+    }
+    return new ConnectedStreams<T, R>(this, other);
+  }
+
+  /** Window join: `join(other).where(key).equalTo(otherKey).window(assigner).apply(fn)`. */
+  join<R>(other: DataStream<R>): JoinedStreams<T, R> {
+    return new JoinedStreams<T, R>(this, other);
+  }
+
+  /** Window coGroup: as `join`, but `apply` gets all elements of both inputs per key and window. */
+  coGroup<R>(other: DataStream<R>): CoGroupedStreams<T, R> {
+    return new CoGroupedStreams<T, R>(this, other);
   }
 
   forward(): DataStream<T> {
@@ -224,6 +259,11 @@ export class KeyedStream<T, K> extends DataStream<T> {
 
   window(assigner: WindowAssigner): WindowedStream<T, K> {
     return new WindowedStream<T, K>(this, assigner);
+  }
+
+  /** Interval join with another keyed stream: `intervalJoin(other).between(lower, upper).process(fn)`. */
+  intervalJoin<R>(other: KeyedStream<R, K>): IntervalJoin<T, R, K> {
+    return new IntervalJoin<T, R, K>(this, other);
   }
 }
 

@@ -4,6 +4,28 @@
 
 export { JobStatus } from '../runtime/job-status.js';
 export type { ListState, MapState, ValueState } from '../runtime/state/keyed-state-backend.js';
+export { BroadcastConnectedStream, BroadcastStream } from './broadcast.js';
+export type {
+  BroadcastContext,
+  BroadcastProcessFunction,
+  BroadcastReadOnlyContext,
+  BroadcastState,
+  CoFlatMapFunction,
+  CoGroupFunction,
+  CoMapFunction,
+  CoProcessContext,
+  CoProcessFunction,
+  JoinFunction,
+  KeyedBroadcastContext,
+  KeyedBroadcastOnTimerContext,
+  KeyedBroadcastProcessFunction,
+  KeyedBroadcastReadOnlyContext,
+  KeyedCoProcessFunction,
+  ProcessJoinContext,
+  ProcessJoinFunction,
+  ReadOnlyBroadcastState,
+} from './co-functions.js';
+export { ConnectedStreams } from './connected-streams.js';
 export type { ConnectorContext, Sink, SinkWriter, Source, SourceContext } from './connector.js';
 export { DataStream, DataStreamSink, KeyedStream, WindowedStream } from './datastream.js';
 export { type RemoteEnvironmentOptions, StreamExecutionEnvironment } from './environment.js';
@@ -25,6 +47,7 @@ export {
   ValueStateDescriptor,
 } from './functions.js';
 export { type JobClient, JobExecutionError, type JobExecutionResult } from './job-client.js';
+export { CoGroupedStreams, IntervalJoin, IntervalJoined, JoinedStreams, WindowedJoin } from './joins.js';
 export { CollectSink } from './sinks/collect-sink.js';
 export { JetStreamSink, type JetStreamSinkOptions } from './sinks/jetstream-sink.js';
 export { PrintSink } from './sinks/print-sink.js';

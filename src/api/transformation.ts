@@ -12,6 +12,7 @@ import type {
   MapFunction,
   ReduceFunction,
 } from './functions.js';
+import type { TwoInputSpec } from './two-input-specs.js';
 import type { WatermarkStrategy } from './watermarks.js';
 import type { ProcessWindowFunction, WindowAssigner } from './windows.js';
 
@@ -42,6 +43,7 @@ export type TransformationSpec =
       allowedLatenessMs: number;
     }
   | { kind: 'sink'; sink: Sink<unknown> }
+  | TwoInputSpec
   // virtual
   | { kind: 'partition'; partitioning: Exclude<Partitioning, 'hash'> }
   | { kind: 'keyBy'; keySelector: KeySelector<unknown, unknown> }

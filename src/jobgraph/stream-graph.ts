@@ -24,6 +24,8 @@ export interface StreamNode {
   maxParallelism: number;
   /** Set for operators after keyBy: how the key of each incoming record is found. */
   keySelector: KeySelector<unknown, unknown> | undefined;
+  /** Two-input operators: the key selector of input 1 (`keySelector` is input 0's). */
+  secondKeySelector?: KeySelector<unknown, unknown> | undefined;
 }
 
 export interface StreamEdge {
@@ -32,6 +34,8 @@ export interface StreamEdge {
   target: string;
   partitioning: Partitioning;
   keySelector: KeySelector<unknown, unknown> | undefined;
+  /** The target's logical input this edge feeds: 0, or 1 for the second input of a two-input operator. */
+  inputIndex?: number;
 }
 
 export interface StreamGraphConfig {
@@ -53,6 +57,7 @@ interface Upstream {
   transformation: Transformation;
   partitioning: Partitioning | undefined;
   keySelector: KeySelector<unknown, unknown> | undefined;
+  inputIndex: number;
 }
 
 /** Resolves virtual transformations (keyBy, union, partitioning) into the real upstream operators. */
@@ -62,19 +67,21 @@ function upstreams(t: Transformation): Upstream[] {
     input: Transformation,
     partitioning: Partitioning | undefined,
     key: Upstream['keySelector'],
+    inputIndex: number,
   ) => {
     const spec = input.spec;
     if (spec.kind === 'union') {
-      for (const i of input.inputs) walk(i, partitioning, key);
+      for (const i of input.inputs) walk(i, partitioning, key, inputIndex);
     } else if (spec.kind === 'keyBy') {
-      walk(input.inputs[0]!, 'hash', spec.keySelector);
+      walk(input.inputs[0]!, 'hash', spec.keySelector, inputIndex);
     } else if (spec.kind === 'partition') {
-      walk(input.inputs[0]!, partitioning ?? spec.partitioning, key);
+      walk(input.inputs[0]!, partitioning ?? spec.partitioning, key, inputIndex);
     } else {
-      out.push({ transformation: input, partitioning, keySelector: key });
+      out.push({ transformation: input, partitioning, keySelector: key, inputIndex });
     }
   };
-  for (const input of t.inputs) walk(input, undefined, undefined);
+  // A real operator's inputs: one for most, two for two-input operators (connect, joins).
+  for (const [inputIndex, input] of t.inputs.entries()) walk(input, undefined, undefined, inputIndex);
   return out;
 }
 
@@ -123,8 +130,10 @@ export function buildStreamGraph(transformations: Transformation[], config: Stre
   for (const t of ordered) {
     const target = nodes.get(t)!;
     const ups = upstreams(t);
-    const keyed = ups.filter((u) => u.partitioning === 'hash');
+    const keyed = ups.filter((u) => u.partitioning === 'hash' && u.inputIndex === 0);
     if (keyed.length > 0) target.keySelector = keyed[0]!.keySelector;
+    const keyed2 = ups.filter((u) => u.partitioning === 'hash' && u.inputIndex === 1);
+    if (keyed2.length > 0) target.secondKeySelector = keyed2[0]!.keySelector;
     for (const u of ups) {
       const source = nodes.get(u.transformation)!;
       const partitioning =
@@ -141,6 +150,7 @@ export function buildStreamGraph(transformations: Transformation[], config: Stre
         target: target.uid,
         partitioning,
         keySelector: u.keySelector,
+        ...(u.inputIndex === 0 ? {} : { inputIndex: u.inputIndex }),
       });
     }
   }
