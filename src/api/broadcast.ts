@@ -32,6 +32,8 @@ export class BroadcastConnectedStream<IN1, IN2> {
   ) {}
 
   /** A KeyedBroadcastProcessFunction when the non-broadcast stream is keyed, else a BroadcastProcessFunction. */
+  process<R>(fn: BroadcastProcessFunction<IN1, IN2, R>): DataStream<R>;
+  process<R, K = unknown>(fn: KeyedBroadcastProcessFunction<K, IN1, IN2, R>): DataStream<R>;
   process<R, K = unknown>(
     fn: BroadcastProcessFunction<IN1, IN2, R> | KeyedBroadcastProcessFunction<K, IN1, IN2, R>,
   ): DataStream<R> {

@@ -60,6 +60,8 @@ export class ConnectedStreams<IN1, IN2> {
   }
 
   /** A KeyedCoProcessFunction when both inputs are keyed (keyed state, timers); else a CoProcessFunction. */
+  process<R>(fn: CoProcessFunction<IN1, IN2, R>): DataStream<R>;
+  process<R, K = unknown>(fn: KeyedCoProcessFunction<K, IN1, IN2, R>): DataStream<R>;
   process<R, K = unknown>(
     fn: CoProcessFunction<IN1, IN2, R> | KeyedCoProcessFunction<K, IN1, IN2, R>,
   ): DataStream<R> {
