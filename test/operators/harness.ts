@@ -66,8 +66,8 @@ export class ManualTime {
 
 export interface HarnessOptions<IN> {
   keySelector: (value: IN) => unknown;
-  /** Two-input operators: the key of records of input 1 (default: `keySelector`). */
-  secondKeySelector?: (value: never) => unknown;
+  /** Two-input operators: the key of records of input 1 (default: `keySelector`; null: none, a broadcast input). */
+  secondKeySelector?: ((value: never) => unknown) | null;
   maxParallelism?: number;
   /** Start of the manual processing-time clock. */
   startTime?: number;
@@ -129,8 +129,11 @@ export class OperatorHarness<IN = unknown> {
 
   /** A record of a two-input operator's second input (input 1). */
   element2(value: unknown, timestamp?: number): this {
-    const key = (this.options.secondKeySelector ?? this.options.keySelector) as (v: unknown) => unknown;
-    this.backend?.setCurrentKey(key(value));
+    const selector = this.options.secondKeySelector;
+    if (selector !== null) {
+      const key = (selector ?? this.options.keySelector) as (v: unknown) => unknown;
+      this.backend?.setCurrentKey(key(value));
+    }
     (this.operator as unknown as TwoInputStreamOperator).processElement2(value, timestamp);
     return this;
   }
