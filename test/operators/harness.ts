@@ -130,7 +130,9 @@ export class OperatorHarness<IN = unknown> {
   /** A record of a two-input operator's second input (input 1). */
   element2(value: unknown, timestamp?: number): this {
     const selector = this.options.secondKeySelector;
-    if (selector !== null) {
+    if (selector === null) {
+      this.backend?.clearCurrentKey();
+    } else {
       const key = (selector ?? this.options.keySelector) as (v: unknown) => unknown;
       this.backend?.setCurrentKey(key(value));
     }

@@ -216,5 +216,19 @@ describe('broadcast state', () => {
     h2.element({ k: 'a', id: '5' });
     expect(h2.records()).toEqual(['5:10']);
     h2.watermark(MAX_WATERMARK);
+    // Keyed state outside applyToKeyedState on the broadcast side: refused, not the last record's key.
+    const misuse = new CoBroadcastWithKeyedOperator(
+      {
+        ...(op.spec as never as object),
+        fn: { processElement: () => {}, processBroadcastElement: () => seen.value() },
+      } as never,
+      undefined,
+    );
+    const h3 = await new OperatorHarness<Ev>(misuse, {
+      keySelector: (e) => e.k,
+      secondKeySelector: null,
+    }).open();
+    h3.element({ k: 'a', id: '6' });
+    expect(() => h3.element2(['a', 1])).toThrow(/keyed state accessed outside of a keyed context/);
   });
 });

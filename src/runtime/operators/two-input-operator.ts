@@ -24,7 +24,7 @@ export function isTwoInputOperator(operator: StreamOperator): operator is TwoInp
 /** The Output that feeds a two-input operator's second input (the task's first input path feeds input 0). */
 export function secondInput(
   operator: TwoInputStreamOperator,
-  keyed: { setCurrentKey(key: unknown): void } | undefined,
+  keyed: { setCurrentKey(key: unknown): void; clearCurrentKey(): void } | undefined,
   keySelector: ((value: unknown) => unknown) | undefined,
   counted: () => void,
 ): Pick<Output<unknown>, 'collect'> {
@@ -33,6 +33,16 @@ export function secondInput(
       collect: (value, timestamp) => {
         counted();
         keyed.setCurrentKey(keySelector(value));
+        operator.processElement2(value, timestamp);
+      },
+    };
+  }
+  if (keyed) {
+    // A keyed operator's unkeyed input (broadcast): no key is current while it runs.
+    return {
+      collect: (value, timestamp) => {
+        counted();
+        keyed.clearCurrentKey();
         operator.processElement2(value, timestamp);
       },
     };
