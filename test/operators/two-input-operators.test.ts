@@ -168,7 +168,7 @@ describe('broadcast state', () => {
       // Exactly one old copy (not a merge of both).
       expect(entries).toEqual(
         [
-          ['only-' + (subtask % 2), subtask % 2],
+          [`only-${subtask % 2}`, subtask % 2],
           ['x', 7],
         ].sort(),
       );
