@@ -30,6 +30,7 @@ import type { TwoInputStreamOperator } from './two-input-operator.js';
 type BroadcastSpec = Extract<TwoInputSpec, { kind: 'broadcastProcess' | 'keyedBroadcastProcess' }>;
 
 abstract class BroadcastOperatorBase implements TwoInputStreamOperator {
+  readonly broadcastState = true;
   protected ctx!: OperatorContext;
   protected out!: Output<unknown>;
   protected states!: BroadcastStates;

@@ -381,7 +381,13 @@ export async function runStreamTask(
         if (connector) state.connector = own;
         if (keyed || connector) {
           operators[link.node.uid] = state;
-          handleOps.push({ uid: link.node.uid, maxParallelism: link.node.maxParallelism, keyed, connector });
+          handleOps.push({
+            uid: link.node.uid,
+            maxParallelism: link.node.maxParallelism,
+            keyed,
+            connector,
+            ...(link.operator.broadcastState ? { broadcast: true } : {}),
+          });
         }
       }
       if (handleOps.length > 0) bytes = encodeSubtaskState(operators);
