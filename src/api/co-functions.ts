@@ -6,7 +6,7 @@
  * Objects with one method per input, as Flink's interfaces; `open` gets the RuntimeContext (keyed state
  * only on keyed streams). A method that throws fails the job, like any user function.
  */
-import type { ListState, MapState, ValueState } from '../runtime/state/keyed-state-backend.js';
+
 import type {
   Collector,
   KeyedProcessContext,
@@ -17,6 +17,7 @@ import type {
   TimerServiceApi,
   ValueStateDescriptor,
 } from './functions.js';
+import type { ListState, MapState, ValueState } from './state.js';
 
 export interface CoMapFunction<IN1, IN2, OUT> {
   open?(context: RuntimeContext): void;

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import {
   type BroadcastProcessFunction,
   type Collector,
@@ -24,9 +25,8 @@ import {
   type Source,
   type SourceContext,
   StreamExecutionEnvironment,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { bag, FailOnce, jsonSink, readJsonLines } from './two-input-helpers.js';
 
 const N = 1_200;

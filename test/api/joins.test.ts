@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import {
   GeneratorSource,
   JobExecutionError,
@@ -16,9 +17,8 @@ import {
   TumblingEventTimeWindows,
   WatermarkStrategy,
   type WindowAssigner,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import {
   bag,
   type Ev,

@@ -4,7 +4,7 @@
  * chain (its successors chain to it), and a broadcast connect has a broadcast edge into input 1.
  */
 import { describe, expect, it } from 'vitest';
-import { GeneratorSource, MapStateDescriptor, StreamExecutionEnvironment } from '../../src/api/index.js';
+import { GeneratorSource, MapStateDescriptor, StreamExecutionEnvironment } from '../../src/index.js';
 import { toJobGraph } from '../../src/jobgraph/chaining.js';
 
 function build(make: (env: StreamExecutionEnvironment) => void) {

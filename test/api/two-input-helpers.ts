@@ -12,7 +12,7 @@ import {
   type StreamExecutionEnvironment,
   TextFileSink,
   WatermarkStrategy,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { prng } from '../operators/harness.js';
 
 export interface Ev {
