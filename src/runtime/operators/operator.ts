@@ -35,6 +35,11 @@ export interface OperatorContext {
   processingTime(): number;
   /** The operator's current input watermark (-Infinity before the first). */
   currentWatermark(): number;
+  /**
+   * Fails the task from a callback the task does not drive (an operator's own timer): the task stops
+   * with this error at its next step, instead of the error escaping as an uncaught exception.
+   */
+  fail?(err: unknown): void;
 }
 
 export interface StreamOperator<IN = unknown, OUT = unknown> {

@@ -245,6 +245,7 @@ export async function runStreamTask(
         timers,
         processingTime: () => Date.now(),
         currentWatermark: () => link.watermark,
+        fail,
       },
     };
     links.unshift(link);
@@ -286,7 +287,10 @@ export async function runStreamTask(
     if (waits.length > 0) {
       const started = performance.now();
       try {
-        await Promise.race([Promise.all(waits), aborted]);
+        // When the abort wins, a gate failing later (a local receiver closed) must not reject unobserved.
+        const all = Promise.all(waits);
+        all.catch(() => undefined);
+        await Promise.race([all, aborted]);
       } finally {
         backpressuredMs += performance.now() - started;
       }
@@ -427,6 +431,8 @@ export async function runStreamTask(
   }
 
   let inputGate: InputGate | undefined;
+  /** The task ran to its end (not failed, not cancelled). */
+  let ended = false;
   try {
     for (let i = 0; i < links.length; i++) await links[i]!.operator.open?.(links[i]!.ctx, outputs[i]!);
     if (restored !== undefined) {
@@ -450,6 +456,8 @@ export async function runStreamTask(
         collect: (value, timestamp) => {
           // After a stop-with-savepoint barrier nothing more belongs to this job.
           if (stopped) return;
+          // A failure outside the source's own calls (an operator's timer) stops it here.
+          if (failure !== undefined) throw failure;
           recordsIn++;
           chainInput.collect(value, timestamp);
         },
@@ -548,14 +556,22 @@ export async function runStreamTask(
     await Promise.allSettled([...uploads]);
     Object.defineProperty(env.accumulators, inKey, { value: recordsIn, enumerable: true, writable: true });
     Object.defineProperty(env.accumulators, outKey, { value: recordsOut, enumerable: true, writable: true });
+    ended = true;
   } finally {
     if (checkpoints) {
       checkpoints.controls.trigger = undefined;
       checkpoints.controls.complete = undefined;
     }
     unregister?.();
-    inputGate?.close();
-    for (const w of writers) w.gate.close();
+    const closeGates = () => {
+      inputGate?.close();
+      for (const w of writers) w.gate.close();
+    };
+    // A failing task closes its gates only after its failure is reported (the report follows this
+    // function's rejection within the same turn of the event loop): closing fails the peers of its local
+    // channels at once, and their failure must not reach the JobMaster before the root cause.
+    const failing = !ended && !env.signal.aborted;
+    if (!failing) closeGates();
     for (const link of links) {
       link.timers.close();
       try {
@@ -564,6 +580,7 @@ export async function runStreamTask(
         env.log.warn({ err, operator: link.node.name }, 'operator close failed');
       }
     }
+    if (failing) setImmediate(closeGates);
   }
 }
 
