@@ -39,6 +39,7 @@ export {
   IntervalJoined,
   JoinedStreams,
   KeyedStream,
+  SingleOutputStreamOperator,
   WindowedJoin,
   WindowedStream,
 } from './api/datastream.js';
@@ -62,6 +63,8 @@ export {
 } from './api/functions.js';
 export { type JobClient, JobExecutionError, type JobExecutionResult } from './api/job-client.js';
 export { JobStatus } from './api/job-status.js';
+export { OutputTag } from './api/output-tag.js';
+export type { ProcessContext, ProcessFunction } from './api/process-function.js';
 export { CollectSink } from './api/sinks/collect-sink.js';
 export { JetStreamSink, type JetStreamSinkOptions } from './api/sinks/jetstream-sink.js';
 export { PrintSink } from './api/sinks/print-sink.js';
@@ -73,7 +76,20 @@ export { TextFileSource } from './api/sources/text-file-source.js';
 export type { ListState, MapState, ValueState } from './api/state.js';
 export { Time } from './api/time.js';
 export { type TimestampAssigner, WatermarkStrategy } from './api/watermarks.js';
+export { GlobalWindows } from './api/windowing/global-windows.js';
+export { EventTimeSessionWindows, ProcessingTimeSessionWindows } from './api/windowing/session-windows.js';
 export {
+  CountTrigger,
+  EventTimeTrigger,
+  type OnMergeContext,
+  ProcessingTimeTrigger,
+  PurgingTrigger,
+  Trigger,
+  type TriggerContext,
+  TriggerResult,
+} from './api/windowing/triggers.js';
+export {
+  GlobalWindow,
   type ProcessWindowContext,
   type ProcessWindowFunction,
   SlidingEventTimeWindows,
@@ -81,5 +97,7 @@ export {
   TimeWindow,
   TumblingEventTimeWindows,
   TumblingProcessingTimeWindows,
+  type Window,
   WindowAssigner,
 } from './api/windows.js';
+export { ErrorCode, isSluiceError, SluiceError } from './common/errors.js';

@@ -34,9 +34,7 @@ export function checkBroadcastDescriptors(
 }
 
 export function assignerName(assigner: WindowAssigner): string {
-  const kind = assigner.kind === 'tumbling' ? 'Tumbling' : 'Sliding';
-  const domain = assigner.eventTime ? 'Event' : 'Processing';
-  return `${kind}${domain}TimeWindows(${assigner.sizeMs})`;
+  return assigner.toString();
 }
 
 /** The window function of a coGroup: splits a window's tagged elements by side and calls `fn`. */

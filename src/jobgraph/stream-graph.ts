@@ -13,7 +13,10 @@ import {
 } from '../api/transformation.js';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 
-export type OperatorSpec = Exclude<TransformationSpec, { kind: 'partition' | 'keyBy' | 'union' }>;
+export type OperatorSpec = Exclude<
+  TransformationSpec,
+  { kind: 'partition' | 'keyBy' | 'union' | 'sideOutput' }
+>;
 
 export interface StreamNode {
   /** The operator's uid: explicit `.uid()`, else derived from its position in the program. */
@@ -34,6 +37,8 @@ export interface StreamEdge {
   target: string;
   partitioning: Partitioning;
   keySelector: KeySelector<unknown, unknown> | undefined;
+  /** Set when the edge carries the source operator's side output with this OutputTag id. */
+  outputTag?: string | undefined;
   /** The target's logical input this edge feeds: 0, or 1 for the second input of a two-input operator. */
   inputIndex?: number;
 }
@@ -57,31 +62,39 @@ interface Upstream {
   transformation: Transformation;
   partitioning: Partitioning | undefined;
   keySelector: KeySelector<unknown, unknown> | undefined;
+  outputTag: string | undefined;
   inputIndex: number;
 }
 
-/** Resolves virtual transformations (keyBy, union, partitioning) into the real upstream operators. */
+/**
+ * Resolves virtual transformations (keyBy, union, partitioning, side outputs) into the real upstream
+ * operators.
+ */
 function upstreams(t: Transformation): Upstream[] {
   const out: Upstream[] = [];
   const walk = (
     input: Transformation,
     partitioning: Partitioning | undefined,
     key: Upstream['keySelector'],
+    tag: string | undefined,
     inputIndex: number,
   ) => {
     const spec = input.spec;
     if (spec.kind === 'union') {
-      for (const i of input.inputs) walk(i, partitioning, key, inputIndex);
+      for (const i of input.inputs) walk(i, partitioning, key, tag, inputIndex);
     } else if (spec.kind === 'keyBy') {
-      walk(input.inputs[0]!, 'hash', spec.keySelector, inputIndex);
+      walk(input.inputs[0]!, 'hash', spec.keySelector, tag, inputIndex);
     } else if (spec.kind === 'partition') {
-      walk(input.inputs[0]!, partitioning ?? spec.partitioning, key, inputIndex);
+      walk(input.inputs[0]!, partitioning ?? spec.partitioning, key, tag, inputIndex);
+    } else if (spec.kind === 'sideOutput') {
+      walk(input.inputs[0]!, partitioning, key, spec.tag.id, inputIndex);
     } else {
-      out.push({ transformation: input, partitioning, keySelector: key, inputIndex });
+      out.push({ transformation: input, partitioning, keySelector: key, outputTag: tag, inputIndex });
     }
   };
   // A real operator's inputs: one for most, two for two-input operators (connect, joins).
-  for (const [inputIndex, input] of t.inputs.entries()) walk(input, undefined, undefined, inputIndex);
+  for (const [inputIndex, input] of t.inputs.entries())
+    walk(input, undefined, undefined, undefined, inputIndex);
   return out;
 }
 
@@ -150,6 +163,7 @@ export function buildStreamGraph(transformations: Transformation[], config: Stre
         target: target.uid,
         partitioning,
         keySelector: u.keySelector,
+        ...(u.outputTag === undefined ? {} : { outputTag: u.outputTag }),
         ...(u.inputIndex === 0 ? {} : { inputIndex: u.inputIndex }),
       });
     }

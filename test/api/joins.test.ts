@@ -38,10 +38,10 @@ const B = makeEvents(N, 12, 4, 2, BOUND);
 function windowJoinReference(assigner: WindowAssigner): string[] {
   const out: string[] = [];
   for (const a of A) {
-    const windowsOfA = assigner.assignWindows(a.ts).map((w) => w.start);
+    const windowsOfA = assigner.assignWindows(a.ts).map((w) => String(w));
     for (const b of B) {
       if (a.k !== b.k) continue;
-      for (const start of assigner.assignWindows(b.ts).map((w) => w.start)) {
+      for (const start of assigner.assignWindows(b.ts).map((w) => String(w))) {
         if (windowsOfA.includes(start)) out.push(`${a.i}-${b.i}`);
       }
     }

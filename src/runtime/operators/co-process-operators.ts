@@ -14,6 +14,7 @@ import type {
   KeyedCoProcessFunction,
 } from '../../api/co-functions.js';
 import type { Collector, KeyedProcessContext, OnTimerContext, TimerServiceApi } from '../../api/functions.js';
+import type { OutputTag } from '../../api/output-tag.js';
 import type { OperatorContext, Output } from './operator.js';
 import { runtimeContext } from './runtime-context.js';
 import type { TwoInputStreamOperator } from './two-input-operator.js';
@@ -130,16 +131,20 @@ export class KeyedCoProcessOperator implements TwoInputStreamOperator {
       deleteEventTimeTimer: (t) => timers.deleteEventTimeTimer(t),
       deleteProcessingTimeTimer: (t) => timers.deleteProcessingTimeTimer(t),
     };
+    const sideOutput = <X>(tag: OutputTag<X>, value: X) =>
+      this.#out.sideOutput?.(tag.id, value, this.#outputTimestamp);
     this.#processContext = {
       timestamp: () => this.#elementTimestamp,
       getCurrentKey: () => keyed.currentKey,
       timerService: () => timerService,
+      output: sideOutput,
     };
     this.#onTimerContext = {
       timestamp: () => this.#timerTimestamp,
       getCurrentKey: () => keyed.currentKey,
       timerService: () => timerService,
       timeDomain: () => this.#timeDomain,
+      output: sideOutput,
     };
     timers.setHandler({
       onEventTime: (timestamp) => this.#onTimer(timestamp, 'EVENT_TIME'),
