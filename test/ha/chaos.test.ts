@@ -15,10 +15,11 @@
  *   grant, or once the new leader has committed a checkpoint): it must revoke itself before it does anything;
  * - `nats`: SIGKILL a random NATS node; the job must keep committing output on the two left; the node is then
  *   restarted on its port and store dir and catches up;
- * - `partition-jm` / `partition-tm` / `partition-nats`: cut the leader, a random TaskManager or a random NATS
- *   node off the network for 4–6 s (longer than the heartbeat timeout and the lease), then heal: the job must
- *   go on without it (a standby takes over; the job restarts on the other TaskManager; the other two nodes
- *   keep a quorum) and the healed one must come back (as a standby, re-registered, caught up).
+ * - `partition-jm` / `partition-tm` / `partition-nats`: cut the leader, a random TaskManager or the NATS node
+ *   leading the output stream off the network for 4–6 s (longer than the heartbeat timeout and the lease),
+ *   then heal: the job must go on without it (a standby takes over; the job restarts on the other
+ *   TaskManager; the other two nodes keep a quorum) and the healed one must come back (as a standby,
+ *   re-registered, caught up).
  * Every process under test runs on a test host of its own, a network namespace (test/harness/netns.ts); where
  * namespaces cannot be created the run says so, uses loopback and leaves the partitions out (nothing else).
  * In the long run a CPU-contention phase (`stress-ng --cpu 2`) covers the middle third of the events.
@@ -854,12 +855,17 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
     const durationMs = PARTITION_MIN_MS + random() * (PARTITION_MAX_MS - PARTITION_MIN_MS);
     const old =
       target === 'jm' ? await until('a leader', () => currentLeader(), EVENT_DEADLINE_MS) : undefined;
+    // The NATS node cut off is the one leading the output stream (a node nobody depends on would prove
+    // nothing): its stream must elect a new leader on the other two while clients wait.
+    const randomNode = 1 + Math.floor(random() * nats.servers().length);
+    const streamLeader = (await withTimeout(jsm.streams.info(STREAM), 2_000))?.cluster?.leader;
+    const leaderNode = nats.servers().findIndex((s) => s.serverName === streamLeader) + 1;
     const host =
       target === 'jm'
         ? old!.inc.id
         : target === 'tm'
           ? `tm-${Math.floor(random() * tms.length)}`
-          : `n${1 + Math.floor(random() * nats.servers().length)}`;
+          : `n${leaderNode > 0 ? leaderNode : randomNode}`;
     const seq = await seqNow();
     const cutAt = Date.now();
     await net.partition(host);
@@ -874,7 +880,7 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
             EVENT_DEADLINE_MS,
           ).then((g) => progressed(g.at, seq));
     progress.catch(() => {}); // awaited below
-    let what = `${host} cut off`;
+    let what = `${host}${target === 'nats' && leaderNode > 0 ? ' (leading the output stream)' : ''} cut off`;
     let next: Grant | undefined;
     let restore: { checkpointId: number; at: number } | undefined;
     let healedAt: number;
