@@ -15,8 +15,8 @@
  *   grant, or once the new leader has committed a checkpoint): it must revoke itself before it does anything;
  * - `nats`: SIGKILL a random NATS node; the job must keep committing output on the two left; the node is then
  *   restarted on its port and store dir and catches up;
- * - `partition-jm` / `partition-tm` / `partition-nats`: cut the leader, a random TaskManager or the NATS node
- *   leading the output stream off the network for 4–6 s (longer than the heartbeat timeout and the lease),
+ * - `partition-jm` / `partition-tm` / `partition-nats`: cut the leader, a TaskManager running tasks or the NATS
+ *   node leading the output stream off the network for 4–6 s (longer than the heartbeat timeout and the lease),
  *   then heal: the job must go on without it (a standby takes over; the job restarts on the other
  *   TaskManager; the other two nodes keep a quorum) and the healed one must come back (as a standby,
  *   re-registered, caught up).
@@ -846,6 +846,24 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
   }
 
   /**
+   * A TaskManager that runs tasks of the job now (from its `task running` / `task cancelled|failed|finished`
+   * lines; an idle one would prove nothing): `tm-<pick>` if it does, else the first that does.
+   */
+  function busyTaskManager(pick: number): string {
+    const busy = tms.map((tm) => {
+      const running = new Set<string>();
+      for (const l of tm.lines) {
+        if (l.job !== jobId || typeof l.task !== 'string') continue;
+        if (l.msg === 'task running') running.add(l.task);
+        else if (/^task (cancelled|failed|finished)$/.test(String(l.msg))) running.delete(l.task);
+      }
+      return running.size > 0;
+    });
+    const index = busy[pick] ? pick : busy.indexOf(true);
+    return `tm-${index >= 0 ? index : pick}`;
+  }
+
+  /**
    * Cuts the leader (`jm`), a random TaskManager (`tm`) or a random NATS node (`nats`) off the network for
    * 4–6 s, then heals it. The job must commit new output (measured from the cut), and the healed one come
    * back: the JobManager as a standby, the TaskManager registered again, the NATS node caught up.
@@ -864,7 +882,7 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
       target === 'jm'
         ? old!.inc.id
         : target === 'tm'
-          ? `tm-${Math.floor(random() * tms.length)}`
+          ? busyTaskManager(Math.floor(random() * tms.length))
           : `n${leaderNode > 0 ? leaderNode : randomNode}`;
     const seq = await seqNow();
     const cutAt = Date.now();
