@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActorContext } from '../actors/actor.js';
 import { Rpc } from '../actors/rpc.js';
+import { SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
 import { JobGraphStore, JobResultStore } from '../ha/job-stores.js';
@@ -155,7 +156,19 @@ export async function startJobManager(
           rm.start();
           // The former leader's jobs first, then clients: until the Dispatcher subscribes they get "no
           // responders" and retry, instead of "unknown job" for a job that is being recovered.
-          const recovered = await d.recoverJobs();
+          // A bucket's stream still electing its leader (a NATS node lost or cut off) fails the recovery
+          // for seconds: try again while this leadership lasts, else its jobs stay down under a live leader.
+          let recovered: string[] | undefined;
+          for (let attempt = 1; recovered === undefined; attempt++) {
+            try {
+              recovered = await d.recoverJobs();
+            } catch (err) {
+              if (!(err instanceof SluiceError && err.retryable) || !election?.isLeader(epoch)) throw err;
+              if (attempt === 1) jmLog.warn({ epoch, err: err.message }, 'recovering jobs failed; retrying');
+              await new Promise((r) => setTimeout(r, 500));
+              if (!election?.isLeader(epoch)) return;
+            }
+          }
           if (!election?.isLeader(epoch)) return;
           d.start();
           await nc.flush();
