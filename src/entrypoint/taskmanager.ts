@@ -5,18 +5,18 @@
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Rpc } from '../actors/rpc.js';
+import { Subjects } from '../actors/subjects.js';
 import type { SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { processId } from '../common/process-id.js';
 import type { SluiceConfig } from '../config/config.js';
+import { DefaultPlanResolver, type InMemoryPlans } from '../execution/plan-resolver.js';
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { TaskMetrics } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
-import { ArtifactCache, ArtifactStore } from './artifacts/artifact-store.js';
-import { StateStore } from './checkpoint/state-store.js';
-import { processId } from './process-id.js';
-import { Subjects } from './subjects.js';
-import { DefaultPlanResolver, type InMemoryPlans } from './taskexecutor/plan-resolver.js';
-import { TaskExecutor } from './taskexecutor/task-executor.js';
+import { ArtifactCache, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
+import { StateStore } from '../runtime/checkpoint/state-store.js';
+import { TaskExecutor } from '../runtime/taskexecutor/task-executor.js';
 
 export interface TaskManager {
   readonly id: string;
