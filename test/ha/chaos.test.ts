@@ -887,11 +887,14 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
     const seq = await seqNow();
     const cutAt = Date.now();
     await net.partition(host);
+    // The link is down once `ip` has returned (under load that can take 100 ms and more).
+    const cutDone = Date.now();
     // Watched from the cut: the job may well commit again while the host is still cut off. A checkpoint
-    // triggered before the cut does not count; with the leader cut off, only one of the next leader does.
+    // triggered before the link went down does not count; with the leader cut off, only one of the next
+    // leader does.
     const progress =
       old === undefined
-        ? progressed(cutAt, seq, EVENT_DEADLINE_MS, true)
+        ? progressed(cutDone, seq, EVENT_DEADLINE_MS, true)
         : until(
             'a new leader after the cut',
             () => grants().find((g) => g.epoch > old.epoch),

@@ -24,10 +24,18 @@ async function namespaces(): Promise<string[]> {
     .filter((n) => n !== '');
 }
 
-async function rootState(): Promise<{ links: string; routes: string }> {
+/**
+ * What of a run is left in the root namespace: its veth, routes of its /24 (the guard included). Only that
+ * run's own names: other runs (another test file) may create and delete theirs meanwhile.
+ */
+async function leftInRoot(run_: { rootLink: string; subnet: string }): Promise<string[]> {
   const links = (await run(IP ?? 'ip', ['-o', 'link', 'show'])).stdout;
   const routes = (await run(IP ?? 'ip', ['route', 'show', 'table', 'all'])).stdout;
-  return { links, routes };
+  const base = run_.subnet.slice(0, run_.subnet.lastIndexOf('.') + 1);
+  return [
+    ...links.split('\n').filter((l) => l.includes(` ${run_.rootLink}:`) || l.includes(` ${run_.rootLink}@`)),
+    ...routes.split('\n').filter((l) => l.includes(base)),
+  ];
 }
 
 /** Runs a NATS request from inside `argvPrefix` (a host's wrap): the reply, or the error's message. */
@@ -64,8 +72,9 @@ describe('test networks of namespaces (test/harness/netns.ts)', () => {
       ctx.skip(support.reason);
       return;
     }
-    const before = await rootState();
     network = await TestNetwork.create('nt');
+    const made = { rootLink: network.rootLink, subnet: network.subnet };
+    expect((await leftInRoot(made)).length).toBeGreaterThan(0); // the check can see them
     const natsHost = await network.addHost('nats');
     const client = await network.addHost('client');
     expect(natsHost.address).not.toBe(client.address);
@@ -107,7 +116,7 @@ describe('test networks of namespaces (test/harness/netns.ts)', () => {
     await network.destroy();
     const left = await namespaces();
     expect(left.filter((n) => names.includes(n) || n.startsWith(`sl${process.pid}-nt`))).toEqual([]);
-    expect(await rootState()).toEqual(before);
+    expect(await leftInRoot(made)).toEqual([]);
   }, 60_000);
 
   it('cleans up when its process is interrupted, and sweeps what a SIGKILLed one left', async (ctx) => {
@@ -116,12 +125,11 @@ describe('test networks of namespaces (test/harness/netns.ts)', () => {
       ctx.skip(support.reason);
       return;
     }
-    const before = await rootState();
     const script = `
       import { TestNetwork } from './test/harness/netns.ts';
       const n = await TestNetwork.create('child');
       await n.addHost('a');
-      console.log('ready');
+      console.log('ready ' + JSON.stringify({ rootLink: n.rootLink, subnet: n.subnet }));
       setInterval(() => {}, 1000);`;
     const start = () => {
       const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
@@ -133,7 +141,9 @@ describe('test networks of namespaces (test/harness/netns.ts)', () => {
         out += d;
       });
       const ready = (async () => {
-        while (!out.includes('ready')) {
+        for (;;) {
+          const line = /^ready (.*)$/m.exec(out);
+          if (line) return JSON.parse(line[1]!) as { rootLink: string; subnet: string };
           if (child.exitCode !== null) throw new Error(`child exited: ${out}`);
           await new Promise((r) => setTimeout(r, 50));
         }
@@ -144,22 +154,24 @@ describe('test networks of namespaces (test/harness/netns.ts)', () => {
 
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       const { child, ready } = start();
-      await ready;
+      const made = await ready;
       expect(await ours(child.pid!)).toHaveLength(2); // the switch and host a
+      expect((await leftInRoot(made)).length).toBeGreaterThan(0);
       child.kill(signal);
       await once(child, 'exit');
       expect(await ours(child.pid!), `after ${signal}`).toEqual([]);
+      expect(await leftInRoot(made), `after ${signal}`).toEqual([]);
     }
-    expect(await rootState()).toEqual(before);
 
     const { child, ready } = start();
-    await ready;
+    const made = await ready;
     child.kill('SIGKILL');
     await once(child, 'exit');
     expect(await ours(child.pid!)).toHaveLength(2);
+    expect((await leftInRoot(made)).length).toBeGreaterThan(0);
     const next = await TestNetwork.create('sweep'); // sweeps runs whose pid is gone
     await next.destroy();
     expect(await ours(child.pid!)).toEqual([]);
-    expect(await rootState()).toEqual(before);
+    expect(await leftInRoot(made)).toEqual([]);
   }, 60_000);
 });

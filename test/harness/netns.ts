@@ -200,6 +200,8 @@ export class TestNetwork {
   readonly subnet: string;
   /** The runner's (root namespace) address on the switch: never cut. */
   readonly rootAddress: string;
+  /** The runner's veth into the switch (in the root namespace). */
+  readonly rootLink: string;
   readonly #base: string;
   readonly #state: RunState;
   readonly #switch: string;
@@ -213,6 +215,7 @@ export class TestNetwork {
     this.#switch = switchNs;
     this.subnet = state.subnet;
     this.rootAddress = `${base}.254`;
+    this.rootLink = state.rootLink;
   }
 
   /**
