@@ -48,6 +48,8 @@ export interface StreamTaskSpec {
   jobId: string;
   clusterId: string;
   attempt: number;
+  /** The leader epoch the task was deployed under (HA); undefined without HA. */
+  epoch?: number | undefined;
   vertexId: string;
   vertexName: string;
   subtaskIndex: number;
@@ -159,6 +161,7 @@ export async function runStreamTask(
     checkpointing: checkpoints?.periodic === true,
     restoredState: restored?.get(node.uid)?.connector,
     fail,
+    executionAttempt: { epoch: spec.epoch ?? 0, attempt: spec.attempt },
   });
 
   /** Rejects when the task is cancelled, or fails outside its loop: whatever the task awaits races it. */
