@@ -158,6 +158,22 @@ export async function runStreamTask(
   });
   aborted.catch(() => undefined);
 
+  // The input gate subscribes first: upstream subtasks connect to it while this one connects its own
+  // outputs (opening them after the outputs made a chain of n vertices connect one after the other,
+  // each waiting out the next one's connect backoff). Frames wait within the channels' credits until the
+  // task reads them.
+  const inputGate: InputGate | undefined = sourceNode
+    ? undefined
+    : InputGate.open({
+        nc: env.nc,
+        subjects: env.subjects,
+        jobId: spec.jobId,
+        attempt: spec.attempt,
+        targetSubtask: spec.subtaskIndex,
+        inputs: spec.inputs,
+        log: env.log,
+      });
+
   // Outgoing edges.
   const writers: RecordWriter[] = [];
   try {
@@ -190,6 +206,7 @@ export async function runStreamTask(
     }
   } catch (err) {
     for (const w of writers) w.gate.close();
+    inputGate?.close();
     throw err;
   }
 
@@ -406,7 +423,6 @@ export async function runStreamTask(
     };
   }
 
-  let inputGate: InputGate | undefined;
   try {
     for (let i = 0; i < links.length; i++) await links[i]!.operator.open?.(links[i]!.ctx, outputs[i]!);
     if (restored !== undefined) {
@@ -462,16 +478,7 @@ export async function runStreamTask(
         if (!stopped || env.signal.aborted) throw err;
       }
       if (checkpoints) checkpoints.controls.trigger = undefined;
-    } else {
-      inputGate = InputGate.open({
-        nc: env.nc,
-        subjects: env.subjects,
-        jobId: spec.jobId,
-        attempt: spec.attempt,
-        targetSubtask: spec.subtaskIndex,
-        inputs: spec.inputs,
-        log: env.log,
-      });
+    } else if (inputGate) {
       env.onRunning?.();
       const tracker = new WatermarkTracker(inputGate.channelCount);
       const gate = inputGate;
