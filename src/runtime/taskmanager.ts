@@ -1,6 +1,8 @@
 /**
  * A TaskManager: one TaskExecutor with `taskmanager.numberOfTaskSlots` slots on its own NATS connection.
- * Used by `sluice taskmanager` and by the local cluster.
+ * Used by `sluice taskmanager` and by the local cluster. With `taskmanager.slot-isolation: thread` (not in
+ * the local environment, whose plans live in this thread) each slot's tasks run in a worker thread of
+ * their own; registration, heartbeats and the metrics endpoint stay on this thread.
  */
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -16,6 +18,7 @@ import { StateStore } from './checkpoint/state-store.js';
 import { processId } from './process-id.js';
 import { Subjects } from './subjects.js';
 import { DefaultPlanResolver, type InMemoryPlans } from './taskexecutor/plan-resolver.js';
+import { SlotWorkerPool } from './taskexecutor/slot-workers.js';
 import { TaskExecutor } from './taskexecutor/task-executor.js';
 
 export interface TaskManager {
@@ -69,6 +72,19 @@ export async function startTaskManager(
     return artifacts;
   };
   let stateStore: Promise<StateStore> | undefined;
+  // Plans held in this process's memory (the local environment) cannot cross to a worker thread.
+  const isolation = hooks.plans ? 'none' : config.taskmanager.slotIsolation;
+  const slotWorkers =
+    isolation === 'thread'
+      ? new SlotWorkerPool({
+          config,
+          taskManagerId: id,
+          slots: config.taskmanager.numberOfTaskSlots,
+          log: tmLog,
+          metrics: taskMetrics,
+          cancellationTimeoutMs: config.taskmanager.cancellationTimeoutMs,
+        })
+      : undefined;
   const taskExecutor: TaskExecutor = new TaskExecutor(
     { nc, rpc, log: tmLog, clusterId: config.clusterId, maxMessageBytes: config.rpc.maxMessageBytes },
     new Subjects(config.clusterId),
@@ -88,13 +104,14 @@ export async function startTaskManager(
         return stateStore;
       },
       metrics: taskMetrics,
+      ...(slotWorkers ? { slotWorkers } : {}),
       ...(hooks.onShutdownRequested ? { onShutdownRequested: hooks.onShutdownRequested } : {}),
     },
   );
   taskExecutor.start();
   await nc.flush();
   tmLog.info(
-    { slots: config.taskmanager.numberOfTaskSlots, nats: config.nats.servers },
+    { slots: config.taskmanager.numberOfTaskSlots, slotIsolation: isolation, nats: config.nats.servers },
     'TaskManager started',
   );
 
@@ -107,6 +124,7 @@ export async function startTaskManager(
       stopping ??= (async () => {
         tmLog.info('TaskManager stopping');
         await taskExecutor.stop();
+        await slotWorkers?.stop();
         await metrics.stop();
         // Drain fails when NATS is gone; close then, or the client keeps reconnecting and the process lives on.
         await nc.drain().catch(() => nc.close());

@@ -12,7 +12,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ConnectorContext, SourceContext } from '../../api/connector.js';
 import type { Logger } from '../../common/log.js';
 import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
-import type { TaskMetrics } from '../../metrics/task-metrics.js';
+import type { TaskCountersSink } from '../../metrics/task-metrics.js';
 import type { RestoreSpec, SubtaskStateHandle } from '../checkpoint/protocol.js';
 import { subtaskObjectName } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
@@ -65,7 +65,7 @@ export interface StreamTaskEnvironment {
   /** Counters the JobMaster sums over subtasks. */
   accumulators: Record<string, number>;
   /** Where live per-operator counters are shown (the TaskManager's metrics endpoint). */
-  metrics?: TaskMetrics;
+  metrics?: TaskCountersSink;
   /** Present when the job takes checkpoints. */
   checkpoints?: TaskCheckpointing;
   /** Called once the task is initialized (state restored, operators open, channels open). */
