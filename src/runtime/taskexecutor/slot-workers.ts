@@ -82,6 +82,12 @@ class SlotThread {
   }
 
   run(launch: TaskLaunch): Promise<void> {
+    // A worker waiting out its respawn pause is started at once when work comes.
+    if (!this.#worker && !this.#stopping && this.#respawn !== undefined) {
+      clearTimeout(this.#respawn);
+      this.#respawn = undefined;
+      this.#spawn();
+    }
     const worker = this.#worker;
     if (!worker) {
       return Promise.reject(
@@ -178,7 +184,8 @@ class SlotThread {
     if (this.#stopping) return;
     const pause = Date.now() - this.#startedAt < QUICK_DEATH_MS ? RESPAWN_PAUSE_MS : 0;
     this.#respawn = setTimeout(() => {
-      if (!this.#stopping) this.#spawn();
+      this.#respawn = undefined;
+      if (!this.#stopping && !this.#worker) this.#spawn();
     }, pause);
   }
 
@@ -196,9 +203,8 @@ class SlotThread {
         `the worker thread of slot ${this.#index} was terminated: a cancelled task in it did not end within ${this.#options.cancellationTimeoutMs} ms`,
       ),
     );
-    void worker.terminate().finally(() => {
-      if (!this.#stopping) this.#spawn();
-    });
+    void worker.terminate();
+    if (!this.#stopping) this.#spawn();
   }
 
   #failAll(error: Error): void {
