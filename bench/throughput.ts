@@ -6,9 +6,12 @@
  * (b) pass-through (source → network → discarding sink) vs raw NATS publish/subscribe of the same
  *     frames (pre-encoded: pure transport);
  * (c) end-to-end latency p50/p99 at 10 000 records/s with buffer timeout 0 (local environment: the job
- *     runs in this process, records cross NATS between its two vertices).
+ *     runs in this process, records cross NATS between its two vertices);
+ * (d) slots that add cores: word count on 1 TaskManager × 2 slots at parallelism 2 vs the same on
+ *     1 TaskManager × 1 slot at parallelism 1 (slot worker threads, `taskmanager.slot-isolation: thread`).
  *
  * Sizes: BENCH_LINES (default 250 000 lines = 2 000 000 words), BENCH_RECORDS (default 1 000 000).
+ * BENCH_ONLY=d runs only (d).
  */
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +28,7 @@ import { benchLine } from './jobs/shared.js';
 
 const LINES = Number(process.env.BENCH_LINES ?? 250_000);
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
+const ONLY_SLOTS = process.env.BENCH_ONLY === 'd';
 const RECORD_BYTES = 100;
 const jobs = (name: string) => fileURLToPath(new URL(`./jobs/${name}`, import.meta.url));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -101,23 +105,74 @@ async function latency(url: string): Promise<{ p50: number; p99: number; max: nu
   return { p50: at(0.5), p99: at(0.99), max: steady[steady.length - 1]!, n: steady.length };
 }
 
+/** Runs until a tiny job at `parallelism` runs: that many slots are registered. */
+async function waitForSlots(common: string[], parallelism: number): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const r = await sluice(['run', ...common, '-p', String(parallelism), 'builtin:count', '10']);
+    if (r.code === 0) return;
+    if (tries > 50) throw new Error(`cluster did not come up: ${r.stderr}`);
+    await new Promise((r2) => setTimeout(r2, 200));
+  }
+}
+
+/** Word count of LINES lines at `parallelism`; words/s over the job's duration (deploy included). */
+async function wordCountRate(common: string[], parallelism: number): Promise<{ rate: number; ms: number }> {
+  const run = await sluice(
+    ['run', ...common, '-p', String(parallelism), jobs('wordcount.ts'), String(LINES)],
+    {},
+    600_000,
+  );
+  if (run.code !== 0) throw new Error(`word count failed: ${run.stderr}`);
+  const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
+  const details = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+  return { rate: (LINES * 8) / (details.durationMs / 1_000), ms: details.durationMs };
+}
+
+/** (d): the same word count on one TaskManager with 1 slot (p=1), then with 2 slots (p=2). */
+async function slotScaling(url: string): Promise<void> {
+  const common = ['--nats', url, '--cluster-id', 'bench-slots'];
+  const env = { SLUICE_LOG_LEVEL: 'warn' };
+  const jm = new SluiceProcess(['jobmanager', ...common, '-D', 'rest.enabled=false'], env);
+  try {
+    const rates: Array<{ rate: number; ms: number }> = [];
+    for (const slots of [1, 2]) {
+      const tm = new SluiceProcess(['taskmanager', ...common, '--slots', String(slots)], env);
+      try {
+        await waitForSlots(common, slots);
+        rates.push(await wordCountRate(common, slots));
+      } finally {
+        await tm.stop();
+      }
+    }
+    const [one, two] = rates as [{ rate: number; ms: number }, { rate: number; ms: number }];
+    console.log(`\n(d) word count on 1 TaskManager, slot worker threads (${cpus().length} cores)`);
+    console.log(`    1 slot,  parallelism 1  : ${fmt(one.rate)} words/s (${fmt(one.ms)} ms)`);
+    console.log(`    2 slots, parallelism 2  : ${fmt(two.rate)} words/s (${fmt(two.ms)} ms)`);
+    console.log(
+      `    ratio                   : ${(two.rate / one.rate).toFixed(2)}   (goal ≥ 1.7 on 2 cores, moonshot 2.0)`,
+    );
+  } finally {
+    await jm.stop();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     `Sluice throughput bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
   );
   const nats = await startNatsServer();
+  if (ONLY_SLOTS) {
+    await slotScaling(nats.url);
+    await nats.stop();
+    return;
+  }
   const common = ['--nats', nats.url, '--cluster-id', 'bench'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
   const jm = new SluiceProcess(['jobmanager', ...common], env);
   const tms = [0, 1].map(() => new SluiceProcess(['taskmanager', ...common, '--slots', '1'], env));
   try {
     // Wait until both TaskManagers registered: a tiny job at parallelism 2 must run.
-    for (let tries = 0; ; tries++) {
-      const r = await sluice(['run', ...common, '-p', '2', 'builtin:count', '10']);
-      if (r.code === 0) break;
-      if (tries > 50) throw new Error(`cluster did not come up: ${r.stderr}`);
-      await new Promise((r2) => setTimeout(r2, 200));
-    }
+    await waitForSlots(common, 2);
 
     // (a)
     const base = baselineWordCount(LINES);
@@ -170,6 +225,8 @@ async function main(): Promise<void> {
   console.log(
     `    p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms, max ${lat.max.toFixed(2)} ms over ${lat.n} records   (goal p99 < 10 ms)`,
   );
+  // (d)
+  await slotScaling(nats.url);
   await nats.stop();
 }
 
