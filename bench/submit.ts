@@ -12,11 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { ClusterClient } from '../src/client/cluster-client.js';
 import { bundleJobFile, localBundleFile, uploadBundle } from '../src/client/job-program.js';
 import { loadConfig } from '../src/config/config.js';
+import { planProgram } from '../src/execution/planner.js';
 import { toJobGraph } from '../src/jobgraph/chaining.js';
 import { newJobId } from '../src/jobgraph/job-id.js';
 import { startNatsServer } from '../src/nats/launcher.js';
 import { ALL_TASKS_RUNNING } from '../src/runtime/jobmaster/job-master.js';
-import { planProgram } from '../src/runtime/program/planner.js';
 import { SluiceProcess, sluice } from '../test/harness/processes.js';
 
 const SUBMISSIONS = Number(process.env.BENCH_SUBMISSIONS ?? 50);

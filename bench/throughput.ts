@@ -6,30 +6,42 @@
  * (b) pass-through (source → network → discarding sink) vs raw NATS publish/subscribe of the same
  *     frames (pre-encoded: pure transport);
  * (c) end-to-end latency p50/p99 at 10 000 records/s with buffer timeout 0 (local environment: the job
- *     runs in this process, records cross NATS between its two vertices);
+ *     runs in this process), once over a local channel (in memory) and once with local channels off
+ *     (records cross NATS between the two vertices);
  * (d) slots that add cores: word count on 1 TaskManager × 2 slots at parallelism 2 vs the same on
  *     1 TaskManager × 1 slot at parallelism 1 (slot worker threads, `taskmanager.slot-isolation: thread`).
  *
+ * Local channels: on unless `SLUICE_LOCAL_CHANNELS=off` is set for the bench (the TaskManagers inherit it).
+ * With them on, (b) at parallelism 1 never touches NATS (source and sink share a slot) and (a) sends the
+ * half of the words whose key belongs to the same TaskManager in memory; run the bench once each way to
+ * see both paths.
+ *
  * Sizes: BENCH_LINES (default 250 000 lines = 2 000 000 words), BENCH_RECORDS (default 1 000 000).
  * BENCH_ONLY=d runs only (d).
+ * `-- --cpu-prof DIR`: the TaskManagers write V8 CPU profiles into DIR (summarise them with
+ * `npx tsx bench/profile-summary.ts DIR/*.cpuprofile`).
  */
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
-import { GeneratorSource, type Sink, StreamExecutionEnvironment } from '../src/api/index.js';
+import { closeLocalCluster } from '../src/execution/local-bridge.js';
+import { GeneratorSource, type Sink, StreamExecutionEnvironment } from '../src/index.js';
 import { startNatsServer } from '../src/nats/launcher.js';
 import type { JobDetails } from '../src/runtime/dispatcher/protocol.js';
-import { closeLocalCluster } from '../src/runtime/local-runner.js';
 import { record } from '../src/runtime/network/elements.js';
 import { appendElement, FrameBuilder } from '../src/runtime/network/frame.js';
+import { localChannelsEnabled } from '../src/runtime/network/local-channels.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/runtime/network/output-gate.js';
-import { SluiceProcess, sluice } from '../test/harness/processes.js';
+import { SLUICE_BIN, SluiceProcess, sluice } from '../test/harness/processes.js';
 import { benchLine } from './jobs/shared.js';
 
 const LINES = Number(process.env.BENCH_LINES ?? 250_000);
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const ONLY_SLOTS = process.env.BENCH_ONLY === 'd';
 const RECORD_BYTES = 100;
+const cpuProfAt = process.argv.indexOf('--cpu-prof');
+const CPU_PROF_DIR = cpuProfAt >= 0 ? process.argv[cpuProfAt + 1] : undefined;
+if (cpuProfAt >= 0 && !CPU_PROF_DIR) throw new Error('--cpu-prof needs a directory');
 const jobs = (name: string) => fileURLToPath(new URL(`./jobs/${name}`, import.meta.url));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -158,7 +170,7 @@ async function slotScaling(url: string): Promise<void> {
 
 async function main(): Promise<void> {
   console.log(
-    `Sluice throughput bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
+    `Sluice throughput bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, local channels ${localChannelsEnabled() ? 'on' : 'off (SLUICE_LOCAL_CHANNELS)'}`,
   );
   const nats = await startNatsServer();
   if (ONLY_SLOTS) {
@@ -169,7 +181,10 @@ async function main(): Promise<void> {
   const common = ['--nats', nats.url, '--cluster-id', 'bench'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
   const jm = new SluiceProcess(['jobmanager', ...common], env);
-  const tms = [0, 1].map(() => new SluiceProcess(['taskmanager', ...common, '--slots', '1'], env));
+  const tmNodeArgs = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [];
+  const tms = [0, 1].map(
+    () => new SluiceProcess(['taskmanager', ...common, '--slots', '1'], env, [...tmNodeArgs, SLUICE_BIN]),
+  );
   try {
     // Wait until both TaskManagers registered: a tiny job at parallelism 2 must run.
     await waitForSlots(common, 2);
@@ -220,11 +235,19 @@ async function main(): Promise<void> {
   }
 
   // (c)
-  const lat = await latency(nats.url);
-  console.log('\n(c) end-to-end latency at 10 000 records/s, buffer timeout 0 (source → NATS → sink)');
-  console.log(
-    `    p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms, max ${lat.max.toFixed(2)} ms over ${lat.n} records   (goal p99 < 10 ms)`,
-  );
+  console.log('\n(c) end-to-end latency at 10 000 records/s, buffer timeout 0 (source → sink)');
+  const saved = process.env.SLUICE_LOCAL_CHANNELS;
+  const modes = localChannelsEnabled() ? ['local channel', 'NATS'] : ['NATS'];
+  for (const mode of modes) {
+    // read by each gate when it opens: the local environment's tasks run in this process
+    process.env.SLUICE_LOCAL_CHANNELS = mode === 'NATS' ? 'off' : 'on';
+    const lat = await latency(nats.url);
+    console.log(
+      `    ${mode.padEnd(13)}: p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms, max ${lat.max.toFixed(2)} ms over ${lat.n} records   (goal p99 < 2 ms, moonshot < 1 ms)`,
+    );
+  }
+  if (saved === undefined) delete process.env.SLUICE_LOCAL_CHANNELS;
+  else process.env.SLUICE_LOCAL_CHANNELS = saved;
   // (d)
   await slotScaling(nats.url);
   await nats.stop();

@@ -3,7 +3,6 @@
  * records a Transformation in the environment; nothing runs until `execute()`.
  */
 import type { Sink } from './connector.js';
-import type { StreamExecutionEnvironment } from './environment.js';
 import type {
   AggregateFunction,
   FilterFunction,
@@ -15,15 +14,20 @@ import type {
 } from './functions.js';
 import { CollectSink } from './sinks/collect-sink.js';
 import { PrintSink } from './sinks/print-sink.js';
-import type { Partitioning, Transformation, TransformationSpec } from './transformation.js';
+import type {
+  Partitioning,
+  StreamEnvironment,
+  Transformation,
+  TransformationSpec,
+} from './transformation.js';
 import type { WatermarkStrategy } from './watermarks.js';
 import type { ProcessWindowFunction, WindowAssigner } from './windows.js';
 
 export class DataStream<T> {
-  readonly environment: StreamExecutionEnvironment;
+  readonly environment: StreamEnvironment;
   readonly transformation: Transformation;
 
-  constructor(environment: StreamExecutionEnvironment, transformation: Transformation) {
+  constructor(environment: StreamEnvironment, transformation: Transformation) {
     this.environment = environment;
     this.transformation = transformation;
   }

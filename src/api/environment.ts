@@ -6,6 +6,7 @@
  * it executes on a private local cluster. `createLocalEnvironment()` and `createRemoteEnvironment()`
  * choose explicitly.
  */
+import { ErrorCode, SluiceError } from '../common/errors.js';
 import { buildStreamGraph, type StreamGraph } from '../jobgraph/stream-graph.js';
 import type { Source } from './connector.js';
 import { DataStream } from './datastream.js';
@@ -14,26 +15,22 @@ import {
   type ExecuteRequest,
   type ExecutionBridge,
   nextExecutionIndex,
+  type RemoteEnvironmentOptions,
+  registeredExecutionTargets,
 } from './execution-bridge.js';
 import type { JobClient, JobExecutionResult } from './job-client.js';
 import { CollectionSource } from './sources/collection-source.js';
-import { Transformation, type TransformationSpec } from './transformation.js';
+import { type StreamEnvironment, Transformation, type TransformationSpec } from './transformation.js';
 import type { WatermarkStrategy } from './watermarks.js';
 
-export interface RemoteEnvironmentOptions {
-  /** NATS server URL(s) of the cluster. */
-  nats: string;
-  clusterId?: string;
-  /** The job file to ship; default: the program's entry script (process.argv[1]). */
-  jobFile?: string;
-}
+export type { RemoteEnvironmentOptions };
 
 type Target =
   | { kind: 'context' }
   | { kind: 'local'; natsUrl?: string }
   | { kind: 'remote'; options: RemoteEnvironmentOptions };
 
-export class StreamExecutionEnvironment {
+export class StreamExecutionEnvironment implements StreamEnvironment {
   readonly #target: Target;
   #transformations: Transformation[] = [];
   #nextId = 0;
@@ -179,12 +176,15 @@ export class StreamExecutionEnvironment {
     const target = this.#target;
     const installed = currentExecutionBridge();
     if (installed && (target.kind === 'context' || installed.capturesAllEnvironments)) return installed;
-    if (target.kind === 'remote') {
-      const { runRemotely } = await import('../client/remote-bridge.js');
-      return runRemotely(target.options);
+    const targets = registeredExecutionTargets();
+    if (!targets) {
+      throw new SluiceError(
+        ErrorCode.InvalidJob,
+        "no execution targets are registered in this process: import the API from 'sluice' (the package entry), which registers the local and remote targets",
+      );
     }
-    const { runLocally } = await import('../runtime/local-runner.js');
-    return runLocally(
+    if (target.kind === 'remote') return targets.remote(target.options);
+    return targets.local(
       target.kind === 'local' && target.natsUrl !== undefined ? { natsUrl: target.natsUrl } : {},
     );
   }

@@ -30,15 +30,9 @@ export interface RuntimeContext {
   readonly maxParallelism: number;
   readonly taskName: string;
   /** Keyed state (only after keyBy). */
-  getState<T>(
-    descriptor: ValueStateDescriptor<T>,
-  ): import('../runtime/state/keyed-state-backend.js').ValueState<T>;
-  getListState<T>(
-    descriptor: ListStateDescriptor<T>,
-  ): import('../runtime/state/keyed-state-backend.js').ListState<T>;
-  getMapState<K, V>(
-    descriptor: MapStateDescriptor<K, V>,
-  ): import('../runtime/state/keyed-state-backend.js').MapState<K, V>;
+  getState<T>(descriptor: ValueStateDescriptor<T>): import('./state.js').ValueState<T>;
+  getListState<T>(descriptor: ListStateDescriptor<T>): import('./state.js').ListState<T>;
+  getMapState<K, V>(descriptor: MapStateDescriptor<K, V>): import('./state.js').MapState<K, V>;
 }
 
 export class ValueStateDescriptor<T> {

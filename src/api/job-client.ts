@@ -1,5 +1,5 @@
 /** What `executeAsync()` returns and `execute()` resolves with (Flink's JobClient / JobExecutionResult). */
-import type { JobStatus } from '../runtime/job-status.js';
+import type { JobStatus } from './job-status.js';
 
 export interface JobExecutionResult {
   readonly jobId: string;

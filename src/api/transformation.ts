@@ -68,3 +68,15 @@ export class Transformation {
     this.inputs = inputs;
   }
 }
+
+/**
+ * What a DataStream needs of the environment that created it: record a transformation, run the program
+ * for executeAndCollect(). StreamExecutionEnvironment implements it; DataStream depends on this interface
+ * only, so the two modules do not import each other.
+ */
+export interface StreamEnvironment {
+  /** @internal Records a transformation of the program. */
+  addTransformation(name: string, spec: TransformationSpec, inputs: Transformation[]): Transformation;
+  /** @internal Runs the job and returns what its collect sinks received. */
+  executeCollecting(jobName?: string): Promise<unknown[]>;
+}

@@ -8,8 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { bundleJobFile } from '../client/job-program.js';
 import type { SluiceConfig } from '../config/config.js';
+import type { ApplicationResult, ApplicationSpec } from '../entrypoint/application.js';
 import { clusterDir, isAlive, startCluster, stopCluster } from '../providers/standalone.js';
-import type { ApplicationResult, ApplicationSpec } from '../runtime/application/application.js';
 import { type GlobalOptions, globalArgs } from './global-options.js';
 
 export interface ApplicationOptions {

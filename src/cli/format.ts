@@ -1,5 +1,9 @@
 /** Plain-text output of client commands. */
+
+import { duration } from '../common/duration.js';
 import type { ErrorInfo, JobDetails, JobSummary } from '../runtime/dispatcher/protocol.js';
+
+export { duration };
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -9,13 +13,6 @@ export function table(headers: string[], rows: string[][]): string {
       .join('  ')
       .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
-}
-
-export function duration(ms: number): string {
-  if (ms < 1_000) return `${ms} ms`;
-  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)} s`;
-  const s = Math.round(ms / 1_000);
-  return `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
 export function jobTable(jobs: JobSummary[]): string {

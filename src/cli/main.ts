@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isSluiceError } from '../common/errors.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../common/version.js';
 import { clusterCommand } from './commands/cluster.js';
 import { infoCommand } from './commands/info.js';
 import { jobManagerCommand } from './commands/jobmanager.js';

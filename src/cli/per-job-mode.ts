@@ -7,8 +7,8 @@ import { resolve } from 'node:path';
 import { bundleJobFile } from '../client/job-program.js';
 import type { SluiceConfig } from '../config/config.js';
 import { startCluster, stopCluster } from '../providers/standalone.js';
-import { type RunOptions, runJobFile } from './commands/run.js';
 import { globalArgs } from './global-options.js';
+import { type RunOptions, runJobFile } from './run-job-file.js';
 
 export async function runPerJob(
   job: string,

@@ -70,7 +70,9 @@ const SOURCE_ROOT = 'sluice-job:///';
 
 const STUB_SOURCE =
   "export function runLocally() { throw new Error('the local runner is not available inside a job bundle'); }\n" +
-  "export function runRemotely() { throw new Error('the remote runner is not available inside a job bundle'); }\n";
+  "export function runRemotely() { throw new Error('the remote runner is not available inside a job bundle'); }\n" +
+  '// A bundle runs under its host: the host registered the execution targets already.\n' +
+  'export function registerDefaultExecutionTargets() {}\n';
 
 /** Bundles `options.entry` into one ES module; see the module comment. Errors are `INVALID_JOB`. */
 export async function bundleJob(options: BundleOptions): Promise<JobBundle> {

@@ -5,6 +5,8 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeEnvelope } from '../actors/envelope.js';
 import { Rpc } from '../actors/rpc.js';
+import { Subjects } from '../actors/subjects.js';
+import { isTerminalJobStatus, type JobStatus } from '../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
@@ -24,8 +26,6 @@ import {
   SavepointReply,
   SubmitReply,
 } from '../runtime/dispatcher/protocol.js';
-import { isTerminalJobStatus, type JobStatus } from '../runtime/job-status.js';
-import { Subjects } from '../runtime/subjects.js';
 
 export interface FollowOptions {
   onEvent?: (event: JobEvent) => void;

@@ -15,14 +15,11 @@ import { bundleJob, type JobBundle } from './bundler.js';
  * The API entry bundles use for `import … from 'sluice'`: the one this process runs (compiled in
  * dist/, or the TypeScript source when the process runs from src/ under tsx).
  */
-const SLUICE_ENTRY = [fileURLToPath(new URL('../api/index.js', import.meta.url))].map((js) =>
+const SLUICE_ENTRY = [fileURLToPath(new URL('../index.js', import.meta.url))].map((js) =>
   existsSync(js) ? js : js.replace(/\.js$/, '.ts'),
 )[0]!;
 /** Modules that must never be inside a bundle: they start clusters or run esbuild. */
-const STUBBED = [
-  fileURLToPath(new URL('../runtime/local-runner.js', import.meta.url)),
-  fileURLToPath(new URL('./remote-bridge.js', import.meta.url)),
-];
+const STUBBED = [fileURLToPath(new URL('../minicluster/default-execution-targets.js', import.meta.url))];
 
 export async function bundleJobFile(entry: string): Promise<JobBundle> {
   return bundleJob({ entry, sluiceEntry: SLUICE_ENTRY, stubModules: STUBBED });

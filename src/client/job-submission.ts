@@ -5,11 +5,11 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeEnvelope, encodeError, encodeOk } from '../actors/envelope.js';
 import { type JobClient, JobExecutionError, type JobExecutionResult } from '../api/job-client.js';
+import { JobStatus } from '../api/job-status.js';
 import type { CollectBatch } from '../api/sinks/collect-sink.js';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { JobGraph } from '../jobgraph/job-graph.js';
 import type { JobDetails, JobEvent } from '../runtime/dispatcher/protocol.js';
-import { JobStatus } from '../runtime/job-status.js';
 import type { ClusterClient } from './cluster-client.js';
 
 export interface SubmittedJob extends JobClient {

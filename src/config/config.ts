@@ -7,10 +7,10 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, SluiceError } from '../common/errors.js';
-import type { CheckpointingConfig } from '../runtime/checkpoint/checkpointing-config.js';
-import type { RestartStrategyConfig } from '../runtime/jobmaster/restart-strategy.js';
+import type { CheckpointingConfig } from './checkpointing-config.js';
 import { readConfigFile } from './config-file.js';
 import { envVarName, isOptionKey, OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec } from './options.js';
+import type { RestartStrategyConfig } from './restart-strategy-config.js';
 import { suggestKey } from './suggest.js';
 import { formatDuration, formatMemorySize } from './units.js';
 import { compileValue, MASK, maskUrlPassword, showRaw, showValue, type Value } from './values.js';

@@ -23,9 +23,9 @@ import type { KV, KvEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { ErrorCode, SluiceError } from '../common/errors.js';
+import { isCasConflict, kvCall, retrying, withTimeout } from '../nats/jetstream.js';
 import { systemWallClock, type WallClock } from './clock.js';
 import { LeadershipLostError } from './errors.js';
-import { isCasConflict, kvCall, retrying, withTimeout } from './nats-kv.js';
 
 /** The key holding a bucket's fence (highest epoch that wrote). Not a job id (those are 32 hex digits). */
 export const FENCE_KEY = 'epoch';

@@ -14,9 +14,9 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import { isJobId, type JobId } from '../jobgraph/job-id.js';
+import { bucketName, openKvBucket } from '../nats/jetstream.js';
 import type { WallClock } from './clock.js';
 import { FencedKvStore } from './fenced-kv-store.js';
-import { haBucketName, openKvBucket } from './nats-kv.js';
 
 export const DEFAULT_HA_STORE_TIMEOUT_MS = 2_000;
 export const DEFAULT_HA_STORE_RETRIES = 5;
@@ -42,7 +42,7 @@ async function openStore<T>(
 ): Promise<FencedKvStore<T>> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_HA_STORE_TIMEOUT_MS;
   const retries = options.retries ?? DEFAULT_HA_STORE_RETRIES;
-  const bucket = haBucketName(clusterId, store);
+  const bucket = bucketName(clusterId, store);
   const kv = await openKvBucket(nc, bucket, {
     history: 1,
     replicas: options.replicas ?? 1,

@@ -12,8 +12,8 @@
 import type { KV } from '@nats-io/kv';
 import { type NatsConnection, NoRespondersError, type Subscription } from '@nats-io/transport-node';
 import { ErrorCode, SluiceError } from '../common/errors.js';
+import { bucketName, isCasConflict, kvCall, openKvBucket } from '../nats/jetstream.js';
 import type { LeaderElectionDriver, LeaderEntry } from './leader-election.js';
-import { haBucketName, isCasConflict, kvCall, openKvBucket } from './nats-kv.js';
 
 export interface NatsKvLeaderElectionDriverOptions {
   clusterId: string;
@@ -32,7 +32,7 @@ export const LEADER_KEY = 'jobmanager';
 
 /** `sluice_<clusterId>_leader`. */
 export function leaderBucketName(clusterId: string): string {
-  return haBucketName(clusterId, 'leader');
+  return bucketName(clusterId, 'leader');
 }
 
 export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {

@@ -5,13 +5,31 @@
  * or leader).
  */
 import { Gauge, type Registry } from 'prom-client';
-import type { Dispatcher } from '../runtime/dispatcher/dispatcher.js';
-import type { ResourceManager } from '../runtime/resourcemanager/resource-manager.js';
+
+/** What the metrics read of the Dispatcher (it implements this; metrics never import the actor). */
+export interface DispatcherMetricsSource {
+  /** Jobs by status. */
+  jobCounts(): Promise<Record<string, number>>;
+  restartsByJob(): Promise<Record<string, number>>;
+  checkpointsByJob(): Promise<Record<string, CheckpointMetrics>>;
+}
+
+/** The part of a job's checkpoint statistics the metrics show. */
+export interface CheckpointMetrics {
+  counts: { completed: number; failed: number; inProgress: number; restored: number };
+  /** Newest first. */
+  history: ReadonlyArray<{ status: string; durationMs: number; sizeBytes: number }>;
+}
+
+/** What the metrics read of the ResourceManager. */
+export interface ResourceManagerMetricsSource {
+  taskManagers(): Promise<ReadonlyArray<{ slotsTotal: number; slotsFree: number }>>;
+}
 
 export function registerJobManagerMetrics(
   registry: Registry,
-  dispatcherOf: () => Dispatcher,
-  rmOf: () => ResourceManager,
+  dispatcherOf: () => DispatcherMetricsSource,
+  rmOf: () => ResourceManagerMetricsSource,
   isLeader: () => boolean = () => true,
   /** The epoch of the current leadership as this JobManager knows it (its own, or the leader record's). */
   leaderEpoch: () => Promise<number | undefined> = async () => undefined,

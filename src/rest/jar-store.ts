@@ -12,21 +12,18 @@
  * (Why the source and not the bundle: bundling a bundle again declares the bundler's banner imports twice,
  * which Node refuses with `Identifier '__sluiceCreateRequire' has already been declared`.)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { bundleJobFile, uploadBundle } from '../client/job-program.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
-import { envVarName } from '../config/options.js';
+import { type ProgramChild, runProgramInChild } from '../execution/run-program-in-child.js';
 import { badRequest, notFound } from './errors.js';
 
 /** The `sluice` launcher of this installation (it runs the compiled CLI in dist/). */
-const SLUICE_BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
 
 /** File name endings the bundler takes (esbuild picks its loader by extension). */
 const JOB_FILE_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
@@ -66,7 +63,7 @@ export class JarStore {
   readonly #nc: NatsConnection;
   readonly #log: Logger;
   readonly #jars = new Map<string, JarInfo>();
-  readonly #children = new Set<ChildProcess>();
+  readonly #children = new Set<ProgramChild>();
   readonly #queue: Array<() => void> = [];
   #running = 0;
 
@@ -154,7 +151,7 @@ export class JarStore {
 
   /** Kills runs still going (the JobManager is stopping) and removes the bundles. */
   async close(): Promise<void> {
-    for (const child of this.#children) child.kill('SIGKILL');
+    for (const child of this.#children) child.kill();
     const dir = await this.#dir?.catch(() => undefined);
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   }
@@ -173,18 +170,21 @@ export class JarStore {
   }
 
   async #runChild(jar: JarInfo, options: RunOptions): Promise<string[]> {
-    const config = this.#config;
-    const args = [SLUICE_BIN, 'run', '-d', '--cluster-id', config.clusterId];
-    // Server URLs with a password go through the environment, not the command line (`ps` shows it).
-    if (!config.nats.servers.some((s) => s.includes('@'))) args.push('--nats', config.nats.servers.join(','));
-    if (options.parallelism !== undefined) args.push('-p', String(options.parallelism));
-    if (options.savepointPath !== undefined) args.push('-s', options.savepointPath);
-    if (options.allowNonRestoredState) args.push('--allow-non-restored-state');
-    args.push(jar.file, ...options.args);
     const started = Date.now();
-    const child = spawn(process.execPath, args, {
-      env: { ...process.env, ...clientEnvironment(config) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const child = runProgramInChild({
+      entry: jar.file,
+      args: options.args,
+      detached: true,
+      config: this.#config,
+      ...(options.parallelism !== undefined ? { parallelism: options.parallelism } : {}),
+      ...(options.savepointPath !== undefined
+        ? {
+            savepoint: {
+              path: options.savepointPath,
+              allowNonRestoredState: options.allowNonRestoredState === true,
+            },
+          }
+        : {}),
     });
     this.#children.add(child);
     let stdout = '';
@@ -198,12 +198,9 @@ export class JarStore {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      child.kill();
     }, RUN_TIMEOUT_MS);
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', (c: number | null) => resolve(c));
-    }).finally(() => {
+    const code = await child.exited.finally(() => {
       clearTimeout(timer);
       this.#children.delete(child);
     });
@@ -237,31 +234,6 @@ function checkFileName(filename: string): string {
     );
   }
   return name;
-}
-
-/** The JobManager's connection settings for the child, in `SLUICE_*` variables (secrets stay off argv). */
-function clientEnvironment(config: SluiceConfig): Record<string, string> {
-  const { nats } = config;
-  const entries: Array<[string, string | number | undefined]> = [
-    ['nats.servers', nats.servers.join(',')],
-    ['nats.user', nats.user],
-    ['nats.password', nats.password],
-    ['nats.token', nats.token],
-    ['nats.nkey-seed-file', nats.nkeySeedFile],
-    ['nats.creds-file', nats.credsFile],
-    ['nats.tls.ca-file', nats.tls?.caFile],
-    ['nats.tls.cert-file', nats.tls?.certFile],
-    ['nats.tls.key-file', nats.tls?.keyFile],
-    ['nats.connect-timeout', nats.connectTimeoutMs],
-    ['rpc.ask.timeout', config.rpc.askTimeoutMs],
-    ['rpc.ask.retries', config.rpc.askRetries],
-    ['rpc.max-message-size', config.rpc.maxMessageBytes],
-    ['parallelism.default', config.parallelismDefault],
-    ['execution.buffer-timeout', config.bufferTimeoutMs],
-  ];
-  const env: Record<string, string> = { SLUICE_LOG_FORMAT: 'json' };
-  for (const [key, value] of entries) if (value !== undefined) env[envVarName(key)] = String(value);
-  return env;
 }
 
 /**

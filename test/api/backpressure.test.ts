@@ -3,9 +3,9 @@
  * and the records in flight between them stay bounded, however far the source could run ahead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GeneratorSource, StreamExecutionEnvironment } from '../../src/api/index.js';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
+import { GeneratorSource, StreamExecutionEnvironment } from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { RecordingSink } from './recording-sink.js';
 
 describe('backpressure', () => {

@@ -2,14 +2,14 @@
  * Jobs that are wrong in some way: each gives a clear error, and the local cluster keeps working.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import {
   GeneratorSource,
   JobExecutionError,
   StreamExecutionEnvironment,
   TextFileSource,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { sorted } from './recording-sink.js';
 
 describe('bad jobs', () => {

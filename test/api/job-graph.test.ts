@@ -2,7 +2,7 @@
  * StreamGraph → JobGraph: uids, default partitioning, and operator chaining.
  */
 import { describe, expect, it } from 'vitest';
-import { GeneratorSource, StreamExecutionEnvironment } from '../../src/api/index.js';
+import { GeneratorSource, StreamExecutionEnvironment } from '../../src/index.js';
 import { toJobGraph } from '../../src/jobgraph/chaining.js';
 
 const graphOf = (build: (env: StreamExecutionEnvironment) => void, parallelism = 2) => {

@@ -3,9 +3,9 @@
  * JobManager and TaskManager actors), records crossing NATS wherever an edge is not chained.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GeneratorSource, StreamExecutionEnvironment } from '../../src/api/index.js';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
+import { GeneratorSource, StreamExecutionEnvironment } from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { lastPerKey, RecordingSink, sorted } from './recording-sink.js';
 
 describe('DataStream operators', () => {

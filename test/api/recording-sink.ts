@@ -2,7 +2,7 @@
  * A sink for tests on the local environment (same process): remembers each record with the subtask
  * that wrote it. Optionally slow, to test backpressure.
  */
-import type { ConnectorContext, Sink, SinkWriter } from '../../src/api/index.js';
+import type { ConnectorContext, Sink, SinkWriter } from '../../src/index.js';
 
 export interface Recorded<T> {
   subtask: number;

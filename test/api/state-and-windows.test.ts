@@ -2,6 +2,7 @@
  * Keyed state, timers and windows through whole jobs on the local environment.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import {
   type Collector,
   type KeyedProcessContext,
@@ -17,9 +18,8 @@ import {
   type ValueState,
   ValueStateDescriptor,
   WatermarkStrategy,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { sorted } from './recording-sink.js';
 
 interface Event {

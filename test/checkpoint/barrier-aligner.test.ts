@@ -1,9 +1,17 @@
 /**
  * Barrier alignment over a task's input channels: exactly-once blocks each channel from its barrier until
  * all have it (ended channels count as aligned); at-least-once blocks nothing; newer barriers abandon an
- * older alignment; late and repeated barriers are ignored.
+ * older alignment; late and repeated barriers are ignored. Then the same over real gates, remote (NATS) and
+ * local (in memory) channels: a blocked channel's records stay in the input gate until alignment.
  */
-import { describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import { barrier } from '../../src/runtime/network/elements.js';
+import { FRAME_ITEMS_START } from '../../src/runtime/network/frame.js';
+import { InputGate } from '../../src/runtime/network/input-gate.js';
+import { OutputGate } from '../../src/runtime/network/output-gate.js';
+import { Subjects } from '../../src/actors/subjects.js';
 import { BarrierAligner } from '../../src/runtime/task/barrier-aligner.js';
 
 function setup(channels: number, exactlyOnce: boolean) {
@@ -73,5 +81,90 @@ describe('BarrierAligner', () => {
     aligner.onBarrier(0, 2, 'new'); // checkpoint 2 is done
     aligner.onBarrier(1, 1, 'old');
     expect(events.length).toBe(count);
+  });
+});
+
+describe.each([
+  { channels: 'remote', local: false },
+  { channels: 'local', local: true },
+])('BarrierAligner over real gates, $channels channels', ({ local }) => {
+  let server: NatsServerHandle;
+  let nc: NatsConnection;
+  const subjects = new Subjects('aligntest');
+
+  beforeAll(async () => {
+    server = await startNatsServer({ jetstream: false });
+    nc = await connect({ servers: server.url });
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  it('exactly-once: records behind an early barrier wait in the gate until the last barrier; snapshot first', async () => {
+    const jobId = `align${local ? 'l' : 'r'}${'0'.repeat(27)}`;
+    const base = { nc, subjects, jobId, attempt: 1, localChannels: local };
+    const input = InputGate.open({
+      ...base,
+      targetSubtask: 0,
+      inputs: [{ edgeId: 'in', sourceParallelism: 2, inputIndex: 0 }],
+    });
+    const outputs = await Promise.all(
+      [0, 1].map((p) =>
+        OutputGate.open({
+          ...base,
+          edgeId: 'in',
+          sourceSubtask: p,
+          targetParallelism: 1,
+          bufferTimeoutMs: 0,
+        }),
+      ),
+    );
+    try {
+      expect(outputs.map((o) => o.localChannelCount)).toEqual(local ? [1, 1] : [0, 0]);
+      const log: string[] = [];
+      const aligner = new BarrierAligner(2, true, input, (id) => log.push(`snapshot ${id}`));
+      // The task's loop: walk each frame's items, records into the log, barriers into the aligner.
+      const consuming = (async () => {
+        for (;;) {
+          const f = await input.next();
+          if (f === null) return;
+          const items = f.items;
+          for (let i = FRAME_ITEMS_START; i < items.length; ) {
+            const tag = items[i];
+            if (tag === 0) {
+              log.push(String(items[i + 2]));
+              i += 3;
+            } else if (tag === 3) {
+              aligner.onBarrier(f.channel, items[i + 1] as number, items[i + 2] as string);
+              i += 3;
+            } else if (tag === 2) {
+              aligner.onEnd(f.channel);
+              i += 1;
+            } else i += 2;
+          }
+        }
+      })();
+      const [p0, p1] = outputs as [OutputGate, OutputGate];
+      p0.emitRecord(0, 'p0 before', undefined);
+      p1.emitRecord(0, 'p1 before', undefined);
+      p0.broadcast(barrier(1, 'chk-1'));
+      for (let i = 0; i < 3; i++) p0.emitRecord(0, `p0 after ${i}`, undefined);
+      await expect.poll(() => aligner.pending).toBe(1);
+      await new Promise((r) => setTimeout(r, 100));
+      // channel 0 is blocked: its records after the barrier have not reached the task
+      expect(log).toEqual(['p0 before', 'p1 before']);
+      p1.broadcast(barrier(1, 'chk-1'));
+      p1.emitRecord(0, 'p1 after', undefined);
+      await Promise.all([p0.finish(), p1.finish(), consuming]);
+      expect(log.slice(0, 3).sort()).toEqual(['p0 before', 'p1 before', 'snapshot 1'].sort());
+      expect(log[2]).toBe('snapshot 1');
+      expect(log.slice(3).sort()).toEqual(['p0 after 0', 'p0 after 1', 'p0 after 2', 'p1 after']);
+      expect(log.filter((l) => l.startsWith('p0 after'))).toEqual(['p0 after 0', 'p0 after 1', 'p0 after 2']);
+    } finally {
+      input.close();
+      for (const o of outputs) o.close();
+    }
   });
 });

@@ -7,9 +7,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
+import { DEFAULT_CHECKPOINTING } from '../../src/config/checkpointing-config.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { CheckpointCoordinator } from '../../src/runtime/checkpoint/checkpoint-coordinator.js';
-import { DEFAULT_CHECKPOINTING } from '../../src/runtime/checkpoint/checkpointing-config.js';
 import {
   type CheckpointMetadata,
   checkpointTarget,

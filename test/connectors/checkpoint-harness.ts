@@ -5,8 +5,8 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pack, unpack } from 'msgpackr';
-import type { Source, SourceContext } from '../../src/api/index.js';
 import { silentLogger } from '../../src/common/log.js';
+import type { Source, SourceContext } from '../../src/index.js';
 
 export interface SubtaskRun<T> {
   /** Records collected up to the snapshot (all of them when the run ended first). */

@@ -5,8 +5,8 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pack, unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConnectorContext, JetStreamSink, type SinkWriter } from '../../src/api/index.js';
 import { silentLogger } from '../../src/common/log.js';
+import { type ConnectorContext, JetStreamSink, type SinkWriter } from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { createStream, json, readStream } from './jetstream-helpers.js';
 

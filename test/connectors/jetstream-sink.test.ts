@@ -4,6 +4,8 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/common/log.js';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import {
   type ConnectorContext,
   GeneratorSource,
@@ -11,10 +13,8 @@ import {
   JetStreamSource,
   JobExecutionError,
   StreamExecutionEnvironment,
-} from '../../src/api/index.js';
-import { silentLogger } from '../../src/common/log.js';
+} from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { sorted } from '../api/recording-sink.js';
 import { createStream, json, readStream } from './jetstream-helpers.js';
 

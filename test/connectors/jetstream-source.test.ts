@@ -4,6 +4,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import {
   JetStreamSource,
   type JetStreamSourceOptions,
@@ -13,9 +14,8 @@ import {
   Time,
   TumblingEventTimeWindows,
   WatermarkStrategy,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { closeLocalCluster } from '../../src/runtime/local-runner.js';
 import { RecordingSink, sorted } from '../api/recording-sink.js';
 import { consumerCount, createStream, publishJson, until } from './jetstream-helpers.js';
 

@@ -13,7 +13,7 @@ import {
   JetStreamSource,
   type Source,
   TextFileSource,
-} from '../../src/api/index.js';
+} from '../../src/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { sorted } from '../api/recording-sink.js';
 import { emitted, type RunOptions, runAttempt, runSubtask, states } from './checkpoint-harness.js';

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConnectorContext, type SinkWriter, TextFileSink } from '../../src/api/index.js';
 import { silentLogger } from '../../src/common/log.js';
+import { type ConnectorContext, type SinkWriter, TextFileSink } from '../../src/index.js';
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
 const stored = (state: unknown): unknown => unpack(pack(state));

@@ -8,10 +8,10 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rpc } from '../../src/actors/rpc.js';
+import { Subjects } from '../../src/actors/subjects.js';
 import { ErrorCode, isSluiceError } from '../../src/common/errors.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
-import { Subjects } from '../../src/runtime/subjects.js';
 import { SluiceProcess, sluice } from '../harness/processes.js';
 
 const CLUSTER = `ha${process.pid}`;

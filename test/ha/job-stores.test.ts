@@ -5,8 +5,8 @@ import { ErrorCode, isSluiceError } from '../../src/common/errors.js';
 import { isLeadershipLost, LeadershipLostError } from '../../src/ha/errors.js';
 import { FENCE_KEY } from '../../src/ha/fenced-kv-store.js';
 import { JobGraphStore, JobResultStore, recoverableJobs } from '../../src/ha/job-stores.js';
-import { haBucketName, natsKvError } from '../../src/ha/nats-kv.js';
 import { newJobId } from '../../src/jobgraph/job-id.js';
+import { bucketName, natsError } from '../../src/nats/jetstream.js';
 import { liveServerCount, type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { testClusterId } from './helpers.js';
 
@@ -104,7 +104,7 @@ describe('JobGraphStore and JobResultStore', () => {
     const a = newJobId();
     await jobs.put(8, a, { jobGraph: graph('a') });
     // Someone deletes the fence key by hand: the per-value epoch still protects the value.
-    const kv = await new Kvm(nc).open(haBucketName(id, 'jobs'));
+    const kv = await new Kvm(nc).open(bucketName(id, 'jobs'));
     await kv.delete(FENCE_KEY);
     await expect(jobs.put(2, a, { jobGraph: graph('zombie') })).rejects.toMatchObject({
       code: ErrorCode.LeadershipLost,
@@ -116,7 +116,7 @@ describe('JobGraphStore and JobResultStore', () => {
   it('reports bytes it did not write as CORRUPTED_HA_DATA, and can overwrite them', async () => {
     const { id, jobs, results } = await stores();
     const a = newJobId();
-    const kv = await new Kvm(nc).open(haBucketName(id, 'jobs'));
+    const kv = await new Kvm(nc).open(bucketName(id, 'jobs'));
     await kv.put(a, new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
     await kv.put(FENCE_KEY, 'not a fence');
     await kv.put('not-a-job-id', '{}');
@@ -150,7 +150,7 @@ describe('JobGraphStore and JobResultStore', () => {
 describe('NATS errors', () => {
   it('maps "jetstream is not enabled" (2.9: a leaderless stream) to a retryable JETSTREAM_UNAVAILABLE', () => {
     const notEnabled = Object.assign(new Error('jetstream is not enabled'), { name: 'JetStreamNotEnabled' });
-    const err = natsKvError(new Error('publish failed', { cause: notEnabled }), 'renewing');
+    const err = natsError(new Error('publish failed', { cause: notEnabled }), 'renewing');
     expect(err).toMatchObject({ code: ErrorCode.JetStreamUnavailable, retryable: true });
   });
 

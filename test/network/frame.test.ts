@@ -18,6 +18,7 @@ import {
   encodeFrame,
   encodeValue,
   FRAME_HEADER_BYTES,
+  FrameBatch,
   FrameBuilder,
 } from '../../src/runtime/network/frame.js';
 import { WatermarkTracker } from '../../src/runtime/network/watermark-tracker.js';
@@ -152,6 +153,83 @@ describe('data frames', () => {
     expect(errorOf(() => encodeValue(() => 1)).message).toMatch(/value of type function: it is an anonymous/);
     // still usable afterwards
     expect(decodeFrame(encodeFrame(0, 1, [record({ ok: true })])).elements[0]).toEqual(record({ ok: true }));
+  });
+
+  it('encodes repeated shapes as records, each frame decodable on its own, in any order', () => {
+    const batch = new FrameBatch();
+    const frames: Uint8Array[] = [];
+    for (let f = 0; f < 3; f++) {
+      for (let i = 0; i < 50; i++) batch.addRecord({ id: f * 50 + i, key: `user-${i}`, amount: i / 4 }, i);
+      batch.addWatermark(f);
+      frames.push(...batch.build(1, f + 1));
+    }
+    // A frame of plain maps (no record extension) of the same records is larger: keys repeated per record.
+    const plain = packr.pack([
+      1,
+      1,
+      1,
+      ...Array.from({ length: 50 }, (_, i) => [0, i, { id: i, key: `user-${i}`, amount: i / 4 }]).flat(),
+    ]);
+    expect(frames[0]!.byteLength).toBeLessThan(plain.byteLength * 0.8);
+    for (const f of [2, 0, 1]) {
+      const frame = decodeFrame(frames[f]!);
+      expect(frame.seq).toBe(f + 1);
+      expect(frame.records).toBe(50);
+      expect(frame.elements[49]).toEqual({
+        kind: 0,
+        value: { id: f * 50 + 49, key: 'user-49', amount: 49 / 4 },
+        timestamp: 49,
+      });
+      expect(frame.elements[50]).toEqual({ kind: 1, watermark: f });
+    }
+  });
+
+  it('round-trips a frame of many different shapes, maps and nested records', () => {
+    const batch = new FrameBatch();
+    const values: unknown[] = [];
+    for (let i = 0; i < 300; i++) {
+      const v = { [`k${i}`]: i, common: { nested: [i, { deep: `d${i % 7}` }] } };
+      values.push(v);
+      batch.addRecord(v, undefined);
+    }
+    values.push(new Map([['m', 1]]));
+    batch.addRecord(values.at(-1), undefined);
+    const [bytes] = batch.build(0, 1);
+    const got = decodeFrame(bytes!).elements.map((e) => (e.kind === 0 ? e.value : e));
+    expect(got.slice(0, 300)).toEqual(values.slice(0, 300));
+    expect(got[300]).toEqual({ m: 1 }); // maps come back as plain objects, as without records
+  });
+
+  it('never throws anything but a SluiceError on damaged frames (truncated, bytes flipped)', () => {
+    const batch = new FrameBatch();
+    for (let i = 0; i < 20; i++) batch.addRecord({ id: i, s: `v${i}`, tags: ['a', i] }, i);
+    batch.addBarrier(3, 'chk-3');
+    const [good] = batch.build(0, 1);
+    let refused = 0;
+    let accepted = 0;
+    const check = (bytes: Uint8Array) => {
+      try {
+        decodeFrame(bytes);
+        accepted++;
+      } catch (err) {
+        expect(err).toBeInstanceOf(SluiceError);
+        expect([ErrorCode.BadEnvelope, ErrorCode.UnsupportedVersion]).toContain((err as SluiceError).code);
+        refused++;
+      }
+    };
+    for (let cut = 0; cut < good!.byteLength; cut++) check(good!.subarray(0, cut));
+    let seed = 7;
+    const rnd = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed;
+    };
+    for (let k = 0; k < 2_000; k++) {
+      const bytes = Uint8Array.from(good!);
+      for (let flips = 1 + (rnd() % 3); flips > 0; flips--) bytes[rnd() % bytes.length] = rnd() & 0xff;
+      check(bytes);
+    }
+    expect(refused).toBeGreaterThan(good!.byteLength); // every truncation, and many flips
+    expect(refused + accepted).toBe(good!.byteLength + 2_000);
   });
 
   it('round-trips credit messages and refuses others', () => {

@@ -5,6 +5,7 @@
  */
 import { connect, type NatsConnection, type Status } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Subjects } from '../../src/actors/subjects.js';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { decodeCredit, encodeConnect, encodeCredit } from '../../src/runtime/network/control.js';
@@ -12,13 +13,14 @@ import { END_OF_PARTITION, record, watermark } from '../../src/runtime/network/e
 import { encodeFrame } from '../../src/runtime/network/frame.js';
 import { type InputFrame, InputGate, type InputGateOptions } from '../../src/runtime/network/input-gate.js';
 import { OutputGate, type OutputGateOptions } from '../../src/runtime/network/output-gate.js';
-import { Subjects } from '../../src/runtime/subjects.js';
 
 const subjects = new Subjects('nettest');
 let server: NatsServerHandle;
 const connections: NatsConnection[] = [];
 const gates: Array<{ close(): void }> = [];
 let jobCounter = 0;
+/** Whether the gates of the running block may connect locally (both ends are in this process). */
+let localChannels = false;
 
 /** A fresh job id per test, so tests never see each other's channels. */
 function newJobId(): string {
@@ -33,13 +35,13 @@ async function conn(): Promise<NatsConnection> {
 }
 
 async function openOutput(options: OutputGateOptions): Promise<OutputGate> {
-  const gate = await OutputGate.open(options);
+  const gate = await OutputGate.open({ localChannels, ...options });
   gates.push(gate);
   return gate;
 }
 
 function openInput(options: InputGateOptions): InputGate {
-  const gate = InputGate.open(options);
+  const gate = InputGate.open({ localChannels, ...options });
   gates.push(gate);
   return gate;
 }
@@ -83,7 +85,14 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describe('gates', () => {
+describe.each([
+  { channels: 'remote', local: false },
+  { channels: 'local', local: true },
+])('gates over $channels channels', ({ local }) => {
+  beforeAll(() => {
+    localChannels = local;
+  });
+
   it('delivers 100 000 records from 2 producers to 3 consumers exactly once, in order, watermarks in band', async () => {
     const jobId = newJobId();
     const N = 50_000; // per producer
@@ -171,6 +180,15 @@ describe('gates', () => {
     expect(outputs.reduce((s, g) => s + g.stats.recordsOut, 0)).toBe(N * P);
     expect(inputs.reduce((s, g) => s + g.stats.recordsIn, 0)).toBe(N * P);
     for (const g of inputs) expect(g.stats.dropped).toBe(0);
+    // Local: every channel in memory, nothing encoded; remote: every frame through NATS.
+    for (const g of outputs) {
+      expect([g.localChannelCount, g.stats.localFramesOut === g.stats.framesOut]).toEqual([
+        local ? Q : 0,
+        local,
+      ]);
+      expect(g.stats.bytesOut > 0).toBe(!local);
+    }
+    for (const g of inputs) expect(g.localChannelCount).toBe(local ? P : 0);
     for (const s of statuses) expect(s.filter((e) => e.type !== 'ping')).toEqual([]);
   });
 
@@ -397,6 +415,37 @@ describe('gates', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 
+  it('refuses the first record at emit when it cannot be encoded (it is measured)', async () => {
+    const jobId = newJobId();
+    openInput({
+      nc: await conn(),
+      subjects,
+      jobId,
+      attempt: 1,
+      targetSubtask: 0,
+      inputs: [{ edgeId: 'e', sourceParallelism: 1, inputIndex: 0 }],
+    });
+    const output = await openOutput({
+      nc: await conn(),
+      subjects,
+      jobId,
+      attempt: 1,
+      edgeId: 'e',
+      sourceSubtask: 0,
+      targetParallelism: 1,
+    });
+    expect(() => output.emitRecord(0, { f: () => 1 }, undefined)).toThrow(
+      /^record cannot be serialized: value of type object: it contains a function 'f'/,
+    );
+  });
+});
+
+// The wire protocol itself: NATS connection loss, encoding at seal, max_payload, strangers, gaps, re-sends.
+describe('gates over NATS', () => {
+  beforeAll(() => {
+    localChannels = false;
+  });
+
   it('fails both gates when their NATS connection drops (in-flight frames may be lost)', async () => {
     const jobId = newJobId();
     const consumerNc = await conn();
@@ -481,30 +530,6 @@ describe('gates', () => {
       await expect(output.finish()).rejects.toThrow(/cannot be serialized/);
       expect(output.stats.recordsOut).toBe(2);
     }
-  });
-
-  it('refuses the first record at emit when it cannot be encoded (it is measured)', async () => {
-    const jobId = newJobId();
-    openInput({
-      nc: await conn(),
-      subjects,
-      jobId,
-      attempt: 1,
-      targetSubtask: 0,
-      inputs: [{ edgeId: 'e', sourceParallelism: 1, inputIndex: 0 }],
-    });
-    const output = await openOutput({
-      nc: await conn(),
-      subjects,
-      jobId,
-      attempt: 1,
-      edgeId: 'e',
-      sourceSubtask: 0,
-      targetParallelism: 1,
-    });
-    expect(() => output.emitRecord(0, { f: () => 1 }, undefined)).toThrow(
-      /^record cannot be serialized: value of type object: it contains a function 'f'/,
-    );
   });
 
   it('splits frames that come out over max_payload, and refuses a single record over it', async () => {

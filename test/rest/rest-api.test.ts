@@ -8,8 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VERSION } from '../../src/common/version.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { VERSION } from '../../src/version.js';
 import { SluiceProcess, sluice } from '../harness/processes.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));

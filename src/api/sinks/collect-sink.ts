@@ -4,7 +4,7 @@
  * backpressure: a slow client slows the job instead of losing records.
  */
 import { decodeReply, encode } from '../../actors/envelope.js';
-import { Subjects } from '../../runtime/subjects.js';
+import { Subjects } from '../../actors/subjects.js';
 import type { ConnectorContext, Sink, SinkWriter } from '../connector.js';
 
 const BATCH_RECORDS = 500;

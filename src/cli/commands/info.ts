@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { bundleJobFile, localBundleFile } from '../../client/job-program.js';
+import { planProgram } from '../../execution/planner.js';
 import { toJobGraph } from '../../jobgraph/chaining.js';
 import type { JobGraph } from '../../jobgraph/job-graph.js';
-import { planProgram } from '../../runtime/program/planner.js';
 import { table } from '../format.js';
 import { configFrom, type GlobalOptions, withGlobalOptions } from '../global-options.js';
 

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
+import { exitCodeFor, isTerminalJobStatus } from '../../api/job-status.js';
 import { ClusterClient } from '../../client/cluster-client.js';
 import type { SluiceConfig } from '../../config/config.js';
-import { readApplicationSpec, runApplication } from '../../runtime/application/application.js';
-import { exitCodeFor, isTerminalJobStatus } from '../../runtime/job-status.js';
-import { type JobManager, startJobManager } from '../../runtime/jobmanager.js';
+import { readApplicationSpec, runApplication } from '../../entrypoint/application.js';
+import { type JobManager, startJobManager } from '../../entrypoint/jobmanager.js';
 import { configFrom, type GlobalOptions, processLogger, withGlobalOptions } from '../global-options.js';
 import { shutdownSignal } from '../signals.js';
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { startTaskManager } from '../../runtime/taskmanager.js';
+import { startTaskManager } from '../../entrypoint/taskmanager.js';
 import { configFrom, type GlobalOptions, processLogger, withGlobalOptions } from '../global-options.js';
 import { shutdownSignal } from '../signals.js';
 

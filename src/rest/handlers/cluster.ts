@@ -1,9 +1,10 @@
 /**
  * Cluster-wide resources: `/overview`, `/config`, `/jobmanager/config`, `/taskmanagers`.
  */
+
+import { isTerminalJobStatus, JobStatus } from '../../api/job-status.js';
 import type { ClusterClient } from '../../client/cluster-client.js';
 import type { SluiceConfig } from '../../config/config.js';
-import { isTerminalJobStatus, JobStatus } from '../../runtime/job-status.js';
 import { ok, type Router } from '../router.js';
 
 export function clusterRoutes(router: Router, client: ClusterClient, config: SluiceConfig): void {

@@ -6,6 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { isTerminalJobStatus, TaskState } from '../../api/job-status.js';
 import type { ClusterClient } from '../../client/cluster-client.js';
 import { ErrorCode, isSluiceError } from '../../common/errors.js';
 import { isJobId } from '../../jobgraph/job-id.js';
@@ -15,7 +16,6 @@ import type {
   JobDetails,
   JobSummary,
 } from '../../runtime/dispatcher/protocol.js';
-import { isTerminalJobStatus, TaskState } from '../../runtime/job-status.js';
 import { readJson } from '../body.js';
 import { badRequest, notFound, RestError } from '../errors.js';
 import { ok, type RequestContext, type Router } from '../router.js';

@@ -19,17 +19,10 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type JetStreamManager, jetstream } from '@nats-io/jetstream';
-import { type ObjectInfo, type ObjectStore, Objm, StorageType } from '@nats-io/obj';
-import {
-  ClosedConnectionError,
-  ConnectionError,
-  DrainingConnectionError,
-  type NatsConnection,
-  NoRespondersError,
-  TimeoutError,
-} from '@nats-io/transport-node';
-import pRetry from 'p-retry';
-import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
+import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ErrorCode, SluiceError } from '../../common/errors.js';
+import { bucketName, openObjectStore, retrying, withTimeout } from '../../nats/jetstream.js';
 import { hasSha256, readObjectChunks, sha256Hex } from '../../nats/object-chunks.js';
 
 export interface ArtifactRef {
@@ -51,7 +44,7 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** The object-store bucket of a cluster's artifacts (only letters, digits, `_` and `-` are allowed). */
 export function artifactBucketName(clusterId: string): string {
-  return `sluice_${clusterId.replace(/[^A-Za-z0-9_-]/g, '_')}_artifacts`;
+  return bucketName(clusterId, 'artifacts');
 }
 
 export class ArtifactStore {
@@ -84,23 +77,13 @@ export class ArtifactStore {
     const timeoutMs = options.timeoutMs ?? 5_000;
     const retries = options.retries ?? 4;
     const bucket = artifactBucketName(clusterId);
-    const js = jetstream(nc, { timeout: timeoutMs });
-    const objm = new Objm(js);
-    const os = await retrying(
-      () =>
-        withTimeout(
-          objm.create(bucket, {
-            replicas: options.replicas ?? 1,
-            storage: StorageType.File,
-            description: `Sluice job artifacts of cluster ${clusterId}`,
-          }),
-          2 * timeoutMs, // stream info, then stream create if missing
-          `opening object store ${bucket}`,
-        ),
+    const os = await openObjectStore(nc, bucket, {
+      replicas: options.replicas ?? 1,
+      description: `Sluice job artifacts of cluster ${clusterId}`,
+      timeoutMs,
       retries,
-      `opening object store ${bucket}`,
-    );
-    const jsm = await js.jetstreamManager(false);
+    });
+    const jsm = await jetstream(nc, { timeout: timeoutMs }).jetstreamManager(false);
     return new ArtifactStore(bucket, os, jsm, timeoutMs, retries);
   }
 
@@ -257,48 +240,4 @@ function checkSha(sha256: string): void {
 
 function corrupted(ref: ArtifactRef): SluiceError {
   return new SluiceError(ErrorCode.InvalidJob, `artifact ${ref.sha256} is corrupted`);
-}
-
-/**
- * Runs `fn` with up to `retries` retries. `INVALID_JOB` (missing, corrupted, bad input) is final; anything
- * else (timeouts, NATS errors) is retried. What is still failing in the end becomes a SluiceError.
- */
-async function retrying<T>(fn: () => Promise<T>, retries: number, what: string): Promise<T> {
-  try {
-    return await pRetry(fn, {
-      retries,
-      minTimeout: 100,
-      maxTimeout: 1_000,
-      factor: 2,
-      randomize: true,
-      shouldRetry: ({ error }) => !isSluiceError(error, ErrorCode.InvalidJob),
-    });
-  } catch (err) {
-    if (err instanceof SluiceError) throw err;
-    const message = err instanceof Error ? err.message : String(err);
-    throw new SluiceError(natsErrorCode(err), `${what} failed: ${message}`, { cause: err });
-  }
-}
-
-/** The Sluice code of a NATS client error. */
-function natsErrorCode(err: unknown): ErrorCode {
-  if (err instanceof TimeoutError) return ErrorCode.Timeout;
-  if (err instanceof NoRespondersError) return ErrorCode.NoResponders;
-  if (err instanceof ClosedConnectionError || err instanceof DrainingConnectionError) {
-    return ErrorCode.ConnectionFailed;
-  }
-  if (err instanceof ConnectionError) return ErrorCode.ConnectionFailed;
-  return ErrorCode.Internal;
-}
-
-/** Rejects with a retryable TIMEOUT SluiceError if `p` has not settled within `ms`. */
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new SluiceError(ErrorCode.Timeout, `${what} timed out after ${ms} ms`)),
-      ms,
-    );
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

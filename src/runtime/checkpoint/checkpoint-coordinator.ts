@@ -12,8 +12,8 @@
 
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import type { CheckpointingConfig } from '../../config/checkpointing-config.js';
 import type { TaskId } from '../taskexecutor/protocol.js';
-import type { CheckpointingConfig } from './checkpointing-config.js';
 import {
   type CheckpointAck,
   type CheckpointDecline,

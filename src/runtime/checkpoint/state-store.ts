@@ -10,12 +10,12 @@
  * `STATE_NOT_FOUND`, neither retried.
  */
 import { type JetStreamManager, jetstream } from '@nats-io/jetstream';
-import { type ObjectInfo, type ObjectStore, Objm, StorageType, setSha256Backend } from '@nats-io/obj';
+import { type ObjectInfo, type ObjectStore, setSha256Backend } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Packr } from 'msgpackr';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import { FencedKvStore } from '../../ha/fenced-kv-store.js';
-import { haBucketName, openKvBucket, retrying, withTimeout } from '../../ha/nats-kv.js';
+import { bucketName, openKvBucket, openObjectStore, retrying, withTimeout } from '../../nats/jetstream.js';
 import { hasSha256, readObjectChunks, sha256Hex } from '../../nats/object-chunks.js';
 
 // The object store hashes every chunk; its default is a JavaScript SHA-256, several times slower than
@@ -75,25 +75,16 @@ export class StateStore {
     const timeoutMs = options.timeoutMs ?? 5_000;
     const retries = options.retries ?? 4;
     const replicas = options.replicas ?? 1;
-    const bucket = haBucketName(clusterId, 'state');
+    const bucket = bucketName(clusterId, 'state');
     const js = jetstream(nc, { timeout: timeoutMs });
-    const what = `opening object store ${bucket}`;
-    const os = await retrying(
-      () =>
-        withTimeout(
-          new Objm(js).create(bucket, {
-            replicas,
-            storage: StorageType.File,
-            description: `Sluice checkpoints and savepoints of cluster ${clusterId}`,
-          }),
-          2 * timeoutMs,
-          what,
-        ),
+    const os = await openObjectStore(nc, bucket, {
+      replicas,
+      description: `Sluice checkpoints and savepoints of cluster ${clusterId}`,
+      timeoutMs,
       retries,
-      what,
-    );
+    });
     const jsm = await js.jetstreamManager(false);
-    const kvName = haBucketName(clusterId, 'checkpoints');
+    const kvName = bucketName(clusterId, 'checkpoints');
     const kv = await openKvBucket(nc, kvName, {
       history: 1,
       replicas,
@@ -148,12 +139,11 @@ export class StateStore {
     const what = `deleting state object ${name}`;
     await retrying(
       async () => {
-        try {
-          await withTimeout(this.#os.delete(name), this.#timeoutMs, what);
-        } catch (err) {
-          if (/not found/i.test(err instanceof Error ? err.message : String(err))) return;
-          throw err;
-        }
+        // The object store client reports a missing object only by message text: ask first (null =
+        // missing). A retry after a delete that went through then finds nothing and is done.
+        const info = await withTimeout(this.#os.info(name), this.#timeoutMs, what);
+        if (info === null) return;
+        await withTimeout(this.#os.delete(name), this.#timeoutMs, what);
       },
       this.#retries,
       what,

@@ -3,7 +3,11 @@
  * answers list / status / cancel / overview, and keeps the details of ended jobs (bounded archive).
  */
 import { Actor, type ActorContext, LaterReply } from '../../actors/actor.js';
+import type { Subjects } from '../../actors/subjects.js';
+import { isTerminalJobStatus } from '../../api/job-status.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
+import { VERSION } from '../../common/version.js';
+import { type CheckpointingConfig, DEFAULT_CHECKPOINTING } from '../../config/checkpointing-config.js';
 import {
   GloballyTerminalStatus,
   type JobGraphStore,
@@ -11,14 +15,10 @@ import {
   recoverableJobs,
 } from '../../ha/job-stores.js';
 import { type JobGraph, validateJobGraph } from '../../jobgraph/job-graph.js';
-import { VERSION } from '../../version.js';
-import { type CheckpointingConfig, DEFAULT_CHECKPOINTING } from '../checkpoint/checkpointing-config.js';
 import type { StateStore } from '../checkpoint/state-store.js';
-import { isTerminalJobStatus } from '../job-status.js';
 import { JobMaster } from '../jobmaster/job-master.js';
 import { createRestartStrategy, type RestartStrategyConfig } from '../jobmaster/restart-strategy.js';
 import type { ResourceManager } from '../resourcemanager/resource-manager.js';
-import type { Subjects } from '../subjects.js';
 import {
   type CheckpointsReply,
   type JobDetails,

@@ -2,8 +2,8 @@
  * The Dispatcher's gateway: what a client may ask on `sluice.<cluster>.dispatcher.<type>`.
  */
 import { z } from 'zod';
+import { JobStatus, TaskState } from '../../api/job-status.js';
 import { JOB_ID_PATTERN } from '../../jobgraph/job-id.js';
-import { JobStatus, TaskState } from '../job-status.js';
 
 export const JobIdSchema = z.string().regex(JOB_ID_PATTERN, 'job ids are 32 lower-case hex characters');
 

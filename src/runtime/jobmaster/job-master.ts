@@ -7,10 +7,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { Actor, type ActorContext } from '../../actors/actor.js';
+import type { Subjects } from '../../actors/subjects.js';
+import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '../../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
+import type { CheckpointingConfig } from '../../config/checkpointing-config.js';
 import { type JobGraph, requiredSlots } from '../../jobgraph/job-graph.js';
 import { CheckpointCoordinator, type CheckpointStats } from '../checkpoint/checkpoint-coordinator.js';
-import type { CheckpointingConfig } from '../checkpoint/checkpointing-config.js';
 import {
   CheckpointAckSchema,
   type CheckpointDecline,
@@ -20,9 +22,7 @@ import {
 } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import type { ErrorInfo, JobDetails, JobEvent, JobSummary } from '../dispatcher/protocol.js';
-import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '../job-status.js';
 import type { ResourceManager, SlotAssignment } from '../resourcemanager/resource-manager.js';
-import type { Subjects } from '../subjects.js';
 import { WATERMARK } from '../task/vertex-gauges.js';
 import {
   type DeployRequest,

@@ -2,20 +2,9 @@
  * Restart strategies (Flink's names and semantics): after a task failure, how long to wait before all of
  * the job's tasks restart — or that the job fails.
  */
-export interface RestartStrategyConfig {
-  /** Unset: `exponential-delay` for a job that checkpoints, else `none` (as Flink). */
-  type?: 'none' | 'fixed-delay' | 'exponential-delay' | 'failure-rate' | undefined;
-  fixedDelay: { attempts: number; delayMs: number };
-  exponentialDelay: {
-    initialBackoffMs: number;
-    maxBackoffMs: number;
-    multiplier: number;
-    resetBackoffThresholdMs: number;
-    jitterFactor: number;
-    attemptsBeforeReset: number;
-  };
-  failureRate: { maxFailuresPerInterval: number; intervalMs: number; delayMs: number };
-}
+import type { RestartStrategyConfig } from '../../config/restart-strategy-config.js';
+
+export type { RestartStrategyConfig };
 
 export interface RestartStrategy {
   /** A failure happened at `now` (ms); the wait before restarting, or undefined to fail the job. */

@@ -1,9 +1,9 @@
 /** Small helpers shared by the gates: argument checks and channel names for messages. */
 
 import type { NatsConnection, Status } from '@nats-io/transport-node';
+import { SUBJECT_TOKEN } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { SUBJECT_TOKEN } from '../subjects.js';
 
 export function checkToken(what: string, value: string): void {
   if (typeof value !== 'string' || !SUBJECT_TOKEN.test(value)) {

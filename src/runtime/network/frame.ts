@@ -11,13 +11,18 @@
  *   barrier         3, checkpointId, target     (the gate flushes after it: a barrier ends its frame)
  *   (an unknown tag fails decoding)
  *
- The gates' writer ({@link FrameBatch}) keeps a frame's elements as the flat item list and encodes the whole
- * array with one msgpackr call when the frame is sealed (msgpackr writes integers beyond 32 bits as float64,
- * so no sequence number or timestamp comes back as a BigInt); the gate seals on an estimate of the size and
- * splits a frame that comes out over the server's max_payload. A value that cannot be encoded fails the
- * seal, naming the value. {@link FrameBuilder} encodes each record at once into a buffer with a fixed-width
- * 20-byte header (exact size at every moment; tests and tools). The reader takes any msgpack encoding of the
- * same array.
+ * The gates' writer ({@link FrameBatch}) keeps a frame's elements as the flat item list and encodes the
+ * whole array with one msgpackr call when the frame is sealed (msgpackr writes integers beyond 32 bits as
+ * float64, so no sequence number or timestamp comes back as a BigInt), using msgpackr's record extension:
+ * the first object of each shape in a frame carries its key list, later ones only their values (smaller
+ * frames, and decoding builds objects of one hidden class instead of growing each one key by key). Every
+ * frame is self-contained (no structure shared between frames: frames can be lost, reordered or dropped
+ * as strangers' without breaking the next). The gate seals on an estimate of the size and splits a frame
+ * that comes out over the server's max_payload. A value that cannot be encoded fails the seal, naming the
+ * value. {@link FrameBuilder} encodes each record at once, without records, into a buffer with a
+ * fixed-width 20-byte header (exact size at every moment; tests and tools). The reader takes any msgpack
+ * encoding of the same array, with or without the record extension; anything else is refused (never a
+ * crash): not msgpack, not an array of this layout, an unknown tag.
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
@@ -56,6 +61,16 @@ const packr = new Packr({
   mapsAsObjects: true,
   moreTypes: false,
   // typed `() => any` in msgpackr's declarations, called with the function
+  writeFunction: ((fn: (...args: never[]) => unknown) => {
+    throw new FunctionNotSerializable(fn);
+  }) as () => never,
+});
+// The frame encoder: the same, with msgpackr's record extension for repeated object shapes (inline record
+// definitions, no shared structures: each frame decodes on its own).
+const framePackr = new Packr({
+  useRecords: true,
+  mapsAsObjects: true,
+  moreTypes: false,
   writeFunction: ((fn: (...args: never[]) => unknown) => {
     throw new FunctionNotSerializable(fn);
   }) as () => never,
@@ -240,6 +255,7 @@ export const FRAME_ITEMS_START = 3;
  */
 export class FrameBatch {
   #items: unknown[] = [FRAME_VERSION, 0, 0];
+  #end = false;
   /** Elements in the frame being built. */
   elements = 0;
   /** Records in the frame being built. */
@@ -275,6 +291,7 @@ export class FrameBatch {
     this.#items.push(TAG_END);
     this.fixedBytes += END_BYTES;
     this.elements++;
+    this.#end = true;
   }
 
   addBarrier(checkpointId: number, target: string): void {
@@ -296,19 +313,37 @@ export class FrameBatch {
     items[2] = seq;
     let bytes: Uint8Array;
     try {
-      bytes = packr.pack(items);
+      bytes = framePackr.pack(items);
     } catch (err) {
       throw batchError(items, err);
     }
     let out: Uint8Array[];
     if (bytes.byteLength <= maxBytes) out = [bytes];
     else out = splitFrame(items, sourceSubtask, seq, maxBytes);
+    this.#reset();
+    return out;
+  }
+
+  /**
+   * Seals the frame WITHOUT encoding it, for a local channel: its item list becomes the frame the receiver
+   * reads (the same layout as a decoded frame), and the batch starts a fresh list.
+   */
+  take(sourceSubtask: number, seq: number): DecodedFrame {
+    const items = this.#items;
+    items[1] = sourceSubtask;
+    items[2] = seq;
+    const frame = new Decoded(sourceSubtask, seq, items, this.records, this.#end);
+    this.#reset();
+    return frame;
+  }
+
+  #reset(): void {
     this.#items = [FRAME_VERSION, 0, 0];
+    this.#end = false;
     this.elements = 0;
     this.records = 0;
     this.estimate = FRAME_HEADER_BYTES;
     this.fixedBytes = 0;
-    return out;
   }
 }
 
@@ -326,7 +361,7 @@ function splitFrame(items: unknown[], source: number, seq: number, maxBytes: num
     // elements starts[from] .. starts[to - 1]
     const end = to < starts.length ? starts[to]! : items.length;
     const frame = [FRAME_VERSION, source, seq + out.length, ...items.slice(starts[from], end)];
-    const bytes = packr.pack(frame);
+    const bytes = framePackr.pack(frame);
     if (bytes.byteLength <= maxBytes) {
       out.push(bytes);
       return;
@@ -561,11 +596,18 @@ export function decodeFrame(data: Uint8Array): DecodedFrame {
       default:
         throw new SluiceError(
           ErrorCode.BadEnvelope,
-          `data frame has an element of unknown kind ${JSON.stringify(tag) ?? String(tag)} (a newer sender?)`,
+          `data frame has an element of unknown kind ${showTag(tag)} (a newer sender?)`,
         );
     }
   }
   return new Decoded(sourceSubtask, seq, arr, records, end);
+}
+
+/** A tag for an error message: whatever a damaged frame holds (a BigInt, an object) must not throw here. */
+function showTag(tag: unknown): string {
+  if (typeof tag === 'number' || typeof tag === 'boolean' || tag === null) return String(tag);
+  if (typeof tag === 'string') return JSON.stringify(tag.length > 20 ? `${tag.slice(0, 20)}…` : tag);
+  return `(${describeType(tag)})`;
 }
 
 function isIndex(value: unknown): value is number {

@@ -11,16 +11,28 @@
  *   grant = consumed + window), batched until half a window is free, at once for a channel's last frame.
  * - Every `creditResendMs` the gate sends grants not sent yet, and re-sends the current grant on channels
  *   whose sender used all the credit it had and has sent nothing since (it may have missed a grant).
+ * - Local channels (see local-channels.ts): `open` also registers each incoming edge in this thread's
+ *   channel registry; a sender in the same thread connects there and hands frames over undecoded. They go
+ *   through the same checks (sequence, credit, end) and the same queue; credit goes back by a call, at
+ *   every consumed frame. Closing the gate tells local senders whose end was not consumed yet.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { encodeError } from '../../actors/envelope.js';
+import type { Subjects } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError, toSluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { Subjects } from '../subjects.js';
 import { channelName, checkIndex, checkPositive, checkToken, logDrop, watchConnection } from './channel.js';
 import { decodeConnect, encodeConnectReply, encodeCredit } from './control.js';
 import type { StreamElement } from './elements.js';
 import { type DecodedFrame, decodeFrame, FRAME_ITEMS_START } from './frame.js';
+import {
+  type LocalEndpoint,
+  type LocalReceiver,
+  type LocalSender,
+  localChannelsEnabled,
+  registerLocalReceiver,
+  unregisterLocalReceiver,
+} from './local-channels.js';
 
 export { FRAME_ITEMS_START };
 
@@ -45,6 +57,9 @@ export interface InputGateOptions {
   creditsPerChannel?: number;
   /** Period of the grant re-send check, ms. Default 500. */
   creditResendMs?: number;
+  /** Accept local senders (register in this thread's channel registry). Default: on unless
+   * `SLUICE_LOCAL_CHANNELS=off`. */
+  localChannels?: boolean;
   log?: Logger;
 }
 
@@ -73,6 +88,8 @@ export interface InputGateStats {
   dropped: number;
   /** Most frames ever received and not yet handed out (at most the window times the channels). */
   peakBufferedFrames: number;
+  /** Frames handed over in memory by senders in the same thread (counted in framesIn too). */
+  localFramesIn: number;
 }
 
 interface InChannel {
@@ -102,6 +119,8 @@ interface InChannel {
   endReceived: boolean;
   endDelivered: boolean;
   finalGrantSent: boolean;
+  /** The sender, when it is in this thread (a local channel). */
+  local: LocalSender | undefined;
 }
 
 interface InputSlot {
@@ -110,6 +129,8 @@ interface InputSlot {
   readonly firstChannel: number;
   readonly subject: string;
   sub: Subscription | undefined;
+  /** Registered in the local channel registry under `subject`. */
+  local: LocalReceiver | undefined;
 }
 
 type State = 'open' | 'closed' | 'failed';
@@ -121,6 +142,7 @@ export class InputGate {
     bytesIn: 0,
     dropped: 0,
     peakBufferedFrames: 0,
+    localFramesIn: 0,
   };
   readonly jobId: string;
   readonly attempt: number;
@@ -183,6 +205,7 @@ export class InputGate {
           options.targetSubtask,
         ),
         sub: undefined,
+        local: undefined,
       });
       for (let source = 0; source < input.sourceParallelism; source++) {
         const inputChannel = this.#inputChannelCounts.get(input.inputIndex) ?? 0;
@@ -208,6 +231,7 @@ export class InputGate {
           endReceived: false,
           endDelivered: false,
           finalGrantSent: false,
+          local: undefined,
         });
       }
     }
@@ -221,15 +245,25 @@ export class InputGate {
   static open(options: InputGateOptions): InputGate {
     const gate = new InputGate(options);
     try {
-      gate.#unwatch = watchConnection(gate.#nc, (event) =>
+      gate.#unwatch = watchConnection(gate.#nc, (event) => {
+        // Frames of local channels never touch NATS: only a gate with a remote (or unknown) sender cares.
+        if (gate.#channels.every((ch) => ch.local !== undefined)) return;
         gate.#fail(
           new SluiceError(
             ErrorCode.ConnectionFailed,
             `NATS connection ${event} (input gate of subtask ${gate.targetSubtask}): frames may have been lost`,
           ),
-        ),
-      );
+        );
+      });
+      const local = options.localChannels ?? localChannelsEnabled();
       for (const slot of gate.#slots) {
+        if (local) {
+          const receiver: LocalReceiver = {
+            connectLocal: (source, sender) => gate.#connectLocal(slot, source, sender),
+          };
+          registerLocalReceiver(slot.subject, receiver);
+          slot.local = receiver;
+        }
         slot.sub = gate.#nc.subscribe(slot.subject, {
           callback: (err, msg) => gate.#onMessage(slot, err, msg),
         });
@@ -244,6 +278,13 @@ export class InputGate {
   /** Channels over all inputs. */
   get channelCount(): number {
     return this.#channels.length;
+  }
+
+  /** Channels whose sender connected locally (in this thread). */
+  get localChannelCount(): number {
+    let n = 0;
+    for (const ch of this.#channels) if (ch.local !== undefined) n++;
+    return n;
   }
 
   /** Channels of one logical input (for a per-input WatermarkTracker). */
@@ -381,9 +422,51 @@ export class InputGate {
       return;
     }
     const ch = this.#channels[slot.firstChannel + frame.sourceSubtask]!;
+    if (ch.local !== undefined) {
+      this.#drop(msg.subject, `frame over NATS on ${ch.name}, whose sender is local`);
+      return;
+    }
+    this.#accept(ch, frame, data.byteLength, msg.subject);
+  }
+
+  #connectLocal(
+    slot: InputSlot,
+    source: number,
+    sender: LocalSender,
+  ): { grant: number; window: number; endpoint: LocalEndpoint } {
+    if (this.#state !== 'open') throw this.#failure ?? closedError();
+    if (!Number.isSafeInteger(source) || source < 0 || source >= slot.sourceParallelism) {
+      throw new SluiceError(
+        ErrorCode.InvalidMessage,
+        `source subtask ${source} is out of range 0..${slot.sourceParallelism - 1} for edge ${slot.edgeId}`,
+      );
+    }
+    const ch = this.#channels[slot.firstChannel + source]!;
+    if (ch.received > 0) {
+      throw new SluiceError(
+        ErrorCode.IllegalState,
+        `${ch.name} already carries frames: cannot connect it locally`,
+      );
+    }
+    ch.local = sender;
+    ch.connected = true;
+    const grant = ch.consumed + this.#window;
+    this.#noteGrantSent(ch, grant);
+    const endpoint: LocalEndpoint = {
+      deliver: (frame) => {
+        if (this.#state !== 'open' || ch.local !== sender) return;
+        this.stats.localFramesIn++;
+        this.#accept(ch, frame, 0, slot.subject);
+      },
+    };
+    return { grant, window: this.#window, endpoint };
+  }
+
+  /** Checks a frame (decoded, or handed over locally) against its channel and queues it. */
+  #accept(ch: InChannel, frame: DecodedFrame, bytes: number, subject: string): void {
     const seq = frame.seq;
     if (seq <= ch.received) {
-      this.#drop(msg.subject, `duplicate frame ${seq} on ${ch.name}`);
+      this.#drop(subject, `duplicate frame ${seq} on ${ch.name}`);
       return;
     }
     if (ch.endReceived) {
@@ -419,7 +502,7 @@ export class InputGate {
     if (frame.end) ch.endReceived = true;
     this.stats.framesIn++;
     this.stats.recordsIn += frame.records;
-    this.stats.bytesIn += data.byteLength;
+    this.stats.bytesIn += bytes;
     ch.frames.push(frame);
     if (++this.#bufferedFrames > this.stats.peakBufferedFrames)
       this.stats.peakBufferedFrames = this.#bufferedFrames;
@@ -472,7 +555,11 @@ export class InputGate {
   #consumed(ch: InChannel): void {
     ch.consumed++;
     if (ch.finalGrantSent) return;
-    if (ch.endDelivered && ch.consumed === ch.received) {
+    if (ch.local !== undefined) {
+      // A call costs nothing: grant at every frame, so the sender never waits for a batch.
+      if (ch.endDelivered && ch.consumed === ch.received) ch.finalGrantSent = true;
+      this.#sendGrant(ch);
+    } else if (ch.endDelivered && ch.consumed === ch.received) {
       this.#sendGrant(ch);
       ch.finalGrantSent = true;
     } else if (ch.consumed + this.#window - ch.grantSent >= this.#grantBatch) {
@@ -483,6 +570,10 @@ export class InputGate {
   #sendGrant(ch: InChannel): void {
     const grant = ch.consumed + this.#window;
     this.#noteGrantSent(ch, grant);
+    if (ch.local !== undefined) {
+      ch.local.onGrant(grant);
+      return;
+    }
     try {
       this.#nc.publish(ch.creditSubject, encodeCredit(this.targetSubtask, grant));
     } catch (err) {
@@ -505,7 +596,7 @@ export class InputGate {
   #tick(): void {
     if (this.#state !== 'open') return;
     for (const ch of this.#channels) {
-      if (!ch.connected || ch.finalGrantSent) continue;
+      if (!ch.connected || ch.finalGrantSent || ch.local !== undefined) continue;
       const grant = ch.consumed + this.#window;
       if (grant > ch.grantSent) {
         this.#sendGrant(ch);
@@ -539,6 +630,25 @@ export class InputGate {
     for (const slot of this.#slots) {
       slot.sub?.unsubscribe();
       slot.sub = undefined;
+      if (slot.local !== undefined) unregisterLocalReceiver(slot.subject, slot.local);
+      slot.local = undefined;
+    }
+    for (const ch of this.#channels) {
+      // A local sender must not wait for credit from a gate that is gone (a remote one would wait until
+      // it is cancelled itself); one whose end was consumed has nothing left to send.
+      const sender = ch.local;
+      if (sender !== undefined && !(ch.endDelivered && ch.consumed === ch.received)) {
+        const why = new SluiceError(
+          error.code,
+          `the receiving subtask of ${ch.name} stopped before the end of the channel: ${error.message}`,
+          { cause: error },
+        );
+        try {
+          sender.onReceiverClosed(why);
+        } catch (err) {
+          this.#log?.warn({ err, channel: ch.name }, 'a local sender failed on close');
+        }
+      }
     }
     for (const ch of this.#channels) ch.frames.length = 0;
     this.#ringSize = 0;

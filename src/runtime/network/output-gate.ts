@@ -16,13 +16,18 @@
  * - Watermarks and the end of partition go to every channel through the same frames, so they arrive after
  *   everything emitted before them. The end of partition seals the frame at once and is a channel's last
  *   element.
+ * - Local channels (see local-channels.ts): a target whose input gate is registered in this thread's
+ *   channel registry (looked up at every connect attempt) is connected by a call, and its frames are
+ *   sealed without encoding and handed over in memory; everything else (credit, queue, ordering,
+ *   `writable`, end of partition) is the same. A local receiver that goes away before consuming the
+ *   channel's end fails the gate (a remote one would leave it waiting for credit).
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeReply } from '../../actors/envelope.js';
 import { mapRequestError } from '../../actors/rpc.js';
+import type { Subjects } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError, toSluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { Subjects } from '../subjects.js';
 import { channelName, checkIndex, checkPositive, checkToken, logDrop, watchConnection } from './channel.js';
 import { checkConnectReply, decodeCredit, encodeConnect, MAX_CONTROL_BYTES } from './control.js';
 import { ElementKind, type StreamElement } from './elements.js';
@@ -30,6 +35,7 @@ import {
   BARRIER_BYTES,
   checkBarrier,
   checkWatermark,
+  type DecodedFrame,
   describeType,
   END_BYTES,
   encodeValue,
@@ -38,6 +44,12 @@ import {
   recordOverhead,
   WATERMARK_BYTES,
 } from './frame.js';
+import {
+  findLocalReceiver,
+  type LocalEndpoint,
+  type LocalSender,
+  localChannelsEnabled,
+} from './local-channels.js';
 
 export const DEFAULT_BUFFER_TIMEOUT_MS = 100;
 export const DEFAULT_MAX_FRAME_BYTES = 32 * 1024;
@@ -59,6 +71,9 @@ export interface OutputGateOptions {
   connectTimeoutMs?: number;
   /** Aborting closes the gate (and ends a pending `open` promptly). */
   signal?: AbortSignal;
+  /** Hand frames over in memory to receivers in this thread. Default: on unless
+   * `SLUICE_LOCAL_CHANNELS=off`. */
+  localChannels?: boolean;
   log?: Logger;
 }
 
@@ -80,6 +95,8 @@ export interface OutputGateStats {
   peakQueuedBytes: number;
   /** Malformed or implausible credit messages dropped. */
   dropped: number;
+  /** Frames handed over in memory to receivers in this thread (counted in framesOut too, not in bytesOut). */
+  localFramesOut: number;
 }
 
 interface OutChannel {
@@ -95,8 +112,13 @@ interface OutChannel {
   grant: number;
   /** The receiver's window (frames), from the connect reply; 0 until connected. */
   window: number;
-  readonly queue: Uint8Array[];
+  /** Encoded frames (remote) or frames handed over as they are (local), waiting for credit. */
+  readonly queue: Array<Uint8Array | DecodedFrame>;
+  /** Estimated sizes of the local frames in `queue`, in order (for queuedBytes). */
+  readonly localQueueBytes: number[];
   ended: boolean;
+  /** The receiver, when it is in this thread (a local channel). */
+  local: LocalEndpoint | undefined;
 }
 
 type State = 'connecting' | 'open' | 'finishing' | 'finished' | 'closed' | 'failed';
@@ -114,6 +136,7 @@ export class OutputGate {
     backpressuredMs: 0,
     peakQueuedBytes: 0,
     dropped: 0,
+    localFramesOut: 0,
   };
   readonly jobId: string;
   readonly attempt: number;
@@ -150,6 +173,7 @@ export class OutputGate {
   #finishing: Promise<void> | undefined;
   #unwatch: (() => void) | undefined;
   readonly #signal: AbortSignal | undefined;
+  readonly #local: boolean;
   readonly #onAbort = () => this.close();
   /** Resolves when the gate is released (closed, failed or finished): ends waits in `open`. */
   readonly #released: Promise<undefined>;
@@ -167,6 +191,7 @@ export class OutputGate {
     this.#nc = options.nc;
     this.#log = options.log;
     this.#signal = options.signal;
+    this.#local = options.localChannels ?? localChannelsEnabled();
     this.#released = new Promise((resolve) => {
       this.#resolveReleased = resolve;
     });
@@ -201,7 +226,9 @@ export class OutputGate {
         grant: 0,
         window: 0,
         queue: [],
+        localQueueBytes: [],
         ended: false,
+        local: undefined,
       });
     }
   }
@@ -234,6 +261,13 @@ export class OutputGate {
   /** The frame size limit in effect (the option, capped by the server's max_payload). */
   get maxFrameBytes(): number {
     return this.#maxFrameBytes;
+  }
+
+  /** Channels connected to a receiver in this thread. */
+  get localChannelCount(): number {
+    let n = 0;
+    for (const ch of this.#channels) if (ch.local !== undefined) n++;
+    return n;
   }
 
   /**
@@ -344,14 +378,16 @@ export class OutputGate {
   async #open(): Promise<void> {
     if (this.#signal?.aborted) throw closedError();
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
-    this.#unwatch = watchConnection(this.#nc, (event) =>
+    this.#unwatch = watchConnection(this.#nc, (event) => {
+      // Local channels never touch NATS: only a gate with a remote channel (or not connected yet) cares.
+      if (this.#state !== 'connecting' && this.#channels.every((ch) => ch.local !== undefined)) return;
       this.#fail(
         new SluiceError(
           ErrorCode.ConnectionFailed,
           `NATS connection ${event} (edge ${this.edgeId} subtask ${this.sourceSubtask}): frames or credits may have been lost`,
         ),
-      ),
-    );
+      );
+    });
     this.#creditSub = this.#nc.subscribe(this.#creditSubject, {
       callback: (err, msg) => this.#onCredit(err, msg),
     });
@@ -368,6 +404,7 @@ export class OutputGate {
     let last: SluiceError | undefined;
     for (;;) {
       if (this.#state !== 'connecting') this.#throwNotOpen();
+      if (this.#local && this.#connectLocal(ch)) return;
       const left = deadline - Date.now();
       if (left <= 0) {
         const why =
@@ -402,6 +439,8 @@ export class OutputGate {
         backoff = Math.min(backoff * 2, 500);
         continue;
       }
+      // The receiver answered over NATS; if it is in this thread it registered before subscribing.
+      if (this.#local && this.#connectLocal(ch)) return;
       let granted: { grant: number; window: number };
       try {
         granted = checkConnectReply(decodeReply(reply.data, MAX_CONTROL_BYTES));
@@ -412,6 +451,49 @@ export class OutputGate {
       ch.window = granted.window;
       if (granted.grant > ch.grant) ch.grant = granted.grant;
       return;
+    }
+  }
+
+  /** Connects `ch` to a receiver in this thread, if there is one. */
+  #connectLocal(ch: OutChannel): boolean {
+    const receiver = findLocalReceiver(ch.subject);
+    if (receiver === undefined) return false;
+    const sender: LocalSender = {
+      onGrant: (grant) => this.#onLocalGrant(ch, grant),
+      onReceiverClosed: (error) => {
+        if (this.#state === 'closed' || this.#state === 'failed' || this.#state === 'finished') return;
+        this.#fail(error);
+      },
+    };
+    let granted: { grant: number; window: number; endpoint: LocalEndpoint };
+    try {
+      granted = receiver.connectLocal(this.sourceSubtask, sender);
+    } catch (err) {
+      const e = toSluiceError(err);
+      throw new SluiceError(e.code, `could not connect ${ch.name}: ${e.message}`, { cause: err });
+    }
+    ch.local = granted.endpoint;
+    ch.window = granted.window;
+    if (granted.grant > ch.grant) ch.grant = granted.grant;
+    return true;
+  }
+
+  #onLocalGrant(ch: OutChannel, grant: number): void {
+    if (this.#state === 'closed' || this.#state === 'failed' || this.#state === 'finished') return;
+    if (grant <= ch.grant) return;
+    ch.grant = grant;
+    if (ch.queue.length > 0) {
+      try {
+        this.#drain(ch);
+      } catch (e) {
+        this.#fail(toSluiceError(e));
+        return;
+      }
+    }
+    if (this.#consumedWaiters.length > 0 && this.#allConsumed()) {
+      const waiters = this.#consumedWaiters;
+      this.#consumedWaiters = [];
+      for (const w of waiters) w.resolve();
     }
   }
 
@@ -500,6 +582,10 @@ export class OutputGate {
   #seal(ch: OutChannel): void {
     const batch = ch.batch;
     if (batch.isEmpty) return;
+    if (ch.local !== undefined) {
+      this.#sealLocal(ch);
+      return;
+    }
     const records = batch.records;
     const fixedBytes = batch.fixedBytes;
     let frames: Uint8Array[];
@@ -532,6 +618,29 @@ export class OutputGate {
       this.#queuedBytes += frame.byteLength;
       if (this.#queuedBytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = this.#queuedBytes;
     }
+  }
+
+  /** {@link seal} for a local channel: no encoding, the frame is handed over (or queued) as it is. */
+  #sealLocal(ch: OutChannel): void {
+    const bytes = ch.batch.estimate;
+    const seq = ch.nextSeq++;
+    const frame = ch.batch.take(this.sourceSubtask, seq);
+    if (ch.queue.length === 0 && seq <= ch.grant) {
+      this.#handOver(ch, frame);
+      return;
+    }
+    if (ch.queue.length === 0 && this.#blocked++ === 0) this.#blockedSince = performance.now();
+    ch.queue.push(frame);
+    ch.localQueueBytes.push(bytes);
+    this.#queuedBytes += bytes;
+    if (this.#queuedBytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = this.#queuedBytes;
+  }
+
+  #handOver(ch: OutChannel, frame: DecodedFrame): void {
+    ch.sentSeq++;
+    this.stats.framesOut++;
+    this.stats.localFramesOut++;
+    ch.local!.deliver(frame);
   }
 
   #publish(ch: OutChannel, frame: Uint8Array): void {
@@ -611,8 +720,13 @@ export class OutputGate {
     let sent = 0;
     while (sent < ch.queue.length && ch.sentSeq < ch.grant) {
       const frame = ch.queue[sent++]!;
-      this.#queuedBytes -= frame.byteLength;
-      this.#publish(ch, frame);
+      if (frame instanceof Uint8Array) {
+        this.#queuedBytes -= frame.byteLength;
+        this.#publish(ch, frame);
+      } else {
+        this.#queuedBytes -= ch.localQueueBytes.shift() ?? 0;
+        this.#handOver(ch, frame);
+      }
     }
     ch.queue.splice(0, sent);
     if (ch.queue.length === 0 && --this.#blocked === 0) {
@@ -665,7 +779,10 @@ export class OutputGate {
     this.#timer = undefined;
     if (this.#blocked > 0) this.stats.backpressuredMs += performance.now() - this.#blockedSince;
     this.#blocked = 0;
-    for (const ch of this.#channels) ch.queue.length = 0;
+    for (const ch of this.#channels) {
+      ch.queue.length = 0;
+      ch.localQueueBytes.length = 0;
+    }
     this.#queuedBytes = 0;
     this.#creditSub?.unsubscribe();
     this.#creditSub = undefined;

@@ -2,7 +2,7 @@
  * The ResourceManager's gateway for TaskExecutors: `sluice.<cluster>.rm.<type>`.
  */
 import { z } from 'zod';
-import { SUBJECT_TOKEN } from '../subjects.js';
+import { SUBJECT_TOKEN } from '../../actors/subjects.js';
 
 export const TaskManagerIdSchema = z.string().regex(SUBJECT_TOKEN, 'ids are 1-64 letters, digits, - or _');
 

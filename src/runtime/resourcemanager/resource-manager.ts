@@ -8,9 +8,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Actor, type ActorContext } from '../../actors/actor.js';
+import type { Subjects } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { TaskManagerInfo } from '../dispatcher/protocol.js';
-import type { Subjects } from '../subjects.js';
 import { TaskManagerReport, UnregisterRequest } from './protocol.js';
 
 export interface SlotAssignment {

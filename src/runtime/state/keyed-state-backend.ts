@@ -5,37 +5,15 @@
  * The task sets the current key before each record; state handles read and write the current key's
  * entry, as in Flink.
  */
+import type { ListState, MapState, ValueState } from '../../api/state.js';
 import { keyGroupOf, keyString } from './key-groups.js';
+
+export type { ListState, MapState, ValueState };
 
 interface Entry {
   key: unknown;
   keyGroup: number;
   value: unknown;
-}
-
-export interface ValueState<T> {
-  value(): T | undefined;
-  update(value: T): void;
-  clear(): void;
-}
-
-export interface ListState<T> {
-  get(): T[];
-  add(value: T): void;
-  update(values: T[]): void;
-  clear(): void;
-}
-
-export interface MapState<K, V> {
-  get(key: K): V | undefined;
-  put(key: K, value: V): void;
-  remove(key: K): void;
-  contains(key: K): boolean;
-  entries(): Array<[K, V]>;
-  keys(): K[];
-  values(): V[];
-  isEmpty(): boolean;
-  clear(): void;
 }
 
 /** One keyed state of a snapshot: `entries` is flat [key, value, key, value, …]. */

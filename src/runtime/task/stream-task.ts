@@ -9,6 +9,7 @@
  */
 
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { Subjects } from '../../actors/subjects.js';
 import type { ConnectorContext, SourceContext } from '../../api/connector.js';
 import type { Logger } from '../../common/log.js';
 import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
@@ -38,7 +39,6 @@ import { createOperator } from '../operators/operator-factory.js';
 import { keyGroupRange } from '../state/key-groups.js';
 import { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { TimerService } from '../state/timer-service.js';
-import type { Subjects } from '../subjects.js';
 import { BarrierAligner } from './barrier-aligner.js';
 import { RecordWriter } from './record-writer.js';
 import { BACKPRESSURED_MS, NO_WATERMARK, WATERMARK } from './vertex-gauges.js';

@@ -1,68 +1,14 @@
 /**
- * Where a TaskExecutor finds the StreamGraph (with the user's functions) of a job it runs: in memory
- * for jobs of the local cluster, else by downloading the job's bundle and planning it. Plans are cached
- * per job: all subtasks of a job on one TaskManager share one planning run.
+ * Where a TaskExecutor finds the StreamGraph (with the user's functions) of a job it runs. The
+ * TaskExecutor only knows this interface; the process that assembles the TaskManager passes an
+ * implementation (`src/execution/plan-resolver.ts`: in memory for the local cluster, else by planning the
+ * job's bundle), so the runtime never imports program-running code.
  */
 import type { Program } from '../../jobgraph/job-graph.js';
 import type { StreamGraph } from '../../jobgraph/stream-graph.js';
-import type { ArtifactCache } from '../artifacts/artifact-store.js';
-import { planProgram } from '../program/planner.js';
 
 export interface PlanResolver {
   resolve(jobId: string, program: Program | undefined): Promise<StreamGraph>;
   /** The job ended on this TaskManager: drop its plan. */
   release(jobId: string): void;
-}
-
-/** Plans registered by the process that ran the program (local mode). */
-export class InMemoryPlans {
-  readonly #plans = new Map<string, StreamGraph>();
-
-  register(jobId: string, graph: StreamGraph): void {
-    this.#plans.set(jobId, graph);
-  }
-
-  get(jobId: string): StreamGraph | undefined {
-    return this.#plans.get(jobId);
-  }
-
-  delete(jobId: string): void {
-    this.#plans.delete(jobId);
-  }
-}
-
-export class DefaultPlanResolver implements PlanResolver {
-  readonly #memory: InMemoryPlans | undefined;
-  readonly #artifacts: () => Promise<ArtifactCache>;
-  readonly #cache = new Map<string, Promise<StreamGraph>>();
-  #runs = 0;
-
-  constructor(artifacts: () => Promise<ArtifactCache>, memory?: InMemoryPlans) {
-    this.#artifacts = artifacts;
-    this.#memory = memory;
-  }
-
-  resolve(jobId: string, program: Program | undefined): Promise<StreamGraph> {
-    const inMemory = this.#memory?.get(jobId);
-    if (inMemory) return Promise.resolve(inMemory);
-    let plan = this.#cache.get(jobId);
-    if (!plan) {
-      plan = this.#plan(jobId, program);
-      this.#cache.set(jobId, plan);
-      plan.catch(() => this.#cache.delete(jobId));
-    }
-    return plan;
-  }
-
-  release(jobId: string): void {
-    this.#cache.delete(jobId);
-  }
-
-  async #plan(jobId: string, program: Program | undefined): Promise<StreamGraph> {
-    if (!program?.artifact) throw new Error(`job ${jobId} has no program bundle to plan from`);
-    const file = await (await this.#artifacts()).path(program.artifact);
-    // Each planning run needs its own module instance: a job planned again (after a restart) must run
-    // main again.
-    return (await planProgram(file, program, `${jobId}-${++this.#runs}`)).graph;
-  }
 }

@@ -3,10 +3,10 @@
  * back to a JobMaster (`sluice.<cluster>.jm.<jobId>.task-state`).
  */
 import { z } from 'zod';
+import { TaskState } from '../../api/job-status.js';
 import { OperatorDescriptorSchema, ProgramSchema } from '../../jobgraph/job-graph.js';
 import { RestoreSpecSchema } from '../checkpoint/state-handles.js';
 import { ErrorInfoSchema, JobIdSchema } from '../dispatcher/protocol.js';
-import { TaskState } from '../job-status.js';
 
 export const TaskIdSchema = z.object({
   jobId: JobIdSchema,

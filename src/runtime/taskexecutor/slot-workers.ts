@@ -36,13 +36,12 @@ export interface SlotWorkerPoolOptions {
   cancellationTimeoutMs: number;
   /** How often workers report accumulators and counters (default 200 ms). */
   progressIntervalMs?: number;
+  /**
+   * The worker's module (`src/entrypoint/slot-worker.ts`): it assembles what a slot needs (planning
+   * included), which this layer must not import.
+   */
+  workerUrl: URL;
 }
-
-/** Under tsx (tests, benches run from source) the worker is the .ts file next to this one. */
-const WORKER_URL = new URL(
-  import.meta.url.endsWith('.ts') ? './slot-worker.ts' : './slot-worker.js',
-  import.meta.url,
-);
 
 /** A worker that died sooner than this after its start is started again only after a pause. */
 const QUICK_DEATH_MS = 5_000;
@@ -148,7 +147,7 @@ class SlotThread {
       progressIntervalMs: this.#options.progressIntervalMs ?? 200,
       sourceMaps: process.sourceMapsEnabled,
     };
-    const worker = new Worker(WORKER_URL, {
+    const worker = new Worker(this.#options.workerUrl, {
       workerData: data,
       name: `sluice slot ${this.#index}`,
     });

@@ -8,6 +8,8 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import { Actor, type ActorContext } from '../../actors/actor.js';
+import type { Subjects } from '../../actors/subjects.js';
+import { TaskState } from '../../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
 import { EpochFence } from '../../ha/fencing.js';
 import type { TaskMetrics } from '../../metrics/task-metrics.js';
@@ -19,9 +21,7 @@ import {
 } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import type { ErrorInfo } from '../dispatcher/protocol.js';
-import { TaskState } from '../job-status.js';
 import { RegisterReply, type TaskManagerReport } from '../resourcemanager/protocol.js';
-import type { Subjects } from '../subjects.js';
 import type { TaskControls } from '../task/stream-task.js';
 import type { TaskContext } from './builtin-tasks.js';
 import type { PlanResolver } from './plan-resolver.js';

@@ -8,12 +8,12 @@
  * TaskExecutor can refuse the deployment before any thread is involved.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { Subjects } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { TaskCountersSink } from '../../metrics/task-metrics.js';
 import type { SubtaskStateHandle } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
-import type { Subjects } from '../subjects.js';
 import { runStreamTask, type TaskControls } from '../task/stream-task.js';
 import { BUILTIN_INVOKABLES, type TaskContext } from './builtin-tasks.js';
 import type { PlanResolver } from './plan-resolver.js';

@@ -1,6 +1,8 @@
 /**
- * What the HA stores share about JetStream KV on nats-server 2.9: bucket names, opening a bucket with short
- * timeouts, and the mapping of the NATS client's errors onto Sluice codes.
+ * The one JetStream adapter: what every user of JetStream in Sluice (the HA stores, the artifact store,
+ * the state store, the JetStream connectors) shares — bucket names, opening KV buckets and object stores
+ * with a deadline and retries, one mapping of the NATS client's errors onto Sluice codes (by error class
+ * and JetStream API error code, never by message text), and the timeout/retry wrappers.
  *
  * 2.9 facts this module encodes:
  * - While a stream has no leader (a NATS node died; re-election takes 4–9 s) a request to it gets
@@ -12,6 +14,7 @@
  */
 import { JetStreamApiCodes, JetStreamApiError, jetstream } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
+import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
 import {
   ClosedConnectionError,
   ConnectionError,
@@ -23,8 +26,11 @@ import {
 import pRetry from 'p-retry';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 
-/** `sluice_<clusterId>_<store>`; characters a bucket name may not hold become `_`. */
-export function haBucketName(clusterId: string, store: string): string {
+/**
+ * `sluice_<clusterId>_<store>`, the name of every bucket of a cluster (KV and object store); characters a
+ * bucket name may not hold become `_`.
+ */
+export function bucketName(clusterId: string, store: string): string {
   return `sluice_${clusterId.replace(/[^A-Za-z0-9_-]/g, '_')}_${store}`;
 }
 
@@ -85,6 +91,39 @@ export async function openKvBucket(
   return kv;
 }
 
+export interface OpenObjectStoreOptions {
+  replicas: number;
+  description: string;
+  /** Timeout of one NATS request, ms. */
+  timeoutMs: number;
+  /** Retries of opening the store after the first try. */
+  retries: number;
+}
+
+/** Opens an object store (file storage), creating it when missing. */
+export async function openObjectStore(
+  nc: NatsConnection,
+  name: string,
+  options: OpenObjectStoreOptions,
+): Promise<ObjectStore> {
+  const objm = new Objm(jetstream(nc, { timeout: options.timeoutMs }));
+  const what = `opening object store ${name}`;
+  return retrying(
+    () =>
+      withTimeout(
+        objm.create(name, {
+          storage: StorageType.File,
+          replicas: options.replicas,
+          description: options.description,
+        }),
+        2 * options.timeoutMs, // stream info, then stream create if missing
+        what,
+      ),
+    options.retries,
+    what,
+  );
+}
+
 /** Whether `err` is JetStream's answer to a compare-and-set whose expected revision did not match. */
 export function isCasConflict(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
@@ -99,12 +138,49 @@ export function isCasConflict(err: unknown): boolean {
   return false;
 }
 
+/** Whether `err` (or a cause) is JetStream API error 10059: the stream does not exist. */
+export function isStreamNotFound(err: unknown): boolean {
+  return hasApiCode(err, JetStreamApiCodes.StreamNotFound);
+}
+
+/** Whether `err` (or a cause) is JetStream API error 10037: no message at that sequence or subject. */
+export function isMessageNotFound(err: unknown): boolean {
+  return hasApiCode(err, JetStreamApiCodes.NoMessageFound);
+}
+
 /**
- * The Sluice error for a NATS client error. Retryable: timeouts, JetStream unavailable (2.9's leaderless
- * stream), a lost connection. Not retryable: a closed or draining connection (it will not come back), any
- * other JetStream API error.
+ * Whether nobody answered a JetStream request: no stream captures the subject, or (on 2.9) the stream has
+ * no leader right now. nats.js reports it as NoRespondersError, or as its JetStreamNotEnabled class.
  */
-export function natsKvError(err: unknown, what: string): SluiceError {
+export function isNoResponders(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    // JetStreamNotEnabled is not exported by @nats-io/jetstream's public module; its name is its class.
+    if (e instanceof NoRespondersError || e.name === 'JetStreamNotEnabled') return true;
+  }
+  return false;
+}
+
+/** Whether `err` (or a cause) is a NATS request timeout or a Sluice `TIMEOUT`. */
+export function isTimeout(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof TimeoutError || (e instanceof SluiceError && e.code === ErrorCode.Timeout)) return true;
+  }
+  return false;
+}
+
+function hasApiCode(err: unknown, code: number): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof JetStreamApiError && e.code === code) return true;
+  }
+  return false;
+}
+
+/**
+ * The Sluice error for a NATS client error. Retryable: timeouts, "no responders" (JetStream unavailable:
+ * 2.9's leaderless stream), a lost connection. Not retryable: a closed or draining connection (it will not
+ * come back), any other JetStream API error. Errors that already are SluiceErrors pass through.
+ */
+export function natsError(err: unknown, what: string): SluiceError {
   if (err instanceof SluiceError) return err;
   const message = err instanceof Error ? err.message : String(err);
   const make = (code: ErrorCode, retryable?: boolean) =>
@@ -114,10 +190,7 @@ export function natsKvError(err: unknown, what: string): SluiceError {
     });
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if (e instanceof SluiceError) return e;
-    // JetStreamNotEnabled is not exported by @nats-io/jetstream's public module; its name is its contract.
-    if (e.name === 'JetStreamNotEnabled' || e instanceof NoRespondersError) {
-      return make(ErrorCode.JetStreamUnavailable);
-    }
+    if (isNoResponders(e)) return make(ErrorCode.JetStreamUnavailable);
     if (e instanceof TimeoutError) return make(ErrorCode.Timeout);
     if (e instanceof ClosedConnectionError || e instanceof DrainingConnectionError) {
       return make(ErrorCode.ConnectionFailed, false);
@@ -137,7 +210,7 @@ export async function kvCall<T>(fn: () => Promise<T>, timeoutMs: number, what: s
     return await withTimeout(fn(), timeoutMs, what);
   } catch (err) {
     if (isCasConflict(err)) throw err;
-    throw natsKvError(err, what);
+    throw natsError(err, what);
   }
 }
 
@@ -152,7 +225,7 @@ export async function retrying<T>(fn: () => Promise<T>, retries: number, what: s
         try {
           return await fn();
         } catch (err) {
-          throw isCasConflict(err) ? err : natsKvError(err, what);
+          throw isCasConflict(err) ? err : natsError(err, what);
         }
       },
       {
@@ -166,7 +239,7 @@ export async function retrying<T>(fn: () => Promise<T>, retries: number, what: s
     );
   } catch (err) {
     if (isCasConflict(err)) throw err;
-    throw natsKvError(err, what);
+    throw natsError(err, what);
   }
 }
 

@@ -7,19 +7,25 @@
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Rpc } from '../actors/rpc.js';
+import { Subjects } from '../actors/subjects.js';
 import type { SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { processId } from '../common/process-id.js';
 import type { SluiceConfig } from '../config/config.js';
+import { DefaultPlanResolver, type InMemoryPlans } from '../execution/plan-resolver.js';
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { TaskMetrics } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
-import { ArtifactCache, ArtifactStore } from './artifacts/artifact-store.js';
-import { StateStore } from './checkpoint/state-store.js';
-import { processId } from './process-id.js';
-import { Subjects } from './subjects.js';
-import { DefaultPlanResolver, type InMemoryPlans } from './taskexecutor/plan-resolver.js';
-import { SlotWorkerPool } from './taskexecutor/slot-workers.js';
-import { TaskExecutor } from './taskexecutor/task-executor.js';
+import { ArtifactCache, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
+import { StateStore } from '../runtime/checkpoint/state-store.js';
+import { SlotWorkerPool } from '../runtime/taskexecutor/slot-workers.js';
+import { TaskExecutor } from '../runtime/taskexecutor/task-executor.js';
+
+/** Under tsx (tests, benches run from source) the worker is the .ts file next to this one. */
+const SLOT_WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './slot-worker.ts' : './slot-worker.js',
+  import.meta.url,
+);
 
 export interface TaskManager {
   readonly id: string;
@@ -83,6 +89,7 @@ export async function startTaskManager(
           log: tmLog,
           metrics: taskMetrics,
           cancellationTimeoutMs: config.taskmanager.cancellationTimeoutMs,
+          workerUrl: SLOT_WORKER_URL,
         })
       : undefined;
   const taskExecutor: TaskExecutor = new TaskExecutor(

@@ -11,16 +11,16 @@
  * stalls only this slot; the main thread terminates the worker when such a task is cancelled.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '../../common/log.js';
-import type { TaskCounters } from '../../metrics/task-metrics.js';
-import { connectNats } from '../../nats/connection.js';
-import { ArtifactCache, ArtifactStore } from '../artifacts/artifact-store.js';
-import { StateStore } from '../checkpoint/state-store.js';
-import { Subjects } from '../subjects.js';
-import type { TaskControls } from '../task/stream-task.js';
-import type { TaskContext } from './builtin-tasks.js';
-import { DefaultPlanResolver } from './plan-resolver.js';
-import type { DeployRequest } from './protocol.js';
+import { Subjects } from '../actors/subjects.js';
+import { createLogger } from '../common/log.js';
+import { DefaultPlanResolver } from '../execution/plan-resolver.js';
+import type { TaskCounters } from '../metrics/task-metrics.js';
+import { connectNats } from '../nats/connection.js';
+import { ArtifactCache, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
+import { StateStore } from '../runtime/checkpoint/state-store.js';
+import type { TaskControls } from '../runtime/task/stream-task.js';
+import type { TaskContext } from '../runtime/taskexecutor/builtin-tasks.js';
+import type { DeployRequest } from '../runtime/taskexecutor/protocol.js';
 import {
   type CountersSnapshot,
   type FromSlotWorker,
@@ -28,8 +28,8 @@ import {
   type TaskProgressSnapshot,
   type ToSlotWorker,
   toThreadError,
-} from './slot-protocol.js';
-import { runTask, type TaskRunEnvironment } from './task-runner.js';
+} from '../runtime/taskexecutor/slot-protocol.js';
+import { runTask, type TaskRunEnvironment } from '../runtime/taskexecutor/task-runner.js';
 
 interface WorkerTask {
   jobId: string;
@@ -41,7 +41,7 @@ interface WorkerTask {
 }
 
 const port = parentPort;
-if (!port) throw new Error('slot-worker.js runs as a worker thread of a TaskManager');
+if (!port) throw new Error('slot-worker.js runs as a worker thread of a TaskManager (see slot-workers.ts)');
 const data = workerData as SlotWorkerData;
 const { config } = data;
 if (data.sourceMaps) process.setSourceMapsEnabled(true);

@@ -2,12 +2,11 @@
  * createRemoteEnvironment(): the program itself submits to a running cluster, shipping its own entry
  * file as the job bundle (as Flink's remote environment ships jars).
  */
-import type { RemoteEnvironmentOptions } from '../api/environment.js';
-import type { ExecutionBridge } from '../api/execution-bridge.js';
+import type { ExecutionBridge, RemoteEnvironmentOptions } from '../api/execution-bridge.js';
+import { ClusterClient } from '../client/cluster-client.js';
+import { bundleJobFile, uploadBundle } from '../client/job-program.js';
 import { loadConfig } from '../config/config.js';
 import { ClientBridge } from './client-bridge.js';
-import { ClusterClient } from './cluster-client.js';
-import { bundleJobFile, uploadBundle } from './job-program.js';
 
 export function runRemotely(options: RemoteEnvironmentOptions): ExecutionBridge {
   let bridge: Promise<{ bridge: ClientBridge; client: ClusterClient }> | undefined;

@@ -8,7 +8,7 @@ import {
   type ExecutionBridge,
   installExecutionBridge,
   resetExecutionIndex,
-} from '../../api/execution-bridge.js';
+} from '../api/execution-bridge.js';
 
 let queue: Promise<unknown> = Promise.resolve();
 

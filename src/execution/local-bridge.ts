@@ -3,7 +3,12 @@
  * private cluster in this process — a nats-server child on a random port with a temp store dir, a
  * JobManager and TaskManagers — started on the first execute() and closed when no job runs any more, on
  * Ctrl-C, and on exit. TaskExecutors take the plans (the user's functions) straight from memory.
+ *
+ * The cluster itself is assembled by `src/minicluster/` (a higher layer): it passes `startCluster`
+ * in, so this module knows only the small `LocalClusterHandle` contract below.
  */
+
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { ExecuteRequest, ExecutionBridge } from '../api/execution-bridge.js';
 import { ClusterClient } from '../client/cluster-client.js';
 import { type SubmittedJob, submitJobGraph } from '../client/job-submission.js';
@@ -12,21 +17,38 @@ import { loadConfig, type SluiceConfig } from '../config/config.js';
 import { toJobGraph } from '../jobgraph/chaining.js';
 import { requiredSlots } from '../jobgraph/job-graph.js';
 import { newJobId } from '../jobgraph/job-id.js';
-import { type LocalCluster, startLocalCluster } from './local-cluster.js';
-import { InMemoryPlans } from './taskexecutor/plan-resolver.js';
-import { startTaskManager, type TaskManager } from './taskmanager.js';
+import { InMemoryPlans } from './plan-resolver.js';
+
+/** A running cluster in this process, as this bridge uses it. */
+export interface LocalClusterHandle {
+  /** The configuration the cluster runs with (its NATS URL, slots per TaskManager, …). */
+  readonly config: SluiceConfig;
+  /** The JobManager's connection: the bridge submits through it. */
+  readonly nc: NatsConnection;
+  /** Starts one more TaskManager with `slots` slots that takes plans from the same memory. */
+  addTaskManager(slots: number): Promise<void>;
+  /** Stops every process of the cluster; jobs still running end SUSPENDED. */
+  close(): Promise<void>;
+}
+
+/** Starts a local cluster (`src/minicluster/local-cluster.ts` provides it). */
+export type StartLocalCluster = (
+  config: SluiceConfig,
+  log: Logger,
+  options: { slots: number; plans: InMemoryPlans; natsUrl?: string },
+) => Promise<LocalClusterHandle>;
 
 export interface LocalRunOptions {
   natsUrl?: string;
   /** Configuration of the local cluster; default: from the environment (SLUICE_*). */
   config?: SluiceConfig;
+  startCluster: StartLocalCluster;
 }
 
 interface Running {
-  cluster: LocalCluster;
+  cluster: LocalClusterHandle;
   client: ClusterClient;
   plans: InMemoryPlans;
-  extraTaskManagers: TaskManager[];
   slots: number;
   log: Logger;
 }
@@ -56,18 +78,17 @@ async function start(options: LocalRunOptions): Promise<Running> {
     destination: 2,
   });
   const plans = new InMemoryPlans();
-  const cluster = await startLocalCluster(config, log, {
+  const cluster = await options.startCluster(config, log, {
     slots: config.taskmanager.numberOfTaskSlots,
     plans,
     ...(options.natsUrl === undefined ? {} : { natsUrl: options.natsUrl }),
   });
   process.once('SIGINT', onSigint);
-  const client = ClusterClient.on(cluster.jobManager.nc, cluster.config);
+  const client = ClusterClient.on(cluster.nc, cluster.config);
   return {
     cluster,
     client,
     plans,
-    extraTaskManagers: [],
     slots: cluster.config.taskmanager.numberOfTaskSlots,
     log,
   };
@@ -81,12 +102,11 @@ export async function closeLocalCluster(): Promise<void> {
   process.off('SIGINT', onSigint);
   const r = await current.catch(() => undefined);
   if (!r) return;
-  await Promise.all(r.extraTaskManagers.map((tm) => tm.stop()));
   await r.cluster.close();
 }
 
 /** The execution bridge of a program that runs on the local cluster. */
-export function runLocally(options: LocalRunOptions = {}): ExecutionBridge {
+export function runLocally(options: LocalRunOptions): ExecutionBridge {
   return {
     submit: async (request: ExecuteRequest) => {
       running ??= start(options);
@@ -105,19 +125,14 @@ export function runLocally(options: LocalRunOptions = {}): ExecutionBridge {
       });
       const needed = requiredSlots(graph);
       if (needed > r.slots) {
-        const extra = needed - r.slots;
-        const config = {
-          ...r.cluster.config,
-          taskmanager: { ...r.cluster.config.taskmanager, numberOfTaskSlots: extra },
-        };
-        r.extraTaskManagers.push(await startTaskManager(config, r.log, { plans: r.plans }));
+        await r.cluster.addTaskManager(needed - r.slots);
         r.slots = needed;
       }
       r.plans.register(jobId, request.graph);
       activeJobs++;
       let job: SubmittedJob;
       try {
-        job = await submitJobGraph(r.client, r.cluster.jobManager.nc, graph, {
+        job = await submitJobGraph(r.client, r.cluster.nc, graph, {
           collect: request.collect,
           maxMessageBytes: r.cluster.config.rpc.maxMessageBytes,
         });

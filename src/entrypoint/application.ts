@@ -4,18 +4,15 @@
  * event loop, so user code cannot stall heartbeats or leadership. When main has returned and no job
  * runs any more, the JobManager shuts the TaskManagers down and exits with the application's status.
  */
-import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { ClusterClient } from '../../client/cluster-client.js';
-import type { Logger } from '../../common/log.js';
-import type { SluiceConfig } from '../../config/config.js';
-import { isTerminalJobStatus } from '../job-status.js';
-import type { JobManager } from '../jobmanager.js';
-
-const BIN = fileURLToPath(new URL('../../../bin/sluice.js', import.meta.url));
+import { isTerminalJobStatus } from '../api/job-status.js';
+import { ClusterClient } from '../client/cluster-client.js';
+import type { Logger } from '../common/log.js';
+import type { SluiceConfig } from '../config/config.js';
+import { runProgramInChild } from '../execution/run-program-in-child.js';
+import type { JobManager } from './jobmanager.js';
 
 export const ApplicationSpecSchema = z.object({
   applicationId: z.string(),
@@ -49,21 +46,20 @@ export async function runApplication(
   log: Logger,
 ): Promise<ApplicationResult> {
   const out = createWriteStream(spec.outputFile, { flags: 'a' });
-  const args = [BIN, 'run', ...spec.clientArgs, '-p', String(spec.parallelism), spec.entry, ...spec.args];
   log.info({ application: spec.applicationId, entry: spec.entry }, 'running the application main');
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SLUICE_APPLICATION_ID: spec.applicationId },
+  const child = runProgramInChild({
+    entry: spec.entry,
+    args: spec.args,
+    detached: false,
+    clientArgs: spec.clientArgs,
+    parallelism: spec.parallelism,
+    applicationId: spec.applicationId,
   });
   child.stdout.pipe(out, { end: false });
   child.stderr.pipe(out, { end: false });
-  const exitCode = await new Promise<number>((resolve) => {
-    // 'close', not 'exit': only then has everything the main wrote come through the pipes.
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-    child.on('error', (err) => {
-      out.write(`cannot start the application main: ${err.message}\n`);
-      resolve(1);
-    });
+  const exitCode = await child.exited.catch((err: Error) => {
+    out.write(`cannot start the application main: ${err.message}\n`);
+    return 1;
   });
   log.info({ application: spec.applicationId, exitCode }, 'application main returned');
 

@@ -4,9 +4,9 @@
  */
 import type { ExecuteRequest, ExecutionBridge } from '../api/execution-bridge.js';
 import { JobExecutionError, type JobExecutionResult } from '../api/job-client.js';
-import { exitCodeFor } from '../runtime/job-status.js';
-import { exclusively, startProgram } from '../runtime/program/program-runner.js';
-import { duration } from './format.js';
+import { exitCodeFor } from '../api/job-status.js';
+import { duration } from '../common/duration.js';
+import { exclusively, startProgram } from './program-runner.js';
 
 interface Tracked {
   jobId: string;

@@ -5,12 +5,13 @@
  */
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
+import { type JobManager, startJobManager } from '../entrypoint/jobmanager.js';
+import { startTaskManager, type TaskManager } from '../entrypoint/taskmanager.js';
+import type { LocalClusterHandle } from '../execution/local-bridge.js';
+import type { InMemoryPlans } from '../execution/plan-resolver.js';
 import { type NatsServerHandle, startNatsServer } from '../nats/launcher.js';
-import { type JobManager, startJobManager } from './jobmanager.js';
-import type { InMemoryPlans } from './taskexecutor/plan-resolver.js';
-import { startTaskManager, type TaskManager } from './taskmanager.js';
 
-export interface LocalCluster {
+export interface LocalCluster extends LocalClusterHandle {
   readonly config: SluiceConfig;
   readonly jobManager: JobManager;
   readonly taskManager: TaskManager;
@@ -33,7 +34,9 @@ export async function startLocalCluster(
   let server: NatsServerHandle | undefined;
   let jobManager: JobManager | undefined;
   let taskManager: TaskManager | undefined;
+  const extraTaskManagers: TaskManager[] = [];
   const close = async () => {
+    await Promise.all(extraTaskManagers.map((tm) => tm.stop()));
     await taskManager?.stop();
     await jobManager?.stop();
     await server?.stop();
@@ -58,8 +61,13 @@ export async function startLocalCluster(
     };
     // No REST API: a program's private cluster must not take rest.port (8081) from a session cluster.
     jobManager = await startJobManager(config, log, { rest: false });
-    taskManager = await startTaskManager(config, log, options.plans ? { plans: options.plans } : {});
-    return { config, jobManager, taskManager, close };
+    const plans = options.plans ? { plans: options.plans } : {};
+    taskManager = await startTaskManager(config, log, plans);
+    const addTaskManager = async (slots: number) => {
+      const tmConfig = { ...config, taskmanager: { ...config.taskmanager, numberOfTaskSlots: slots } };
+      extraTaskManagers.push(await startTaskManager(tmConfig, log, plans));
+    };
+    return { config, jobManager, taskManager, nc: jobManager.nc, addTaskManager, close };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -1,5 +1,5 @@
-import type { ExecuteRequest } from '../../api/execution-bridge.js';
-import type { Program } from '../../jobgraph/job-graph.js';
+import type { ExecuteRequest } from '../api/execution-bridge.js';
+import type { Program } from '../jobgraph/job-graph.js';
 import { PlanningBridge } from './planning-bridge.js';
 import { exclusively, startProgram } from './program-runner.js';
 

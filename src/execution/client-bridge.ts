@@ -6,14 +6,14 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ExecuteRequest, ExecutionBridge } from '../api/execution-bridge.js';
 import type { JobClient, JobExecutionResult } from '../api/job-client.js';
+import { JobStatus } from '../api/job-status.js';
+import type { ClusterClient } from '../client/cluster-client.js';
+import { submitJobGraph } from '../client/job-submission.js';
 import { toJobGraph } from '../jobgraph/chaining.js';
 import type { JobGraph, Program } from '../jobgraph/job-graph.js';
 import { newJobId } from '../jobgraph/job-id.js';
 import type { ArtifactRef } from '../runtime/artifacts/artifact-store.js';
 import type { JobDetails, JobEvent } from '../runtime/dispatcher/protocol.js';
-import { JobStatus } from '../runtime/job-status.js';
-import type { ClusterClient } from './cluster-client.js';
-import { submitJobGraph } from './job-submission.js';
 
 export interface ClientBridgeOptions {
   client: ClusterClient;

@@ -3,9 +3,9 @@
  * created the job, and keep the StreamGraph it builds (with the user's functions). That call never
  * returns, so nothing after it runs; earlier execute() calls return at once as if finished.
  */
-import type { ExecuteRequest, ExecutionBridge } from '../../api/execution-bridge.js';
-import type { JobClient, JobExecutionResult } from '../../api/job-client.js';
-import { JobStatus } from '../job-status.js';
+import type { ExecuteRequest, ExecutionBridge } from '../api/execution-bridge.js';
+import type { JobClient, JobExecutionResult } from '../api/job-client.js';
+import { JobStatus } from '../api/job-status.js';
 
 export class PlanningBridge implements ExecutionBridge {
   readonly defaultParallelism: number;

@@ -6,7 +6,9 @@ import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActorContext } from '../actors/actor.js';
 import { Rpc } from '../actors/rpc.js';
+import { Subjects } from '../actors/subjects.js';
 import type { Logger } from '../common/log.js';
+import { processId } from '../common/process-id.js';
 import type { SluiceConfig } from '../config/config.js';
 import { JobGraphStore, JobResultStore } from '../ha/job-stores.js';
 import { LeaderElectionService } from '../ha/leader-election.js';
@@ -15,11 +17,9 @@ import { registerJobManagerMetrics } from '../metrics/jobmanager-metrics.js';
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { type RestServer, startRestServer } from '../rest/server.js';
-import { StateStore } from './checkpoint/state-store.js';
-import { Dispatcher } from './dispatcher/dispatcher.js';
-import { processId } from './process-id.js';
-import { ResourceManager } from './resourcemanager/resource-manager.js';
-import { Subjects } from './subjects.js';
+import { StateStore } from '../runtime/checkpoint/state-store.js';
+import { Dispatcher } from '../runtime/dispatcher/dispatcher.js';
+import { ResourceManager } from '../runtime/resourcemanager/resource-manager.js';
 
 export interface JobManager {
   readonly id: string;
