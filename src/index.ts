@@ -8,7 +8,13 @@ import { registerDefaultExecutionTargets } from './minicluster/default-execution
 registerDefaultExecutionTargets();
 
 export type { ConnectorContext, Sink, SinkWriter, Source, SourceContext } from './api/connector.js';
-export { DataStream, DataStreamSink, KeyedStream, WindowedStream } from './api/datastream.js';
+export {
+  DataStream,
+  DataStreamSink,
+  KeyedStream,
+  SingleOutputStreamOperator,
+  WindowedStream,
+} from './api/datastream.js';
 export { type RemoteEnvironmentOptions, StreamExecutionEnvironment } from './api/environment.js';
 export {
   type AggregateFunction,
@@ -29,6 +35,8 @@ export {
 } from './api/functions.js';
 export { type JobClient, JobExecutionError, type JobExecutionResult } from './api/job-client.js';
 export { JobStatus } from './api/job-status.js';
+export { OutputTag } from './api/output-tag.js';
+export type { ProcessContext, ProcessFunction } from './api/process-function.js';
 export { CollectSink } from './api/sinks/collect-sink.js';
 export { JetStreamSink, type JetStreamSinkOptions } from './api/sinks/jetstream-sink.js';
 export { PrintSink } from './api/sinks/print-sink.js';
@@ -40,7 +48,20 @@ export { TextFileSource } from './api/sources/text-file-source.js';
 export type { ListState, MapState, ValueState } from './api/state.js';
 export { Time } from './api/time.js';
 export { type TimestampAssigner, WatermarkStrategy } from './api/watermarks.js';
+export { GlobalWindows } from './api/windowing/global-windows.js';
+export { EventTimeSessionWindows, ProcessingTimeSessionWindows } from './api/windowing/session-windows.js';
 export {
+  CountTrigger,
+  EventTimeTrigger,
+  type OnMergeContext,
+  ProcessingTimeTrigger,
+  PurgingTrigger,
+  Trigger,
+  type TriggerContext,
+  TriggerResult,
+} from './api/windowing/triggers.js';
+export {
+  GlobalWindow,
   type ProcessWindowContext,
   type ProcessWindowFunction,
   SlidingEventTimeWindows,
@@ -48,5 +69,7 @@ export {
   TimeWindow,
   TumblingEventTimeWindows,
   TumblingProcessingTimeWindows,
+  type Window,
   WindowAssigner,
 } from './api/windows.js';
+export { ErrorCode, isSluiceError, SluiceError } from './common/errors.js';

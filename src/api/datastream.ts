@@ -2,6 +2,8 @@
  * DataStream, KeyedStream and WindowedStream: the typed surface a job is written against. Each call
  * records a Transformation in the environment; nothing runs until `execute()`.
  */
+
+import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { Sink } from './connector.js';
 import type {
   AggregateFunction,
@@ -12,6 +14,8 @@ import type {
   MapFunction,
   ReduceFunction,
 } from './functions.js';
+import { OutputTag } from './output-tag.js';
+import type { ProcessFunction } from './process-function.js';
 import { CollectSink } from './sinks/collect-sink.js';
 import { PrintSink } from './sinks/print-sink.js';
 import type {
@@ -21,7 +25,10 @@ import type {
   TransformationSpec,
 } from './transformation.js';
 import type { WatermarkStrategy } from './watermarks.js';
-import type { ProcessWindowFunction, WindowAssigner } from './windows.js';
+import { checkWindowSpec } from './windowing/check-window-spec.js';
+import { GlobalWindows } from './windowing/global-windows.js';
+import { CountTrigger, PurgingTrigger, Trigger } from './windowing/triggers.js';
+import type { GlobalWindow, ProcessWindowFunction, TimeWindow, Window, WindowAssigner } from './windows.js';
 
 export class DataStream<T> {
   readonly environment: StreamEnvironment;
@@ -50,6 +57,16 @@ export class DataStream<T> {
 
   filter(fn: FilterFunction<T>): DataStream<T> {
     return this.derive<T>('Filter', { kind: 'filter', fn: fn as FilterFunction<unknown> });
+  }
+
+  /** Per-element logic with timestamps and side outputs (timers need keyBy(...).process(...)). */
+  process<R>(fn: ProcessFunction<T, R>): SingleOutputStreamOperator<R> {
+    const t = this.environment.addTransformation(
+      'Process',
+      { kind: 'non-keyed-process', fn: fn as ProcessFunction<unknown, unknown> },
+      [this.transformation],
+    );
+    return new SingleOutputStreamOperator<R>(this.environment, t);
   }
 
   /** Partitions by key: records with equal keys meet in one subtask, with their keyed state. */
@@ -155,6 +172,24 @@ export class DataStream<T> {
   }
 }
 
+/**
+ * The stream of an operator that may emit side outputs (process functions, windows), as Flink's
+ * SingleOutputStreamOperator: `getSideOutput(tag)` reads the records it emitted to `tag`.
+ */
+export class SingleOutputStreamOperator<T> extends DataStream<T> {
+  getSideOutput<X>(tag: OutputTag<X>): DataStream<X> {
+    if (!(tag instanceof OutputTag)) {
+      throw new SluiceError(ErrorCode.InvalidJob, 'getSideOutput needs an OutputTag: new OutputTag<T>(id)');
+    }
+    const t = this.environment.addTransformation(
+      `Side Output (${tag.id})`,
+      { kind: 'sideOutput', tag: tag as OutputTag<unknown> },
+      [this.transformation],
+    );
+    return new DataStream<X>(this.environment, t);
+  }
+}
+
 export class DataStreamSink<T> {
   declare readonly _type?: T;
   constructor(readonly transformation: Transformation) {}
@@ -219,65 +254,141 @@ export class KeyedStream<T, K> extends DataStream<T> {
     });
   }
 
-  process<R>(fn: KeyedProcessFunction<K, T, R>): DataStream<R> {
-    return this.derive<R>('Keyed Process', {
-      kind: 'process',
-      fn: fn as KeyedProcessFunction<unknown, unknown, unknown>,
-    });
+  override process<R>(fn: KeyedProcessFunction<K, T, R>): SingleOutputStreamOperator<R> {
+    const t = this.environment.addTransformation(
+      'Keyed Process',
+      { kind: 'process', fn: fn as KeyedProcessFunction<unknown, unknown, unknown> },
+      [this.transformation],
+    );
+    return new SingleOutputStreamOperator<R>(this.environment, t);
   }
 
-  window(assigner: WindowAssigner): WindowedStream<T, K> {
-    return new WindowedStream<T, K>(this, assigner);
+  window<W extends Window>(assigner: WindowAssigner<W>): WindowedStream<T, K, W> {
+    return new WindowedStream<T, K, W>(this, assigner);
+  }
+
+  /**
+   * Count windows (as Flink's countWindow): `countWindow(size)` fires and empties each key's window every
+   * `size` elements; `countWindow(size, slide)` fires every `slide` elements with the key's last `size`.
+   * A count not reached when the input ends emits nothing.
+   */
+  countWindow(size: number, slide?: number): WindowedStream<T, K, GlobalWindow> {
+    const windowed = this.window(GlobalWindows.create());
+    if (slide === undefined)
+      return windowed.trigger(PurgingTrigger.of(CountTrigger.of(checkCount('size', size))));
+    windowed.trigger(CountTrigger.of(checkCount('slide', slide)));
+    windowed.keepLastElements(checkCount('size', size));
+    return windowed;
   }
 }
 
-export class WindowedStream<T, K> {
+function checkCount(what: string, n: number): number {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new SluiceError(
+      ErrorCode.InvalidJob,
+      `countWindow ${what} must be a whole number >= 1, got ${String(n)}`,
+    );
+  }
+  return n;
+}
+
+export class WindowedStream<T, K, W extends Window = TimeWindow> {
   #allowedLatenessMs = 0;
+  #trigger: Trigger | undefined;
+  #lateDataTag: OutputTag<unknown> | undefined;
+  #keepLast: number | undefined;
 
   constructor(
     readonly input: KeyedStream<T, K>,
-    readonly assigner: WindowAssigner,
+    readonly assigner: WindowAssigner<W>,
   ) {}
 
+  /** Keeps windows (event time) this long after their end: late elements update and re-fire them. */
   allowedLateness(ms: number): this {
+    if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0) {
+      throw new SluiceError(
+        ErrorCode.InvalidJob,
+        `allowed lateness must be a number of milliseconds >= 0, got ${String(ms)}`,
+      );
+    }
     this.#allowedLatenessMs = ms;
     return this;
   }
 
-  reduce(fn: ReduceFunction<T>): DataStream<T>;
-  reduce<R>(fn: ReduceFunction<T>, process: ProcessWindowFunction<T, R, K>): DataStream<R>;
-  reduce<R>(fn: ReduceFunction<T>, process?: ProcessWindowFunction<T, R, K>): DataStream<T | R> {
+  /** When windows fire (and purge), instead of the assigner's default trigger. */
+  trigger(trigger: Trigger<W>): this {
+    if (!(trigger instanceof Trigger)) {
+      throw new SluiceError(ErrorCode.InvalidJob, 'trigger(...) needs a Trigger, e.g. CountTrigger.of(100)');
+    }
+    this.#trigger = trigger as Trigger;
+    return this;
+  }
+
+  /** Elements too late for every window they belong to go to this side output instead of being dropped. */
+  sideOutputLateData(tag: OutputTag<T>): this {
+    if (!(tag instanceof OutputTag)) {
+      throw new SluiceError(
+        ErrorCode.InvalidJob,
+        'sideOutputLateData needs an OutputTag: new OutputTag<T>(id)',
+      );
+    }
+    this.#lateDataTag = tag as OutputTag<unknown>;
+    return this;
+  }
+
+  /** @internal Keeps each window's last `n` elements (countWindow(size, slide)). */
+  keepLastElements(n: number): this {
+    this.#keepLast = n;
+    return this;
+  }
+
+  reduce(fn: ReduceFunction<T>): SingleOutputStreamOperator<T>;
+  reduce<R>(fn: ReduceFunction<T>, process: ProcessWindowFunction<T, R, K, W>): SingleOutputStreamOperator<R>;
+  reduce<R>(
+    fn: ReduceFunction<T>,
+    process?: ProcessWindowFunction<T, R, K, W>,
+  ): SingleOutputStreamOperator<T | R> {
     const spec = process
       ? {
           kind: 'reduce-process' as const,
           reduce: fn as ReduceFunction<unknown>,
-          process: process as ProcessWindowFunction<unknown, unknown, unknown>,
+          process: process as unknown as ProcessWindowFunction<unknown, unknown, unknown>,
         }
       : { kind: 'reduce' as const, reduce: fn as ReduceFunction<unknown> };
     return this.#window<T | R>(spec);
   }
 
-  aggregate<ACC, R>(fn: AggregateFunction<T, ACC, R>): DataStream<R> {
+  aggregate<ACC, R>(fn: AggregateFunction<T, ACC, R>): SingleOutputStreamOperator<R> {
     return this.#window<R>({
       kind: 'aggregate',
       aggregate: fn as AggregateFunction<unknown, unknown, unknown>,
     });
   }
 
-  process<R>(fn: ProcessWindowFunction<T, R, K>): DataStream<R> {
+  process<R>(fn: ProcessWindowFunction<T, R, K, W>): SingleOutputStreamOperator<R> {
     return this.#window<R>({
       kind: 'process',
-      process: fn as ProcessWindowFunction<unknown, unknown, unknown>,
+      process: fn as unknown as ProcessWindowFunction<unknown, unknown, unknown>,
     });
   }
 
-  #window<R>(fn: Extract<TransformationSpec, { kind: 'window' }>['fn']): DataStream<R> {
-    const domain = this.assigner.eventTime ? 'Event' : 'Processing';
+  #window<R>(fn: Extract<TransformationSpec, { kind: 'window' }>['fn']): SingleOutputStreamOperator<R> {
+    const spec: Extract<TransformationSpec, { kind: 'window' }> = {
+      kind: 'window',
+      assigner: this.assigner as WindowAssigner,
+      fn,
+      allowedLatenessMs: this.#allowedLatenessMs,
+      trigger: this.#trigger,
+      keepLast: this.#keepLast,
+      lateDataTag: this.#lateDataTag,
+    };
+    checkWindowSpec(spec);
+    const trigger = this.#trigger ? `, ${this.#trigger.toString()}` : '';
     const t = this.input.environment.addTransformation(
-      `Window(${this.assigner.kind === 'tumbling' ? 'Tumbling' : 'Sliding'}${domain}TimeWindows(${this.assigner.sizeMs}))`,
-      { kind: 'window', assigner: this.assigner, fn, allowedLatenessMs: this.#allowedLatenessMs },
+      `Window(${this.assigner.toString()}${trigger})`,
+      spec,
       [this.input.transformation],
     );
-    return new DataStream<R>(this.input.environment, t);
+    return new SingleOutputStreamOperator<R>(this.input.environment, t);
   }
 }

@@ -70,6 +70,8 @@ export interface KeyedProcessContext<K> {
   timestamp(): number | undefined;
   getCurrentKey(): K;
   timerService(): TimerServiceApi;
+  /** Emits to a side output (read with `getSideOutput(tag)`), with the current output timestamp. */
+  output<X>(tag: import('./output-tag.js').OutputTag<X>, value: X): void;
 }
 
 export interface OnTimerContext<K> extends KeyedProcessContext<K> {

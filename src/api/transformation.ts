@@ -12,7 +12,10 @@ import type {
   MapFunction,
   ReduceFunction,
 } from './functions.js';
+import type { OutputTag } from './output-tag.js';
+import type { ProcessFunction } from './process-function.js';
 import type { WatermarkStrategy } from './watermarks.js';
+import type { Trigger } from './windowing/triggers.js';
 import type { ProcessWindowFunction, WindowAssigner } from './windows.js';
 
 export type Partitioning = 'forward' | 'rebalance' | 'broadcast' | 'shuffle' | 'hash';
@@ -35,21 +38,34 @@ export type TransformationSpec =
   | { kind: 'timestamps'; watermarks: WatermarkStrategy<unknown> }
   | { kind: 'reduce'; fn: ReduceFunction<unknown> }
   | { kind: 'process'; fn: KeyedProcessFunction<unknown, unknown, unknown> }
+  | { kind: 'non-keyed-process'; fn: ProcessFunction<unknown, unknown> }
   | {
       kind: 'window';
       assigner: WindowAssigner;
       fn: WindowFunctionSpec;
       allowedLatenessMs: number;
+      /** Set by `.trigger(...)`; else the assigner's default trigger. */
+      trigger?: Trigger | undefined;
+      /** Keep only the last n elements of a window (`countWindow(size, slide)`). */
+      keepLast?: number | undefined;
+      /** Where elements beyond the allowed lateness go (`sideOutputLateData`); dropped when unset. */
+      lateDataTag?: OutputTag<unknown> | undefined;
     }
   | { kind: 'sink'; sink: Sink<unknown> }
   // virtual
   | { kind: 'partition'; partitioning: Exclude<Partitioning, 'hash'> }
   | { kind: 'keyBy'; keySelector: KeySelector<unknown, unknown> }
-  | { kind: 'union' };
+  | { kind: 'union' }
+  | { kind: 'sideOutput'; tag: OutputTag<unknown> };
 
 export type TransformationKind = TransformationSpec['kind'];
 
-export const VIRTUAL_KINDS: ReadonlySet<TransformationKind> = new Set(['partition', 'keyBy', 'union']);
+export const VIRTUAL_KINDS: ReadonlySet<TransformationKind> = new Set([
+  'partition',
+  'keyBy',
+  'union',
+  'sideOutput',
+]);
 
 export class Transformation {
   readonly id: number;

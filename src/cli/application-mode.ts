@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { bundleJobFile } from '../client/job-program.js';
 import type { SluiceConfig } from '../config/config.js';
 import type { ApplicationResult, ApplicationSpec } from '../entrypoint/application.js';
+import { bundleJobFile } from '../execution/job-program.js';
 import { clusterDir, isAlive, startCluster, stopCluster } from '../providers/standalone.js';
 import { type GlobalOptions, globalArgs } from './global-options.js';
 

@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { bundleJobFile } from '../client/job-program.js';
 import type { SluiceConfig } from '../config/config.js';
+import { bundleJobFile } from '../execution/job-program.js';
 import { startCluster, stopCluster } from '../providers/standalone.js';
 import { globalArgs } from './global-options.js';
 import { type RunOptions, runJobFile } from './run-job-file.js';

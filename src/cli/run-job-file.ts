@@ -1,9 +1,9 @@
 import { exitCodeFor, JobStatus } from '../api/job-status.js';
 import { ClusterClient } from '../client/cluster-client.js';
-import { bundleJobFile, localBundleFile, uploadBundle } from '../client/job-program.js';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { SluiceConfig } from '../config/config.js';
 import { ClientBridge } from '../execution/client-bridge.js';
+import { bundleJobFile, localBundleFile, uploadBundle } from '../execution/job-program.js';
 import { closeLocalCluster, runLocally } from '../execution/local-bridge.js';
 import { runProgram } from '../execution/run-program.js';
 import type { JobGraph } from '../jobgraph/job-graph.js';

@@ -4,9 +4,9 @@
  */
 import type { ExecutionBridge, RemoteEnvironmentOptions } from '../api/execution-bridge.js';
 import { ClusterClient } from '../client/cluster-client.js';
-import { bundleJobFile, uploadBundle } from '../client/job-program.js';
 import { loadConfig } from '../config/config.js';
 import { ClientBridge } from './client-bridge.js';
+import { bundleJobFile, uploadBundle } from './job-program.js';
 
 export function runRemotely(options: RemoteEnvironmentOptions): ExecutionBridge {
   let bridge: Promise<{ bridge: ClientBridge; client: ClusterClient }> | undefined;

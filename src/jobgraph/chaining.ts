@@ -1,6 +1,8 @@
 /**
  * StreamGraph → JobGraph: operators are chained into one vertex where the edge between them is
- * forward, the parallelism equal, and neither side branches (as Flink's operator chaining). What is
+ * forward, the parallelism equal, and neither side branches (as Flink's operator chaining). Side outputs
+ * do not count as branches: an operator with side outputs still chains with its main consumer, and each
+ * side output leaves the vertex on a network edge of its own, from the operator inside the chain. What is
  * left is plain data the JobManager can schedule; functions stay behind, matched again by uid.
  */
 import type { JobEdge, JobGraph, JobVertex, Program } from './job-graph.js';
@@ -17,13 +19,15 @@ export interface JobGraphOptions {
 
 export function toJobGraph(graph: StreamGraph, options: JobGraphOptions): JobGraph {
   const inEdges = (uid: string) => graph.edges.filter((e) => e.target === uid);
-  const outEdges = (uid: string) => graph.edges.filter((e) => e.source === uid);
+  // Side-output edges never chain: they leave the chain from their operator (which may be mid-chain).
+  const outEdges = (uid: string) => graph.edges.filter((e) => e.source === uid && e.outputTag === undefined);
   const byUid = new Map(graph.nodes.map((n) => [n.uid, n]));
 
   const chainsWithPredecessor = (node: StreamNode): boolean => {
     const ins = inEdges(node.uid);
     if (ins.length !== 1) return false;
     const edge = ins[0]!;
+    if (edge.outputTag !== undefined) return false;
     const up = byUid.get(edge.source)!;
     return (
       edge.partitioning === 'forward' && up.parallelism === node.parallelism && outEdges(up.uid).length === 1

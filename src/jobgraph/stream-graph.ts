@@ -13,7 +13,10 @@ import {
 } from '../api/transformation.js';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 
-export type OperatorSpec = Exclude<TransformationSpec, { kind: 'partition' | 'keyBy' | 'union' }>;
+export type OperatorSpec = Exclude<
+  TransformationSpec,
+  { kind: 'partition' | 'keyBy' | 'union' | 'sideOutput' }
+>;
 
 export interface StreamNode {
   /** The operator's uid: explicit `.uid()`, else derived from its position in the program. */
@@ -32,6 +35,8 @@ export interface StreamEdge {
   target: string;
   partitioning: Partitioning;
   keySelector: KeySelector<unknown, unknown> | undefined;
+  /** Set when the edge carries the source operator's side output with this OutputTag id. */
+  outputTag?: string | undefined;
 }
 
 export interface StreamGraphConfig {
@@ -53,28 +58,35 @@ interface Upstream {
   transformation: Transformation;
   partitioning: Partitioning | undefined;
   keySelector: KeySelector<unknown, unknown> | undefined;
+  outputTag: string | undefined;
 }
 
-/** Resolves virtual transformations (keyBy, union, partitioning) into the real upstream operators. */
+/**
+ * Resolves virtual transformations (keyBy, union, partitioning, side outputs) into the real upstream
+ * operators.
+ */
 function upstreams(t: Transformation): Upstream[] {
   const out: Upstream[] = [];
   const walk = (
     input: Transformation,
     partitioning: Partitioning | undefined,
     key: Upstream['keySelector'],
+    tag: string | undefined,
   ) => {
     const spec = input.spec;
     if (spec.kind === 'union') {
-      for (const i of input.inputs) walk(i, partitioning, key);
+      for (const i of input.inputs) walk(i, partitioning, key, tag);
     } else if (spec.kind === 'keyBy') {
-      walk(input.inputs[0]!, 'hash', spec.keySelector);
+      walk(input.inputs[0]!, 'hash', spec.keySelector, tag);
     } else if (spec.kind === 'partition') {
-      walk(input.inputs[0]!, partitioning ?? spec.partitioning, key);
+      walk(input.inputs[0]!, partitioning ?? spec.partitioning, key, tag);
+    } else if (spec.kind === 'sideOutput') {
+      walk(input.inputs[0]!, partitioning, key, spec.tag.id);
     } else {
-      out.push({ transformation: input, partitioning, keySelector: key });
+      out.push({ transformation: input, partitioning, keySelector: key, outputTag: tag });
     }
   };
-  for (const input of t.inputs) walk(input, undefined, undefined);
+  for (const input of t.inputs) walk(input, undefined, undefined, undefined);
   return out;
 }
 
@@ -141,6 +153,7 @@ export function buildStreamGraph(transformations: Transformation[], config: Stre
         target: target.uid,
         partitioning,
         keySelector: u.keySelector,
+        ...(u.outputTag === undefined ? {} : { outputTag: u.outputTag }),
       });
     }
   }

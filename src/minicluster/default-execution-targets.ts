@@ -5,7 +5,7 @@
  * (`src/execution/remote-bridge.ts`). Both load their code on first use, so importing the API stays cheap.
  *
  * The package entry calls `registerDefaultExecutionTargets()`. Inside a job bundle this module is
- * replaced by a stub (`src/client/job-program.ts`): a bundle runs under its host's bridge and never
+ * replaced by a stub (`src/execution/job-program.ts`): a bundle runs under its host's bridge and never
  * starts clusters of its own.
  */
 import type { ExecutionBridge } from '../api/execution-bridge.js';

@@ -16,10 +16,10 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { bundleJobFile, uploadBundle } from '../client/job-program.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
+import { bundleJobFile, uploadBundle } from '../execution/job-program.js';
 import { type ProgramChild, runProgramInChild } from '../execution/run-program-in-child.js';
 import { badRequest, notFound } from './errors.js';
 

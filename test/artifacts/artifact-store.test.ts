@@ -7,8 +7,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { bundleJob } from '../../src/client/bundler.js';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
+import { bundleJob } from '../../src/execution/bundler.js';
 import { liveServerCount, type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import {
   ArtifactCache,

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleJob, type JobBundle } from '../../src/client/bundler.js';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
+import { bundleJob, type JobBundle } from '../../src/execution/bundler.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = resolve(here, '../fixtures/jobs');

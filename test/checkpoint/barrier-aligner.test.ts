@@ -6,12 +6,12 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Subjects } from '../../src/actors/subjects.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { barrier } from '../../src/runtime/network/elements.js';
 import { FRAME_ITEMS_START } from '../../src/runtime/network/frame.js';
 import { InputGate } from '../../src/runtime/network/input-gate.js';
 import { OutputGate } from '../../src/runtime/network/output-gate.js';
-import { Subjects } from '../../src/actors/subjects.js';
 import { BarrierAligner } from '../../src/runtime/task/barrier-aligner.js';
 
 function setup(channels: number, exactlyOnce: boolean) {

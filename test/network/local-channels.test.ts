@@ -6,6 +6,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Subjects } from '../../src/actors/subjects.js';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import {
@@ -18,7 +19,6 @@ import {
 import { InputGate, type InputGateOptions } from '../../src/runtime/network/input-gate.js';
 import { localReceiverCount } from '../../src/runtime/network/local-channels.js';
 import { OutputGate, type OutputGateOptions } from '../../src/runtime/network/output-gate.js';
-import { Subjects } from '../../src/actors/subjects.js';
 
 const subjects = new Subjects('localtest');
 let server: NatsServerHandle;

@@ -75,6 +75,8 @@ export interface HarnessOptions<IN> {
 
 export class OperatorHarness<IN = unknown> {
   readonly output: Emitted[] = [];
+  /** Records emitted to side outputs, by OutputTag id. */
+  readonly side: Array<{ tag: string; value: unknown; timestamp: number | undefined }> = [];
   readonly backend: KeyedStateBackend | undefined;
   readonly timers: TimerService;
   readonly time: ManualTime;
@@ -114,6 +116,7 @@ export class OperatorHarness<IN = unknown> {
     await this.operator.open?.(this.ctx, {
       collect: (value, timestamp) => void this.output.push({ kind: 'record', value, timestamp }),
       emitWatermark: (watermark) => void this.output.push({ kind: 'watermark', watermark }),
+      sideOutput: (tag, value, timestamp) => void this.side.push({ tag, value, timestamp }),
     });
     return this;
   }

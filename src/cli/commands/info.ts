@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { bundleJobFile, localBundleFile } from '../../client/job-program.js';
+import { bundleJobFile, localBundleFile } from '../../execution/job-program.js';
 import { planProgram } from '../../execution/planner.js';
 import { toJobGraph } from '../../jobgraph/chaining.js';
 import type { JobGraph } from '../../jobgraph/job-graph.js';

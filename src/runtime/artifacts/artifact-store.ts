@@ -1,5 +1,5 @@
 /**
- * Job artifacts (bundled user code, see `src/client/bundler.ts`) in the JetStream object store.
+ * Job artifacts (bundled user code, see `src/execution/bundler.ts`) in the JetStream object store.
  *
  * - One bucket per cluster, `sluice_<clusterId>_artifacts`, created on first use. Objects are named by the
  *   SHA-256 (lowercase hex) of their bytes: content-addressed, so storing the same bundle twice uploads

@@ -13,6 +13,7 @@ import type {
   OnTimerContext,
   TimerServiceApi,
 } from '../../api/functions.js';
+import type { OutputTag } from '../../api/output-tag.js';
 import type { OperatorContext, Output, StreamOperator } from './operator.js';
 import { runtimeContext } from './runtime-context.js';
 
@@ -51,16 +52,20 @@ export class KeyedProcessOperator implements StreamOperator {
       deleteEventTimeTimer: (t) => timers.deleteEventTimeTimer(t),
       deleteProcessingTimeTimer: (t) => timers.deleteProcessingTimeTimer(t),
     };
+    const sideOutput = <X>(tag: OutputTag<X>, value: X) =>
+      this.#out.sideOutput?.(tag.id, value, this.#outputTimestamp);
     this.#processContext = {
       timestamp: () => this.#elementTimestamp,
       getCurrentKey: () => keyed.currentKey,
       timerService: () => timerService,
+      output: sideOutput,
     };
     this.#onTimerContext = {
       timestamp: () => this.#timerTimestamp,
       getCurrentKey: () => keyed.currentKey,
       timerService: () => timerService,
       timeDomain: () => this.#timeDomain,
+      output: sideOutput,
     };
     timers.setHandler({
       onEventTime: (timestamp) => this.#onTimer(timestamp, 'EVENT_TIME'),

@@ -12,6 +12,7 @@ import {
 } from './basic-operators.js';
 import { KeyedProcessOperator } from './keyed-process-operator.js';
 import type { StreamOperator } from './operator.js';
+import { ProcessOperator } from './process-operator.js';
 import { SinkOperator } from './sink-operator.js';
 import { WindowOperator } from './window-operator.js';
 
@@ -30,6 +31,8 @@ export function createOperator(node: StreamNode, connector: ConnectorContext): S
       return new TimestampsAndWatermarksOperator(spec.watermarks);
     case 'process':
       return new KeyedProcessOperator(spec.fn);
+    case 'non-keyed-process':
+      return new ProcessOperator(spec.fn);
     case 'window':
       return new WindowOperator(spec);
     case 'sink':

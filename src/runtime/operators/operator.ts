@@ -15,6 +15,11 @@ export interface Output<T> {
   collect(value: T, timestamp: number | undefined): void;
   /** Emits a watermark downstream (operators that hold back event time, like windows, emit their own). */
   emitWatermark(watermark: number): void;
+  /**
+   * Emits a record to the side output with this OutputTag id (absent, or dropping the record, when no
+   * edge reads the tag).
+   */
+  sideOutput?(tag: string, value: unknown, timestamp: number | undefined): void;
 }
 
 export interface OperatorContext {

@@ -6,6 +6,9 @@
 import { keyString } from './key-groups.js';
 import type { KeyedStateBackend } from './keyed-state-backend.js';
 
+/** The longest delay setTimeout takes. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
 export interface TimerHandler {
   onEventTime(timestamp: number, key: unknown): void;
   onProcessingTime(timestamp: number, key: unknown): void;
@@ -47,7 +50,15 @@ export class TimerService {
     this.#schedule =
       options.schedule ??
       ((fn, delayMs) => {
-        const t = setTimeout(fn, Math.max(0, delayMs));
+        // setTimeout takes at most 2^31-1 ms (more fires at once): a farther timer re-arms until due.
+        let t: NodeJS.Timeout;
+        const arm = (left: number) => {
+          t = setTimeout(
+            () => (left > MAX_TIMEOUT_MS ? arm(left - MAX_TIMEOUT_MS) : fn()),
+            Math.min(Math.max(0, left), MAX_TIMEOUT_MS),
+          );
+        };
+        arm(delayMs);
         return () => clearTimeout(t);
       });
     this.#onError =
@@ -144,6 +155,23 @@ export class TimerService {
     };
     add(snapshot.event, (ts) => this.registerEventTimeTimer(ts));
     add(snapshot.processing, (ts) => this.registerProcessingTimeTimer(ts));
+  }
+
+  /**
+   * Fires every pending processing-time timer now, oldest first (then by key), as if the clock had
+   * reached the end of time: a bounded input has ended. Timers the callbacks register meanwhile fire too,
+   * up to a few rounds (a trigger that re-registers forever does not loop forever).
+   */
+  fireAllProcessingTimers(): void {
+    for (let round = 0; round < 10 && this.#processingTimers.size > 0; round++) {
+      const due = [...this.#processingTimers.values()].sort(
+        (a, b) => a.timestamp - b.timestamp || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+      );
+      for (const t of due) {
+        t.cancel();
+        this.#fireProcessingTimer(t.id);
+      }
+    }
   }
 
   /** Cancels every scheduled processing-time timer (the task ends). */

@@ -41,6 +41,7 @@ import { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { TimerService } from '../state/timer-service.js';
 import { BarrierAligner } from './barrier-aligner.js';
 import { RecordWriter } from './record-writer.js';
+import { type SideOutputWriter, withSideOutputs } from './side-outputs.js';
 import { BACKPRESSURED_MS, NO_WATERMARK, WATERMARK } from './vertex-gauges.js';
 
 export interface StreamTaskSpec {
@@ -174,8 +175,10 @@ export async function runStreamTask(
         log: env.log,
       });
 
-  // Outgoing edges.
+  // Outgoing edges; side-output edges leave from their operator, which may be inside the chain.
   const writers: RecordWriter[] = [];
+  const mainWriters: RecordWriter[] = [];
+  const sideWriters = new Map<string, SideOutputWriter[]>();
   try {
     for (const out of spec.outputs) {
       const edge = plan.edges.find((e) => e.id === out.edgeId);
@@ -194,15 +197,20 @@ export async function runStreamTask(
         // Connecting waits for the receiving subtasks; a cancelled task's gate closes at once.
         signal: env.signal,
       });
-      writers.push(
-        new RecordWriter(gate, {
-          partitioning: edge.partitioning,
-          keySelector: edge.keySelector,
-          targetParallelism: out.targetParallelism,
-          targetMaxParallelism: target.maxParallelism,
-          subtaskIndex: spec.subtaskIndex,
-        }),
-      );
+      const writer = new RecordWriter(gate, {
+        partitioning: edge.partitioning,
+        keySelector: edge.keySelector,
+        targetParallelism: out.targetParallelism,
+        targetMaxParallelism: target.maxParallelism,
+        subtaskIndex: spec.subtaskIndex,
+      });
+      writers.push(writer);
+      if (edge.outputTag === undefined) mainWriters.push(writer);
+      else {
+        const list = sideWriters.get(edge.source) ?? [];
+        list.push({ tag: edge.outputTag, writer });
+        sideWriters.set(edge.source, list);
+      }
     }
   } catch (err) {
     for (const w of writers) w.gate.close();
@@ -217,11 +225,11 @@ export async function runStreamTask(
   const tail: Output<unknown> = {
     collect: (value, timestamp) => {
       recordsOut++;
-      for (const w of writers) w.emit(value, timestamp);
+      for (const w of mainWriters) w.emit(value, timestamp);
     },
     emitWatermark: (wm) => {
       outputWatermark = wm;
-      for (const w of writers) w.emitWatermark(wm);
+      for (const w of mainWriters) w.emitWatermark(wm);
     },
   };
   const links: ChainLink[] = [];
@@ -264,8 +272,9 @@ export async function runStreamTask(
       },
     };
     links.unshift(link);
-    outputs.unshift(downstream);
-    downstream = linkInput(link, downstream);
+    const output = withSideOutputs(downstream, sideWriters.get(node.uid) ?? []);
+    outputs.unshift(output);
+    downstream = linkInput(link, output);
   }
   const chainInput = downstream;
 
