@@ -121,7 +121,7 @@ const progress = setInterval(() => {
   post({ type: 'progress', tasks: [...tasks].map(([id, task]) => snapshot(id, task)) });
 }, data.progressIntervalMs);
 
-async function deploy(id: number, request: DeployRequest): Promise<void> {
+async function deploy(id: number, request: DeployRequest, epoch: number | undefined): Promise<void> {
   const controller = new AbortController();
   const task: WorkerTask = {
     jobId: request.task.jobId,
@@ -159,6 +159,7 @@ async function deploy(id: number, request: DeployRequest): Promise<void> {
       },
       {
         request,
+        epoch,
         ctx,
         controls: task.controls,
         ack: (checkpointId, handle, syncMs) => post({ type: 'ack', id, checkpointId, handle, syncMs }),
@@ -188,7 +189,7 @@ async function stop(): Promise<void> {
 port.on('message', (message: ToSlotWorker) => {
   switch (message.type) {
     case 'deploy':
-      void deploy(message.id, message.request);
+      void deploy(message.id, message.request, message.epoch);
       break;
     case 'cancel':
       tasks.get(message.id)?.controller.abort(new Error(message.reason));

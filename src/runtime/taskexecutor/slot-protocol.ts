@@ -24,7 +24,7 @@ export interface SlotWorkerData {
 
 /** Main thread → worker. `id` numbers a task within its slot's pool. */
 export type ToSlotWorker =
-  | { type: 'deploy'; id: number; request: DeployRequest }
+  | { type: 'deploy'; id: number; request: DeployRequest; epoch: number | undefined }
   | { type: 'cancel'; id: number; reason: string }
   | { type: 'trigger'; id: number; checkpointId: number; target: string; stop: boolean }
   | { type: 'complete'; id: number; checkpointId: number }

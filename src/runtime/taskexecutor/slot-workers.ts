@@ -110,7 +110,7 @@ class SlotThread {
       launch.controls.trigger = (checkpointId, target, stop) =>
         this.#post({ type: 'trigger', id, checkpointId, target, stop });
       launch.controls.complete = (checkpointId) => this.#post({ type: 'complete', id, checkpointId });
-      this.#post({ type: 'deploy', id, request: launch.request });
+      this.#post({ type: 'deploy', id, request: launch.request, epoch: launch.epoch });
       const signal = launch.ctx.signal;
       const onAbort = () => {
         if (!this.#tasks.has(id)) return;

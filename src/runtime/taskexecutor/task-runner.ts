@@ -35,6 +35,8 @@ export interface TaskRunEnvironment {
 /** One task to run, with the callbacks it reports through. */
 export interface TaskLaunch {
   request: DeployRequest;
+  /** The leader epoch it was deployed under (HA); undefined without HA. */
+  epoch: number | undefined;
   ctx: TaskContext;
   /** Filled by a running stream task of a checkpointing job; called by the TaskExecutor. */
   controls: TaskControls;
@@ -81,6 +83,7 @@ export async function runTask(env: TaskRunEnvironment, launch: TaskLaunch): Prom
       jobId: task.jobId,
       clusterId: env.clusterId,
       attempt: stream.attempt,
+      epoch: launch.epoch,
       vertexId: task.vertexId,
       vertexName: request.vertexName,
       subtaskIndex: task.subtaskIndex,
