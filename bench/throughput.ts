@@ -7,7 +7,9 @@
  *     frames (pre-encoded: pure transport);
  * (c) end-to-end latency p50/p99 at 10 000 records/s with buffer timeout 0 (local environment: the job
  *     runs in this process), once over a local channel (in memory) and once with local channels off
- *     (records cross NATS between the two vertices).
+ *     (records cross NATS between the two vertices);
+ * (d) slots that add cores: word count on 1 TaskManager × 2 slots at parallelism 2 vs the same on
+ *     1 TaskManager × 1 slot at parallelism 1 (slot worker threads, `taskmanager.slot-isolation: thread`).
  *
  * Local channels: on unless `SLUICE_LOCAL_CHANNELS=off` is set for the bench (the TaskManagers inherit it).
  * With them on, (b) at parallelism 1 never touches NATS (source and sink share a slot) and (a) sends the
@@ -15,6 +17,7 @@
  * see both paths.
  *
  * Sizes: BENCH_LINES (default 250 000 lines = 2 000 000 words), BENCH_RECORDS (default 1 000 000).
+ * BENCH_ONLY=d runs only (d).
  * `-- --cpu-prof DIR`: the TaskManagers write V8 CPU profiles into DIR (summarise them with
  * `npx tsx bench/profile-summary.ts DIR/*.cpuprofile`).
  */
@@ -34,6 +37,7 @@ import { benchLine } from './jobs/shared.js';
 
 const LINES = Number(process.env.BENCH_LINES ?? 250_000);
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
+const ONLY_SLOTS = process.env.BENCH_ONLY === 'd';
 const RECORD_BYTES = 100;
 const cpuProfAt = process.argv.indexOf('--cpu-prof');
 const CPU_PROF_DIR = cpuProfAt >= 0 ? process.argv[cpuProfAt + 1] : undefined;
@@ -113,11 +117,67 @@ async function latency(url: string): Promise<{ p50: number; p99: number; max: nu
   return { p50: at(0.5), p99: at(0.99), max: steady[steady.length - 1]!, n: steady.length };
 }
 
+/** Runs until a tiny job at `parallelism` runs: that many slots are registered. */
+async function waitForSlots(common: string[], parallelism: number): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const r = await sluice(['run', ...common, '-p', String(parallelism), 'builtin:count', '10']);
+    if (r.code === 0) return;
+    if (tries > 50) throw new Error(`cluster did not come up: ${r.stderr}`);
+    await new Promise((r2) => setTimeout(r2, 200));
+  }
+}
+
+/** Word count of LINES lines at `parallelism`; words/s over the job's duration (deploy included). */
+async function wordCountRate(common: string[], parallelism: number): Promise<{ rate: number; ms: number }> {
+  const run = await sluice(
+    ['run', ...common, '-p', String(parallelism), jobs('wordcount.ts'), String(LINES)],
+    {},
+    600_000,
+  );
+  if (run.code !== 0) throw new Error(`word count failed: ${run.stderr}`);
+  const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
+  const details = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+  return { rate: (LINES * 8) / (details.durationMs / 1_000), ms: details.durationMs };
+}
+
+/** (d): the same word count on one TaskManager with 1 slot (p=1), then with 2 slots (p=2). */
+async function slotScaling(url: string): Promise<void> {
+  const common = ['--nats', url, '--cluster-id', 'bench-slots'];
+  const env = { SLUICE_LOG_LEVEL: 'warn' };
+  const jm = new SluiceProcess(['jobmanager', ...common, '-D', 'rest.enabled=false'], env);
+  try {
+    const rates: Array<{ rate: number; ms: number }> = [];
+    for (const slots of [1, 2]) {
+      const tm = new SluiceProcess(['taskmanager', ...common, '--slots', String(slots)], env);
+      try {
+        await waitForSlots(common, slots);
+        rates.push(await wordCountRate(common, slots));
+      } finally {
+        await tm.stop();
+      }
+    }
+    const [one, two] = rates as [{ rate: number; ms: number }, { rate: number; ms: number }];
+    console.log(`\n(d) word count on 1 TaskManager, slot worker threads (${cpus().length} cores)`);
+    console.log(`    1 slot,  parallelism 1  : ${fmt(one.rate)} words/s (${fmt(one.ms)} ms)`);
+    console.log(`    2 slots, parallelism 2  : ${fmt(two.rate)} words/s (${fmt(two.ms)} ms)`);
+    console.log(
+      `    ratio                   : ${(two.rate / one.rate).toFixed(2)}   (goal ≥ 1.7 on 2 cores, moonshot 2.0)`,
+    );
+  } finally {
+    await jm.stop();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     `Sluice throughput bench — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, local channels ${localChannelsEnabled() ? 'on' : 'off (SLUICE_LOCAL_CHANNELS)'}`,
   );
   const nats = await startNatsServer();
+  if (ONLY_SLOTS) {
+    await slotScaling(nats.url);
+    await nats.stop();
+    return;
+  }
   const common = ['--nats', nats.url, '--cluster-id', 'bench'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
   const jm = new SluiceProcess(['jobmanager', ...common], env);
@@ -127,12 +187,7 @@ async function main(): Promise<void> {
   );
   try {
     // Wait until both TaskManagers registered: a tiny job at parallelism 2 must run.
-    for (let tries = 0; ; tries++) {
-      const r = await sluice(['run', ...common, '-p', '2', 'builtin:count', '10']);
-      if (r.code === 0) break;
-      if (tries > 50) throw new Error(`cluster did not come up: ${r.stderr}`);
-      await new Promise((r2) => setTimeout(r2, 200));
-    }
+    await waitForSlots(common, 2);
 
     // (a)
     const base = baselineWordCount(LINES);
@@ -193,6 +248,8 @@ async function main(): Promise<void> {
   }
   if (saved === undefined) delete process.env.SLUICE_LOCAL_CHANNELS;
   else process.env.SLUICE_LOCAL_CHANNELS = saved;
+  // (d)
+  await slotScaling(nats.url);
   await nats.stop();
 }
 

@@ -40,6 +40,10 @@ export interface SluiceConfig {
     id?: string;
     host?: string;
     memoryProcessBytes?: number;
+    /** `thread`: a worker thread per slot; `none`: every slot on the main event loop. */
+    slotIsolation: 'thread' | 'none';
+    /** task.cancellation.timeout: a slot worker still busy this long after a cancel is terminated. */
+    cancellationTimeoutMs: number;
   };
   jobmanager: { id?: string; memoryProcessBytes?: number };
   parallelismDefault: number;
@@ -270,6 +274,8 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       id: str('taskmanager.id'),
       host: str('taskmanager.host'),
       memoryProcessBytes: optNum('taskmanager.memory.process.size'),
+      slotIsolation: oneOf(OPTIONS['taskmanager.slot-isolation'].values, str('taskmanager.slot-isolation')),
+      cancellationTimeoutMs: num('task.cancellation.timeout'),
     }),
     jobmanager: compact({
       id: str('jobmanager.id'),

@@ -142,6 +142,20 @@ export const OPTIONS = {
     description:
       'How long a TaskManager tries to register with a ResourceManager before it gives up and exits.',
   },
+  'taskmanager.slot-isolation': {
+    type: 'enum',
+    default: 'thread',
+    values: ['thread', 'none'],
+    description:
+      "`thread` runs each slot of a TaskManager on its own worker thread (N slots use up to N cores; user code that crashes or loops forever stalls only its slot); `none` runs every slot on the TaskManager's event loop. The local environment always runs `none`.",
+  },
+  'task.cancellation.timeout': {
+    type: 'duration',
+    default: '10 s',
+    min: 1,
+    description:
+      'How long a cancelled task may take to end. A slot worker whose task has not ended by then (user code blocking its thread) is terminated and started afresh; its tasks end CANCELED (or FAILED when not cancelled).',
+  },
   'taskmanager.id': {
     type: 'string',
     pattern: ID_PATTERN,

@@ -1,6 +1,8 @@
 /**
  * A TaskManager: one TaskExecutor with `taskmanager.numberOfTaskSlots` slots on its own NATS connection.
- * Used by `sluice taskmanager` and by the local cluster.
+ * Used by `sluice taskmanager` and by the local cluster. With `taskmanager.slot-isolation: thread` (not in
+ * the local environment, whose plans live in this thread) each slot's tasks run in a worker thread of
+ * their own; registration, heartbeats and the metrics endpoint stay on this thread.
  */
 import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -16,7 +18,14 @@ import { TaskMetrics } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { ArtifactCache, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
+import { SlotWorkerPool } from '../runtime/taskexecutor/slot-workers.js';
 import { TaskExecutor } from '../runtime/taskexecutor/task-executor.js';
+
+/** Under tsx (tests, benches run from source) the worker is the .ts file next to this one. */
+const SLOT_WORKER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './slot-worker.ts' : './slot-worker.js',
+  import.meta.url,
+);
 
 export interface TaskManager {
   readonly id: string;
@@ -69,6 +78,20 @@ export async function startTaskManager(
     return artifacts;
   };
   let stateStore: Promise<StateStore> | undefined;
+  // Plans held in this process's memory (the local environment) cannot cross to a worker thread.
+  const isolation = hooks.plans ? 'none' : config.taskmanager.slotIsolation;
+  const slotWorkers =
+    isolation === 'thread'
+      ? new SlotWorkerPool({
+          config,
+          taskManagerId: id,
+          slots: config.taskmanager.numberOfTaskSlots,
+          log: tmLog,
+          metrics: taskMetrics,
+          cancellationTimeoutMs: config.taskmanager.cancellationTimeoutMs,
+          workerUrl: SLOT_WORKER_URL,
+        })
+      : undefined;
   const taskExecutor: TaskExecutor = new TaskExecutor(
     { nc, rpc, log: tmLog, clusterId: config.clusterId, maxMessageBytes: config.rpc.maxMessageBytes },
     new Subjects(config.clusterId),
@@ -88,13 +111,14 @@ export async function startTaskManager(
         return stateStore;
       },
       metrics: taskMetrics,
+      ...(slotWorkers ? { slotWorkers } : {}),
       ...(hooks.onShutdownRequested ? { onShutdownRequested: hooks.onShutdownRequested } : {}),
     },
   );
   taskExecutor.start();
   await nc.flush();
   tmLog.info(
-    { slots: config.taskmanager.numberOfTaskSlots, nats: config.nats.servers },
+    { slots: config.taskmanager.numberOfTaskSlots, slotIsolation: isolation, nats: config.nats.servers },
     'TaskManager started',
   );
 
@@ -107,6 +131,7 @@ export async function startTaskManager(
       stopping ??= (async () => {
         tmLog.info('TaskManager stopping');
         await taskExecutor.stop();
+        await slotWorkers?.stop();
         await metrics.stop();
         // Drain fails when NATS is gone; close then, or the client keeps reconnecting and the process lives on.
         await nc.drain().catch(() => nc.close());

@@ -19,7 +19,13 @@ export interface TaskCounters {
   backpressuredMs(): number;
 }
 
-export class TaskMetrics {
+/** Where a running task shows its counters (the TaskManager's TaskMetrics, or a slot worker's relay). */
+export interface TaskCountersSink {
+  /** Shows a running task's counters; call the returned function when the task ends. */
+  add(task: TaskCounters): () => void;
+}
+
+export class TaskMetrics implements TaskCountersSink {
   readonly #live = new Set<TaskCounters>();
 
   constructor(registry: Registry, slots: () => { total: number; used: number }) {

@@ -50,7 +50,12 @@ export async function startLocalCluster(
     const config: SluiceConfig = {
       ...base,
       nats: { ...base.nats, servers: options.natsUrl === undefined ? servers : [options.natsUrl] },
-      taskmanager: { ...base.taskmanager, numberOfTaskSlots: Math.max(options.slots, 1) },
+      // Tasks run on this process's event loop (slot worker threads are for TaskManager processes).
+      taskmanager: {
+        ...base.taskmanager,
+        numberOfTaskSlots: Math.max(options.slots, 1),
+        slotIsolation: 'none',
+      },
       // A program's private cluster serves no metrics endpoint (nor a REST API, below).
       metrics: { ...base.metrics, enabled: false },
     };

@@ -13,7 +13,7 @@ import type { Subjects } from '../../actors/subjects.js';
 import type { ConnectorContext, SourceContext } from '../../api/connector.js';
 import type { Logger } from '../../common/log.js';
 import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
-import type { TaskMetrics } from '../../metrics/task-metrics.js';
+import type { TaskCountersSink } from '../../metrics/task-metrics.js';
 import type { RestoreSpec, SubtaskStateHandle } from '../checkpoint/protocol.js';
 import { subtaskObjectName } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
@@ -69,7 +69,7 @@ export interface StreamTaskEnvironment {
   /** Counters the JobMaster sums over subtasks. */
   accumulators: Record<string, number>;
   /** Where live per-operator counters are shown (the TaskManager's metrics endpoint). */
-  metrics?: TaskMetrics;
+  metrics?: TaskCountersSink;
   /** Present when the job takes checkpoints. */
   checkpoints?: TaskCheckpointing;
   /** Called once the task is initialized (state restored, operators open, channels open). */
@@ -173,6 +173,22 @@ export async function runStreamTask(
   });
   aborted.catch(() => undefined);
 
+  // The input gate subscribes first: upstream subtasks connect to it while this one connects its own
+  // outputs (opening them after the outputs made a chain of n vertices connect one after the other,
+  // each waiting out the next one's connect backoff). Frames wait within the channels' credits until the
+  // task reads them.
+  const inputGate: InputGate | undefined = sourceNode
+    ? undefined
+    : InputGate.open({
+        nc: env.nc,
+        subjects: env.subjects,
+        jobId: spec.jobId,
+        attempt: spec.attempt,
+        targetSubtask: spec.subtaskIndex,
+        inputs: spec.inputs,
+        log: env.log,
+      });
+
   // Outgoing edges; side-output edges leave from their operator, which may be inside the chain.
   const writers: RecordWriter[] = [];
   const mainWriters: RecordWriter[] = [];
@@ -212,6 +228,7 @@ export async function runStreamTask(
     }
   } catch (err) {
     for (const w of writers) w.gate.close();
+    inputGate?.close();
     throw err;
   }
 
@@ -452,7 +469,6 @@ export async function runStreamTask(
     };
   }
 
-  let inputGate: InputGate | undefined;
   /** The task ran to its end (not failed, not cancelled). */
   let ended = false;
   try {
@@ -513,16 +529,7 @@ export async function runStreamTask(
         if (!stopped || env.signal.aborted) throw err;
       }
       if (checkpoints) checkpoints.controls.trigger = undefined;
-    } else {
-      inputGate = InputGate.open({
-        nc: env.nc,
-        subjects: env.subjects,
-        jobId: spec.jobId,
-        attempt: spec.attempt,
-        targetSubtask: spec.subtaskIndex,
-        inputs: spec.inputs,
-        log: env.log,
-      });
+    } else if (inputGate) {
       env.onRunning?.();
       const tracker = new WatermarkTracker(inputGate.channelCount);
       const gate = inputGate;

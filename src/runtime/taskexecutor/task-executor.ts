@@ -27,8 +27,8 @@ import type { StateStore } from '../checkpoint/state-store.js';
 import type { ErrorInfo } from '../dispatcher/protocol.js';
 import type { ExecutionReport, ReportedExecution } from '../jobmaster/execution-reconciler.js';
 import { RegisterReply, type TaskManagerReport } from '../resourcemanager/protocol.js';
-import { runStreamTask, type TaskControls } from '../task/stream-task.js';
-import { BUILTIN_INVOKABLES, type TaskContext } from './builtin-tasks.js';
+import type { TaskControls } from '../task/stream-task.js';
+import type { TaskContext } from './builtin-tasks.js';
 import type { PlanResolver } from './plan-resolver.js';
 import {
   CancelExecutionsRequest,
@@ -41,6 +41,8 @@ import {
   type TaskStateUpdate,
   taskName,
 } from './protocol.js';
+import type { SlotWorkerPool } from './slot-workers.js';
+import { checkTaskRequest, runTask, type TaskLaunch } from './task-runner.js';
 
 export interface TaskExecutorOptions {
   id: string;
@@ -59,6 +61,11 @@ export interface TaskExecutorOptions {
   metrics?: TaskMetrics;
   /** Where checkpoint state goes (opened on first use). */
   stateStore?: () => Promise<StateStore>;
+  /**
+   * `taskmanager.slot-isolation: thread`: tasks run in their slot's worker thread (which has its own
+   * plans, state store and NATS connection); `plans`, `stateStore` and `metrics` then serve nothing here.
+   */
+  slotWorkers?: SlotWorkerPool;
 }
 
 /** An ended execution is reported with its terminal state this many heartbeats after it ended. */
@@ -409,82 +416,42 @@ export class TaskExecutor extends Actor {
     return { accepted: true };
   }
 
-  /** What a deployed task runs: a built-in operator, or a chain of the user's program. */
+  /**
+   * What a deployed task runs: a built-in operator, or a chain of the user's program — in its slot's
+   * worker thread when the TaskManager has them, else on this event loop.
+   */
   #invokable(
     request: DeployRequest,
     epoch: number | undefined,
     controls: TaskControls,
   ): (ctx: TaskContext) => Promise<void> {
-    const { operator, task } = request;
-    if (operator.kind === 'builtin') {
-      const invokable = BUILTIN_INVOKABLES[operator.name];
-      if (!invokable)
-        throw new SluiceError(ErrorCode.InvalidJob, `unknown built-in operator '${operator.name}'`);
-      return (ctx) => {
-        ctx.running();
-        return invokable(ctx, operator.args);
+    checkTaskRequest(request);
+    const { task } = request;
+    const withEpoch = epoch !== undefined ? { epoch } : {};
+    return (ctx) => {
+      const launch: TaskLaunch = {
+        request,
+        epoch,
+        ctx,
+        controls,
+        ack: (checkpointId, handle, syncMs) =>
+          this.#sendAck({ task, taskManagerId: this.id, checkpointId, handle, syncMs, ...withEpoch }),
+        decline: (checkpointId, reason) =>
+          this.#sendDecline({ task, taskManagerId: this.id, checkpointId, reason, ...withEpoch }),
       };
-    }
-    const stream = request.stream;
-    if (!stream)
-      throw new SluiceError(ErrorCode.InvalidJob, `task ${taskKey(task)} has no stream description`);
-    return async (ctx) => {
-      const plan = await this.#options.plans.resolve(task.jobId, stream.program);
-      const checkpointing = stream.checkpointing;
-      let store: StateStore | undefined;
-      // Every stream task can take part in savepoints; periodic checkpoints only when the job has them.
-      if (this.#options.stateStore) store = await this.#options.stateStore();
-      else if (checkpointing !== undefined || stream.restore !== undefined) {
-        throw new SluiceError(ErrorCode.IllegalState, 'this TaskManager has no state store');
-      }
-      const withEpoch = epoch !== undefined ? { epoch } : {};
-      await runStreamTask(
-        {
-          jobId: task.jobId,
-          clusterId: this.ctx.clusterId,
-          attempt: stream.attempt,
-          epoch,
-          vertexId: task.vertexId,
-          vertexName: request.vertexName,
-          subtaskIndex: task.subtaskIndex,
-          parallelism: request.parallelism,
-          chain: operator.operators.map((o) => o.uid),
-          inputs: stream.inputs,
-          outputs: stream.outputs,
-          bufferTimeoutMs: stream.bufferTimeoutMs,
-        },
-        plan,
+      const workers = this.#options.slotWorkers;
+      if (workers) return workers.run(request.slotIndex, launch);
+      return runTask(
         {
           nc: this.ctx.nc,
           subjects: this.#subjects,
-          log: this.log.child({ job: task.jobId, subtask: task.subtaskIndex }),
-          signal: ctx.signal,
-          accumulators: ctx.accumulators,
-          onRunning: ctx.running,
+          clusterId: this.ctx.clusterId,
+          log: this.log,
+          plans: this.#options.plans,
+          ...(this.#options.stateStore ? { stateStore: this.#options.stateStore } : {}),
           ...(this.#options.metrics ? { metrics: this.#options.metrics } : {}),
-          ...(store !== undefined
-            ? {
-                checkpoints: {
-                  store,
-                  periodic: checkpointing !== undefined,
-                  mode: checkpointing?.mode ?? 'EXACTLY_ONCE',
-                  restore: stream.restore,
-                  controls,
-                  ack: (checkpointId, handle, syncMs) =>
-                    this.#sendAck({
-                      task,
-                      taskManagerId: this.id,
-                      checkpointId,
-                      handle,
-                      syncMs,
-                      ...withEpoch,
-                    }),
-                  decline: (checkpointId, reason) =>
-                    this.#sendDecline({ task, taskManagerId: this.id, checkpointId, reason, ...withEpoch }),
-                },
-              }
-            : {}),
         },
+        launch,
       );
     };
   }
