@@ -7,12 +7,40 @@ import { registerDefaultExecutionTargets } from './minicluster/default-execution
 
 registerDefaultExecutionTargets();
 
+export type {
+  BroadcastContext,
+  BroadcastProcessFunction,
+  BroadcastReadOnlyContext,
+  BroadcastState,
+  CoFlatMapFunction,
+  CoGroupFunction,
+  CoMapFunction,
+  CoProcessContext,
+  CoProcessFunction,
+  JoinFunction,
+  KeyedBroadcastContext,
+  KeyedBroadcastOnTimerContext,
+  KeyedBroadcastProcessFunction,
+  KeyedBroadcastReadOnlyContext,
+  KeyedCoProcessFunction,
+  ProcessJoinContext,
+  ProcessJoinFunction,
+  ReadOnlyBroadcastState,
+} from './api/co-functions.js';
 export type { ConnectorContext, Sink, SinkWriter, Source, SourceContext } from './api/connector.js';
 export {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  CoGroupedStreams,
+  ConnectedStreams,
   DataStream,
   DataStreamSink,
+  IntervalJoin,
+  IntervalJoined,
+  JoinedStreams,
   KeyedStream,
   SingleOutputStreamOperator,
+  WindowedJoin,
   WindowedStream,
 } from './api/datastream.js';
 export { type RemoteEnvironmentOptions, StreamExecutionEnvironment } from './api/environment.js';

@@ -14,6 +14,7 @@ import type {
 } from './functions.js';
 import type { OutputTag } from './output-tag.js';
 import type { ProcessFunction } from './process-function.js';
+import type { TwoInputSpec } from './two-input-specs.js';
 import type { WatermarkStrategy } from './watermarks.js';
 import type { Trigger } from './windowing/triggers.js';
 import type { ProcessWindowFunction, WindowAssigner } from './windows.js';
@@ -52,6 +53,7 @@ export type TransformationSpec =
       lateDataTag?: OutputTag<unknown> | undefined;
     }
   | { kind: 'sink'; sink: Sink<unknown> }
+  | TwoInputSpec
   // virtual
   | { kind: 'partition'; partitioning: Exclude<Partitioning, 'hash'> }
   | { kind: 'keyBy'; keySelector: KeySelector<unknown, unknown> }

@@ -14,6 +14,7 @@ import { KeyedProcessOperator } from './keyed-process-operator.js';
 import type { StreamOperator } from './operator.js';
 import { ProcessOperator } from './process-operator.js';
 import { SinkOperator } from './sink-operator.js';
+import { createTwoInputOperator } from './two-input-operator-factory.js';
 import { WindowOperator } from './window-operator.js';
 
 export function createOperator(node: StreamNode, connector: ConnectorContext): StreamOperator {
@@ -37,6 +38,14 @@ export function createOperator(node: StreamNode, connector: ConnectorContext): S
       return new WindowOperator(spec);
     case 'sink':
       return new SinkOperator(spec.sink, connector);
+    case 'coMap':
+    case 'coFlatMap':
+    case 'coProcess':
+    case 'keyedCoProcess':
+    case 'intervalJoin':
+    case 'broadcastProcess':
+    case 'keyedBroadcastProcess':
+      return createTwoInputOperator(spec, connector);
     case 'source':
       throw new Error(`source '${node.name}' can only be the head of a task`);
   }

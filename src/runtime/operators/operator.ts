@@ -55,6 +55,11 @@ export interface StreamOperator<IN = unknown, OUT = unknown> {
    * pending transaction), as plain data; undefined for none. Called between two records.
    */
   snapshotState?(checkpointId: number): unknown;
+  /**
+   * `snapshotState` returns broadcast state, the same in every subtask: a restored subtask is given one
+   * old subtask's copy (or a few, when it reads their objects for keyed state) instead of all of them.
+   */
+  readonly broadcastState?: boolean;
   /** The checkpoint is committed: make the output it covers visible (sinks). */
   notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
   /** False while the operator holds too much unflushed output (sinks); the task then awaits `ready()`. */

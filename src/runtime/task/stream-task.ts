@@ -36,6 +36,7 @@ import {
   type StreamOperator,
 } from '../operators/operator.js';
 import { createOperator } from '../operators/operator-factory.js';
+import { isTwoInputOperator, secondInput } from '../operators/two-input-operator.js';
 import { keyGroupRange } from '../state/key-groups.js';
 import { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { TimerService } from '../state/timer-service.js';
@@ -260,6 +261,19 @@ export async function runStreamTask(
     downstream = linkInput(link, output);
   }
   const chainInput = downstream;
+  // A two-input operator heads its chain: records of edges marked input 1 go to its second input.
+  const headLink = sourceNode ? undefined : links[0];
+  const chainInput2 =
+    headLink && isTwoInputOperator(headLink.operator)
+      ? secondInput(headLink.operator, headLink.keyed, headLink.node.secondKeySelector, () => {
+          headLink.recordsIn++;
+        })
+      : undefined;
+  const secondInputEdges = new Set(
+    chainInput2
+      ? plan.edges.filter((e) => e.target === headLink!.node.uid && e.inputIndex === 1).map((e) => e.id)
+      : [],
+  );
 
   const blocked = (): Array<Promise<void>> => {
     const waits: Array<Promise<void>> = [];
@@ -376,7 +390,13 @@ export async function runStreamTask(
         if (connector) state.connector = own;
         if (keyed || connector) {
           operators[link.node.uid] = state;
-          handleOps.push({ uid: link.node.uid, maxParallelism: link.node.maxParallelism, keyed, connector });
+          handleOps.push({
+            uid: link.node.uid,
+            maxParallelism: link.node.maxParallelism,
+            keyed,
+            connector,
+            ...(link.operator.broadcastState ? { broadcast: true } : {}),
+          });
         }
       }
       if (handleOps.length > 0) bytes = encodeSubtaskState(operators);
@@ -493,6 +513,7 @@ export async function runStreamTask(
         const frame = await Promise.race([inputGate.next(), aborted]);
         if (frame === null) break;
         const channel = frame.channel;
+        const input = chainInput2 && secondInputEdges.has(frame.edgeId) ? chainInput2 : chainInput;
         // The frame's flat items (checked by the gate): record 0, ts | null, value; watermark 1, wm; end 2.
         const items = frame.items;
         const n = items.length;
@@ -502,7 +523,7 @@ export async function runStreamTask(
           if (tag === ElementKind.Record) {
             recordsIn++;
             const ts = items[i + 1] as number | null;
-            chainInput.collect(items[i + 2], ts === null ? undefined : ts);
+            input.collect(items[i + 2], ts === null ? undefined : ts);
             i += 3;
             continue;
           }
