@@ -26,6 +26,11 @@ export interface ConnectorContext {
    * Undefined on a fresh start, or when the checkpoint had no state for this connector.
    */
   readonly restoredState: readonly unknown[] | undefined;
+  /**
+   * Fails the task with `error`: for work a connector does in the background (a sink's asynchronous
+   * flush). Absent outside a task (tests driving a connector directly).
+   */
+  readonly fail?: (error: unknown) => void;
 }
 
 export interface SourceContext<T> extends ConnectorContext {

@@ -2,6 +2,7 @@
  * What each DataStream call records: a tree of transformations, turned into a StreamGraph at execute().
  * `keyBy`, `union` and the partitioning calls are virtual: they shape edges, not operators.
  */
+import type { AsyncFunction, AsyncOutputMode, AsyncRetryStrategy } from './async-functions.js';
 import type { Sink, Source } from './connector.js';
 import type {
   AggregateFunction,
@@ -54,6 +55,14 @@ export type TransformationSpec =
     }
   | { kind: 'sink'; sink: Sink<unknown> }
   | TwoInputSpec
+  | {
+      kind: 'async';
+      fn: AsyncFunction<unknown, unknown>;
+      mode: AsyncOutputMode;
+      timeoutMs: number;
+      capacity: number;
+      retry: AsyncRetryStrategy<unknown> | undefined;
+    }
   // virtual
   | { kind: 'partition'; partitioning: Exclude<Partitioning, 'hash'> }
   | { kind: 'keyBy'; keySelector: KeySelector<unknown, unknown> }

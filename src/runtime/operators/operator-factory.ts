@@ -3,6 +3,7 @@
  */
 import type { ConnectorContext } from '../../api/connector.js';
 import type { StreamNode } from '../../jobgraph/stream-graph.js';
+import { AsyncWaitOperator } from './async-wait-operator.js';
 import {
   FilterOperator,
   FlatMapOperator,
@@ -36,6 +37,11 @@ export function createOperator(node: StreamNode, connector: ConnectorContext): S
       return new ProcessOperator(spec.fn);
     case 'window':
       return new WindowOperator(spec);
+    case 'async':
+      return new AsyncWaitOperator(spec, {
+        restored: connector.restoredState,
+        keySelector: node.keySelector,
+      });
     case 'sink':
       return new SinkOperator(spec.sink, connector);
     case 'coMap':

@@ -138,8 +138,15 @@ export async function runStreamTask(
   const sourceNode = head.spec.kind === 'source' ? head : undefined;
   const operatorNodes = sourceNode ? nodes.slice(1) : nodes;
   let failure: unknown;
+  /** Rejects `aborted` with a failure that happens outside the task's loop (timers, async operators). */
+  let rejectFailed: (err: unknown) => void = () => {};
+  /** Ends a running source when the task fails (set once the source runs). */
+  let stopSource: (err: unknown) => void = () => {};
   const fail = (err: unknown) => {
-    failure ??= err;
+    if (failure !== undefined) return;
+    failure = err;
+    rejectFailed(err);
+    stopSource(err);
   };
 
   const connector = (node: StreamNode): ConnectorContext => ({
@@ -152,9 +159,12 @@ export async function runStreamTask(
     nats: env.nc,
     checkpointing: checkpoints?.periodic === true,
     restoredState: restored?.get(node.uid)?.connector,
+    fail,
   });
 
+  /** Rejects when the task is cancelled, or fails outside its loop: whatever the task awaits races it. */
   const aborted = new Promise<never>((_, reject) => {
+    rejectFailed = reject;
     if (env.signal.aborted) reject(env.signal.reason);
     env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true });
   });
@@ -253,6 +263,7 @@ export async function runStreamTask(
         timers,
         processingTime: () => Date.now(),
         currentWatermark: () => link.watermark,
+        fail,
       },
     };
     links.unshift(link);
@@ -452,6 +463,7 @@ export async function runStreamTask(
       }
       env.log.info({ checkpointId: checkpoints!.restore!.checkpointId }, 'state restored');
     }
+    for (const link of links) link.operator.start?.();
     if (sourceNode?.spec.kind === 'source') {
       const ctx: SourceContext<unknown> = {
         ...connector(sourceNode),
@@ -484,9 +496,11 @@ export async function runStreamTask(
         };
       }
       env.onRunning?.();
+      stopSource = (err) => sourceAbort.abort(err);
       try {
         await sourceNode.spec.source.run(ctx);
       } catch (err) {
+        if (failure !== undefined) throw failure;
         // A stop-with-savepoint ends the source through its signal: the task then ends normally.
         if (!stopped || env.signal.aborted) throw err;
       }
