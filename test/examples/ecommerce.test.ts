@@ -97,16 +97,16 @@ describe('e-commerce application', () => {
       readStream(nats.url, STREAMS.stats.name),
       readStream(nats.url, STREAMS.alerts.name),
     ]);
-    expect(clean).toEqual(expected.clean);
-    expect(sortedJson(bad)).toEqual(sortedJson(expected.bad));
-    expect(sortedJson(stats)).toEqual(sortedJson(expected.stats));
-    expect(sortedJson(alerts)).toEqual(sortedJson(expected.alerts));
+    expect.soft(clean).toEqual(expected.clean);
+    expect.soft(sortedJson(bad)).toEqual(sortedJson(expected.bad));
+    expect.soft(sortedJson(stats)).toEqual(sortedJson(expected.stats));
+    expect.soft(sortedJson(alerts)).toEqual(sortedJson(expected.alerts));
 
     const client = createClient({ url: redis.url });
     await client.connect();
     try {
       const keys = (await client.keys(`${REDIS_HOT_PREFIX}:*`)).sort();
-      expect(keys).toEqual([...expected.hotItems.keys()].sort());
+      expect.soft(keys).toEqual([...expected.hotItems.keys()].sort());
       for (const key of keys) {
         expect(JSON.parse((await client.get(key))!), key).toEqual(expected.hotItems.get(key)!.items);
       }
