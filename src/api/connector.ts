@@ -31,6 +31,11 @@ export interface ConnectorContext {
    * flush). Absent outside a task (tests driving a connector directly).
    */
   readonly fail?: (error: unknown) => void;
+  /**
+   * Which run of the job this is: the leader epoch (0 without high availability) and the job's attempt
+   * (one more after every restart). Later runs compare greater, epoch first. Undefined outside a task.
+   */
+  readonly executionAttempt?: { readonly epoch: number; readonly attempt: number };
 }
 
 export interface SourceContext<T> extends ConnectorContext {

@@ -7,7 +7,6 @@
  * broadcast state pattern), JoinedStreams / CoGroupedStreams (window joins: as in Flink, a coGroup made
  * of a tagging map per input, union, keyBy and a window) and IntervalJoin (a two-input keyed operator).
  */
-
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import type {
   BroadcastProcessFunction,

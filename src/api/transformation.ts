@@ -54,7 +54,6 @@ export type TransformationSpec =
       lateDataTag?: OutputTag<unknown> | undefined;
     }
   | { kind: 'sink'; sink: Sink<unknown> }
-  | TwoInputSpec
   | {
       kind: 'async';
       fn: AsyncFunction<unknown, unknown>;
@@ -63,6 +62,7 @@ export type TransformationSpec =
       capacity: number;
       retry: AsyncRetryStrategy<unknown> | undefined;
     }
+  | TwoInputSpec
   // virtual
   | { kind: 'partition'; partitioning: Exclude<Partitioning, 'hash'> }
   | { kind: 'keyBy'; keySelector: KeySelector<unknown, unknown> }

@@ -93,9 +93,8 @@ function upstreams(t: Transformation): Upstream[] {
     }
   };
   // A real operator's inputs: one for most, two for two-input operators (connect, joins).
-  for (const [inputIndex, input] of t.inputs.entries()) {
+  for (const [inputIndex, input] of t.inputs.entries())
     walk(input, undefined, undefined, undefined, inputIndex);
-  }
   return out;
 }
 

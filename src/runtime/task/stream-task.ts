@@ -49,6 +49,8 @@ export interface StreamTaskSpec {
   jobId: string;
   clusterId: string;
   attempt: number;
+  /** The leader epoch the task was deployed under (HA); undefined without HA. */
+  epoch?: number | undefined;
   vertexId: string;
   vertexName: string;
   subtaskIndex: number;
@@ -160,6 +162,7 @@ export async function runStreamTask(
     checkpointing: checkpoints?.periodic === true,
     restoredState: restored?.get(node.uid)?.connector,
     fail,
+    executionAttempt: { epoch: spec.epoch ?? 0, attempt: spec.attempt },
   });
 
   /** Rejects when the task is cancelled, or fails outside its loop: whatever the task awaits races it. */
@@ -306,7 +309,10 @@ export async function runStreamTask(
     if (waits.length > 0) {
       const started = performance.now();
       try {
-        await Promise.race([Promise.all(waits), aborted]);
+        // When the abort wins, a gate failing later (a local receiver closed) must not reject unobserved.
+        const all = Promise.all(waits);
+        all.catch(() => undefined);
+        await Promise.race([all, aborted]);
       } finally {
         backpressuredMs += performance.now() - started;
       }
@@ -447,6 +453,8 @@ export async function runStreamTask(
   }
 
   let inputGate: InputGate | undefined;
+  /** The task ran to its end (not failed, not cancelled). */
+  let ended = false;
   try {
     for (let i = 0; i < links.length; i++) await links[i]!.operator.open?.(links[i]!.ctx, outputs[i]!);
     if (restored !== undefined) {
@@ -571,14 +579,22 @@ export async function runStreamTask(
     await Promise.allSettled([...uploads]);
     Object.defineProperty(env.accumulators, inKey, { value: recordsIn, enumerable: true, writable: true });
     Object.defineProperty(env.accumulators, outKey, { value: recordsOut, enumerable: true, writable: true });
+    ended = true;
   } finally {
     if (checkpoints) {
       checkpoints.controls.trigger = undefined;
       checkpoints.controls.complete = undefined;
     }
     unregister?.();
-    inputGate?.close();
-    for (const w of writers) w.gate.close();
+    const closeGates = () => {
+      inputGate?.close();
+      for (const w of writers) w.gate.close();
+    };
+    // A failing task closes its gates only after its failure is reported (the report follows this
+    // function's rejection within the same turn of the event loop): closing fails the peers of its local
+    // channels at once, and their failure must not reach the JobMaster before the root cause.
+    const failing = !ended && !env.signal.aborted;
+    if (!failing) closeGates();
     for (const link of links) {
       link.timers.close();
       try {
@@ -587,6 +603,7 @@ export async function runStreamTask(
         env.log.warn({ err, operator: link.node.name }, 'operator close failed');
       }
     }
+    if (failing) setImmediate(closeGates);
   }
 }
 
