@@ -37,13 +37,13 @@ import type { Collector } from '../../api/functions.js';
 import type { TransformationSpec, WindowFunctionSpec } from '../../api/transformation.js';
 import { checkWindowSpec } from '../../api/windowing/check-window-spec.js';
 import { TriggerResult as Result, type Trigger, type TriggerResult } from '../../api/windowing/triggers.js';
-import { TimeWindow, type Window, type WindowAssigner } from '../../api/windows.js';
+import type { TimeWindow, Window, WindowAssigner } from '../../api/windows.js';
 import { keyString } from '../state/key-groups.js';
 import type { KeyedStateBackend, MapState } from '../state/keyed-state-backend.js';
 import { MAX_WATERMARK, type OperatorContext, type Output, type StreamOperator } from './operator.js';
 import { TriggerContexts } from './window/trigger-context.js';
 import { WindowContents } from './window/window-contents.js';
-import { sameWindow, type WindowKey, WindowNames } from './window/window-keys.js';
+import { isTimeWindow, sameWindow, type WindowKey, WindowNames } from './window/window-keys.js';
 
 export type WindowOperatorSpec = Extract<TransformationSpec, { kind: 'window' }>;
 
@@ -225,7 +225,7 @@ export class WindowOperator implements StreamOperator {
     const overlapping: TimeWindow[] = [];
     let merged = window;
     for (const w of this.#windowsOfKey()) {
-      if (w instanceof TimeWindow && w.intersects(window)) {
+      if (isTimeWindow(w) && w.intersects(window)) {
         overlapping.push(w);
         merged = merged.cover(w);
       }

@@ -3,14 +3,26 @@
  * number (as before session windows existed, so older checkpoints still restore); other time windows
  * (sessions: a key's windows have different ends) by 'start/end'; the global window by 'global'. Names
  * round-trip through checkpoints (plain data).
+ *
+ * Windows and assigners are recognised by their shape, not `instanceof`: on a TaskManager they are made by
+ * the job bundle's own copy of the API classes (the bundle includes the API it was built against), so
+ * `instanceof` this module's classes is false for them.
  */
-import {
-  FixedSizeTimeWindows,
-  GlobalWindow,
-  TimeWindow,
-  type Window,
-  type WindowAssigner,
-} from '../../../api/windows.js';
+import { GlobalWindow, TimeWindow, type Window, type WindowAssigner } from '../../../api/windows.js';
+
+/** A TimeWindow, from this copy of the API or the job bundle's. */
+export function isTimeWindow(window: unknown): window is TimeWindow {
+  const w = window as Partial<TimeWindow> | null;
+  return typeof w?.start === 'number' && typeof w.end === 'number' && typeof w.intersects === 'function';
+}
+
+/** The size of a tumbling or sliding assigner (FixedSizeTimeWindows, from either copy), else undefined. */
+function fixedSizeOf(assigner: WindowAssigner): number | undefined {
+  const a = assigner as unknown as { kind?: unknown; sizeMs?: unknown };
+  return (a.kind === 'tumbling' || a.kind === 'sliding') && typeof a.sizeMs === 'number'
+    ? a.sizeMs
+    : undefined;
+}
 
 export type WindowKey = number | string;
 
@@ -18,11 +30,11 @@ export class WindowNames {
   readonly #fixedSize: number | undefined;
 
   constructor(assigner: WindowAssigner) {
-    this.#fixedSize = assigner instanceof FixedSizeTimeWindows ? assigner.sizeMs : undefined;
+    this.#fixedSize = fixedSizeOf(assigner);
   }
 
   key(window: Window): WindowKey {
-    if (!(window instanceof TimeWindow)) return 'global';
+    if (!isTimeWindow(window)) return 'global';
     return this.#fixedSize !== undefined ? window.start : `${window.start}/${window.end}`;
   }
 
@@ -43,6 +55,6 @@ export class WindowNames {
 }
 
 export function sameWindow(a: Window, b: Window): boolean {
-  if (a instanceof TimeWindow && b instanceof TimeWindow) return a.start === b.start && a.end === b.end;
+  if (isTimeWindow(a) && isTimeWindow(b)) return a.start === b.start && a.end === b.end;
   return a === b;
 }
