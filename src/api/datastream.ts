@@ -6,6 +6,9 @@
  * cycle): ConnectedStreams (`connect`, co-functions), BroadcastStream and BroadcastConnectedStream (the
  * broadcast state pattern), JoinedStreams / CoGroupedStreams (window joins: as in Flink, a coGroup made
  * of a tagging map per input, union, keyBy and a window) and IntervalJoin (a two-input keyed operator).
+ *
+ * Size: DataStream, KeyedStream, WindowedStream and the two-input classes return one another; one file
+ * keeps them free of import cycles (which the layer rules forbid). Their helpers live in other files.
  */
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import type {

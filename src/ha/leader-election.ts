@@ -14,6 +14,9 @@
  * The epoch of a leadership is the store revision at which it was won (the revision of the winning write);
  * it is strictly increasing and is the fencing token every leader action carries. At most one contender
  * leads at any instant: every way to win is one compare-and-set that exactly one contender can win.
+ *
+ * Size: one concept, the election service's state machine (campaign, renew, step down, takeover); the
+ * driver and the timings have files of their own.
  */
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';

@@ -18,6 +18,9 @@
  * `process.exit()`, but not when the parent is killed by a signal it does not handle (SIGKILL, or SIGTERM /
  * SIGHUP without a handler). On Ctrl-C in a terminal the child gets SIGINT from the terminal itself, as it
  * shares the foreground process group. Callers that handle signals should call `stop()` from their handler.
+ *
+ * Size: one concept, starting real nats-server processes; single nodes and clusters share the config,
+ * readiness and cleanup code.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, openSync, rmSync } from 'node:fs';

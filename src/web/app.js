@@ -3,6 +3,9 @@
  * Views by the location's hash: `#/` overview, `#/jobs`, `#/jobs/<jobid>`, `#/taskmanagers`, `#/submit`.
  * Every view but the submit form refreshes itself every POLL_MS. Text from the API only ever reaches the
  * page as text (never as markup).
+ *
+ * Size: the dashboard is one page without a build step; its views share the helpers and the polling,
+ * so it stays one script.
  */
 
 const POLL_MS = 1_500;

@@ -28,6 +28,9 @@
  *
  * Refuses: a mapper without the methods it needs, a hash or sorted-set command without an additional key,
  * an empty key, options out of range.
+ *
+ * Size: one connector; mapper validation, both delivery guarantees and the retrying client share one
+ * writer's state.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, ErrorReply, WatchError } from 'redis';

@@ -11,6 +11,9 @@
  * since its trigger or its last ack is aborted, and the next periodic one follows within an interval.
  * Every timer and duration runs on the host's {@link Clock} (a `ManualClock` in unit tests). Checkpoints beyond `retained` are deleted after the commit.
  * Savepoints go the same way to a user-chosen path, without the pointer.
+ *
+ * Size: one concept, the checkpoint lifecycle of one job (trigger, acks, timeouts, commit, notify, choice
+ * of the checkpoint to restore); storage is in state-store.ts.
  */
 
 import { ErrorCode, SluiceError } from '../../common/errors.js';

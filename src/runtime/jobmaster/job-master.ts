@@ -3,6 +3,10 @@
  * ExecutionGraph: vertices × subtasks × attempts) to the TaskExecutor owning its slot, follows the
  * task states they report, and ends the job FINISHED, FAILED or CANCELED. Every job status change is
  * published on `events.job.<jobId>`.
+ *
+ * Size: still holds the ExecutionGraph bookkeeping, failover/restart and the actor in one file. Splitting
+ * them (an execution graph with its transitions as data, unit-tested on a clock) is issue 12 item 5, not
+ * done yet; reconciliation already lives in execution-reconciler.ts.
  */
 
 import { randomBytes } from 'node:crypto';

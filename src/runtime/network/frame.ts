@@ -23,6 +23,9 @@
  * fixed-width 20-byte header (exact size at every moment; tests and tools). The reader takes any msgpack
  * encoding of the same array, with or without the record extension; anything else is refused (never a
  * crash): not msgpack, not an array of this layout, an unknown tag.
+ *
+ * Size: one concept, the frame format: its encoder, decoder and their validation stay together so the
+ * two sides cannot drift apart.
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode, SluiceError } from '../../common/errors.js';

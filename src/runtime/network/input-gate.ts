@@ -15,6 +15,9 @@
  *   channel registry; a sender in the same thread connects there and hands frames over undecoded. They go
  *   through the same checks (sequence, credit, end) and the same queue; credit goes back by a call, at
  *   every consumed frame. Closing the gate tells local senders whose end was not consumed yet.
+ *
+ * Size: one side of the credit protocol; its channels, credits and local/remote hand-over share state
+ * and are read together.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { encodeError } from '../../actors/envelope.js';

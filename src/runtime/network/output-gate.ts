@@ -21,6 +21,9 @@
  *   sealed without encoding and handed over in memory; everything else (credit, queue, ordering,
  *   `writable`, end of partition) is the same. A local receiver that goes away before consuming the
  *   channel's end fails the gate (a remote one would leave it waiting for credit).
+ *
+ * Size: one side of the credit protocol; its channels, frames in the making, credits and local/remote
+ * hand-over share state and are read together.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeReply } from '../../actors/envelope.js';

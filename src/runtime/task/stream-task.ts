@@ -6,6 +6,9 @@
  * awaits its outputs when they are backpressured. Watermarks of all input channels are combined (the
  * minimum) before they reach the chain. When every input has ended, operators end in chain order, the
  * writers send end-of-partition, and the task finishes.
+ *
+ * Size: one concept, a subtask's run loop; chaining, inputs, checkpoints and shutdown share the loop's
+ * local state.
  */
 
 import type { NatsConnection } from '@nats-io/transport-node';

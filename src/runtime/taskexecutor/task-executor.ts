@@ -9,6 +9,9 @@
  * {@link REPORTS_AFTER_END} heartbeats — so that a lost task-state tell is reconciled
  * (`jobmaster/execution-reconciler.ts`); the JobMaster answers an execution it does not know with
  * `cancel-executions`.
+ *
+ * Size: one concept, the TaskExecutor actor (slots, deploy and cancel, state reports, heartbeats with
+ * execution reports); running tasks lives in task-runner.ts and slot-workers.ts.
  */
 import type { Subscription } from '@nats-io/transport-node';
 import { Actor, type ActorContext } from '../../actors/actor.js';
