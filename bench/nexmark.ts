@@ -17,8 +17,6 @@
  *   counted, as Flink's figure does not count its SQL client;
  * - Flink 1.13's figure from the Nexmark README (Throughput/Cores: events ÷ (average cores used × time),
  *   8 single-slot TaskManagers, RocksDB, 100 M events) and the ratio of the two (goal ≥ 1 each).
- * Queries that need APIs Sluice does not have yet (joins: q3, q8) are listed as
- * pending.
  *
  * Options: --events N (default 2 000 000, env NEXMARK_EVENTS), --queries q0,q1,… (default all, env
  * NEXMARK_QUERIES), --taskmanagers N (default 2), --parallelism N, --event-rate N, --checkpoint-interval MS,
@@ -39,13 +37,7 @@ import { startNatsServer } from '../src/nats/launcher.js';
 import type { JobDetails } from '../src/runtime/dispatcher/protocol.js';
 import { SluiceProcess } from '../test/harness/processes.js';
 import { DEFAULT_EVENT_RATE } from './nexmark/generator.js';
-import {
-  FLINK_PER_CORE,
-  isQueryName,
-  PENDING_QUERIES,
-  QUERY_NAMES,
-  type QueryName,
-} from './nexmark/queries.js';
+import { FLINK_PER_CORE, isQueryName, QUERY_NAMES, type QueryName } from './nexmark/queries.js';
 
 const CLUSTER = 'bench-nexmark';
 const TOTAL_DEADLINE_MS = 30 * 60_000;
@@ -75,10 +67,7 @@ function parseArgs(argv: string[]): Options {
     const names = (v ?? '').split(',').filter((s) => s !== '');
     for (const n of names) {
       if (!isQueryName(n)) {
-        const pending = Object.hasOwn(PENDING_QUERIES, n)
-          ? ` (${n} is pending: ${PENDING_QUERIES[n as keyof typeof PENDING_QUERIES]})`
-          : '';
-        throw new Error(`unknown query '${n}'${pending}; runnable: ${QUERY_NAMES.join(',')}`);
+        throw new Error(`unknown query '${n}'; runnable: ${QUERY_NAMES.join(',')}`);
       }
     }
     return names as QueryName[];
@@ -283,17 +272,6 @@ function printTable(results: QueryResult[], cluster: Cluster): void {
       ratio >= 1 ? 'met' : 'NOT met',
     ];
   });
-  for (const [name, why] of Object.entries(PENDING_QUERIES)) {
-    rows.push([
-      name,
-      '–',
-      '–',
-      '–',
-      kps(FLINK_PER_CORE[name as keyof typeof PENDING_QUERIES]),
-      '–',
-      `pending: ${why}`,
-    ]);
-  }
   printAligned(header, rows);
   console.log('\n    CPU seconds per process:');
   printAligned(

@@ -8,14 +8,21 @@
  *   q0 pass-through of the bids; q1 bids with the price in euros (× 0.908); q2 bids whose auction is a
  *   multiple of 123 ({auction, price}); q5 per sliding window (10 s, every 2 s) the auctions with the
  *   most bids ({auction, num, windowEnd}); q7 per tumbling 10 s window the bids with the highest price;
- *   q11 per bidder and session (10 s gap) the number of bids ({bidder, bidCount, start, end}).
- * - Pending (`PENDING_QUERIES`): q3 and q8 need a two-input join. When that API exists, add a builder to `QUERIES` (and a reference in reference.ts): the bench, the job and the
- *   test pick up every entry of `QUERIES` by name.
+ *   q11 per bidder and session (10 s gap) the number of bids ({bidder, bidCount, start, end});
+ *   q3 the auctions of category 10 joined with their sellers from OR, ID or CA ({name, city, state, id}),
+ *   a regular (unbounded) join: a KeyedCoProcessFunction keyed by person id keeps the person and the
+ *   auctions waiting for it, so the rows are the same whatever the order the two inputs arrive in;
+ *   q8 per tumbling 10 s window the persons who opened an auction in it ({id, name, starttime}), a window
+ *   join of persons and auctions on person.id = auction.seller.
+ * - Adding a query is one builder in `QUERIES` (and a reference in reference.ts): the bench, the job and
+ *   the test pick up every entry of `QUERIES` by name.
  *
  * Differs from the SQL text of Nexmark: q5 and q7 compute the same rows in two keyed window stages
  * (per auction, then per window) instead of a join of an aggregate with itself; q7 takes the bids of the
  * window ([start, end)), where the SQL's BETWEEN also admits a bid at exactly `start - 1` ms; q5 rows
- * carry the window end, so a window's answer can be checked.
+ * carry the window end, so a window's answer can be checked; q8 joins the raw persons and auctions of a
+ * window, so a person with k auctions in a window gives k equal rows, where the SQL joins the window's
+ * distinct persons with its distinct sellers (one row).
  *
  * Queries get the Sluice API as a parameter (`NexmarkApi`, see source.ts) for the classes they construct.
  */
@@ -23,10 +30,13 @@ import type {
   AggregateFunction,
   Collector,
   DataStream,
+  KeyedCoProcessFunction,
+  ListState,
   ProcessWindowContext,
   ProcessWindowFunction,
+  ValueState,
 } from 'sluice';
-import { type Bid, EventType, type NexmarkEvent } from './generator.js';
+import { type Auction, type Bid, EventType, type NexmarkEvent, type Person } from './generator.js';
 import type { NexmarkApi } from './source.js';
 
 /** q1's row: a bid with its price converted to euros. */
@@ -69,18 +79,81 @@ export interface HighestBid {
   extra: string;
 }
 
+/** q3's row: a seller from OR, ID or CA and one of their auctions of category 10. */
+export interface LocalItem {
+  name: string;
+  city: string;
+  state: string;
+  id: number;
+}
+
+/** q8's row: a person who opened an auction in the tumbling window starting at `starttime`. */
+export interface NewUser {
+  id: number;
+  name: string;
+  starttime: number;
+}
+
 export const Q1_EURO_RATE = 0.908;
 export const Q2_AUCTION_MODULUS = 123;
 export const Q5_WINDOW_MS = 10_000;
 export const Q5_SLIDE_MS = 2_000;
 export const Q7_WINDOW_MS = 10_000;
 export const Q11_SESSION_GAP_MS = 10_000;
+export const Q3_CATEGORY = 10;
+export const Q3_STATES: readonly string[] = ['OR', 'ID', 'CA'];
+export const Q8_WINDOW_SECONDS = 10;
 
 /** The bids of the event stream (Nexmark's `bid` view). */
 function bids(events: DataStream<NexmarkEvent>): DataStream<Bid> {
   return events.flatMap<Bid>((e, out) => {
     if (e.type === EventType.BID) out.collect(e.bid);
   });
+}
+
+function persons(events: DataStream<NexmarkEvent>): DataStream<Person> {
+  return events.flatMap<Person>((e, out) => {
+    if (e.type === EventType.PERSON) out.collect(e.person);
+  });
+}
+
+function auctions(events: DataStream<NexmarkEvent>): DataStream<Auction> {
+  return events.flatMap<Auction>((e, out) => {
+    if (e.type === EventType.AUCTION) out.collect(e.auction);
+  });
+}
+
+/** The q3 row of a seller and one of their auctions. */
+const localItem = (p: Person, a: Auction): LocalItem => ({
+  name: p.name,
+  city: p.city,
+  state: p.state,
+  id: a.id,
+});
+
+/**
+ * q3's regular join per person id: input 1 the persons (at most one per id), input 2 their auctions. An
+ * auction that comes before its seller waits in list state; the person's arrival emits and drops them.
+ */
+function localItemJoin(api: NexmarkApi): KeyedCoProcessFunction<number, Person, Auction, LocalItem> {
+  let person: ValueState<Person>;
+  let waiting: ListState<Auction>;
+  return {
+    open(ctx) {
+      person = ctx.getState(new api.ValueStateDescriptor<Person>('q3-person'));
+      waiting = ctx.getListState(new api.ListStateDescriptor<Auction>('q3-waiting-auctions'));
+    },
+    processElement1(p, _ctx, out) {
+      person.update(p);
+      for (const a of waiting.get()) out.collect(localItem(p, a));
+      waiting.clear();
+    },
+    processElement2(a, _ctx, out) {
+      const p = person.value();
+      if (p === undefined) waiting.add(a);
+      else out.collect(localItem(p, a));
+    },
+  };
 }
 
 /** A count of bids for an auction (in a window, once windowed). */
@@ -238,20 +311,48 @@ export const QUERIES = {
         .reduce<UserSession>((a, b) => ({ bidder: a.bidder, num: a.num + b.num }), sessionRow)
         .uid('q11-sessions'),
     ),
+
+  /** Local item suggestion: auctions of category 10 with their sellers from OR, ID or CA (regular join). */
+  q3: (api, events) =>
+    rows(
+      persons(events)
+        .filter((p) => Q3_STATES.includes(p.state))
+        .keyBy((p) => p.id)
+        .connect(
+          auctions(events)
+            .filter((a) => a.category === Q3_CATEGORY)
+            .keyBy((a) => a.seller),
+        )
+        .process<LocalItem>(localItemJoin(api))
+        .uid('q3-join'),
+    ),
+
+  /** Monitor new users: per tumbling 10 s window, the persons who opened an auction in it (window join). */
+  q8: (api, events) => {
+    const windowMs = api.Time.seconds(Q8_WINDOW_SECONDS);
+    return rows(
+      persons(events)
+        .join(auctions(events))
+        .where((p) => p.id)
+        .equalTo((a) => a.seller)
+        .window(api.TumblingEventTimeWindows.of(windowMs))
+        .apply<NewUser>((p) => ({
+          id: p.id,
+          name: p.name,
+          // Both elements are in the window: its start is the person's time rounded down to the size.
+          starttime: p.dateTime - (p.dateTime % windowMs),
+        }))
+        .uid('q8-join'),
+    );
+  },
 } satisfies Record<string, QueryBuilder>;
 
 export type QueryName = keyof typeof QUERIES;
 
 export const QUERY_NAMES = Object.keys(QUERIES) as QueryName[];
 
-/** Queries of Flink's table this bench does not run yet, and what they wait for. */
-export const PENDING_QUERIES = {
-  q3: 'local item suggestion: needs a two-input (regular) join of auctions and persons',
-  q8: 'monitor new users: needs a windowed join of persons and auctions',
-} as const;
-
 /** Flink 1.13's published throughput per core (Nexmark README: 8 single-slot TaskManagers, RocksDB). */
-export const FLINK_PER_CORE: Record<QueryName | keyof typeof PENDING_QUERIES, number> = {
+export const FLINK_PER_CORE: Record<QueryName, number> = {
   q0: 155_020,
   q1: 157_940,
   q2: 175_210,

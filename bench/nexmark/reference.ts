@@ -4,17 +4,29 @@
  * are computed from the definitions (a sliding window [start, start + size) for every start that is a
  * multiple of the slide; at the end of a bounded input every window fires).
  */
-import { type Bid, EventType, type NexmarkConfig, nexmarkEvent } from './generator.js';
+import {
+  type Auction,
+  type Bid,
+  EventType,
+  type NexmarkConfig,
+  nexmarkEvent,
+  type Person,
+} from './generator.js';
 import {
   type AuctionPrice,
   type EuroBid,
   type HighestBid,
   type HotItem,
+  type LocalItem,
+  type NewUser,
   Q1_EURO_RATE,
   Q2_AUCTION_MODULUS,
+  Q3_CATEGORY,
+  Q3_STATES,
   Q5_SLIDE_MS,
   Q5_WINDOW_MS,
   Q7_WINDOW_MS,
+  Q8_WINDOW_SECONDS,
   Q11_SESSION_GAP_MS,
   type QueryName,
   type UserSession,
@@ -25,6 +37,51 @@ function allBids(events: number, config: NexmarkConfig): Bid[] {
   for (let n = 0; n < events; n++) {
     const e = nexmarkEvent(n, config);
     if (e.type === EventType.BID) out.push(e.bid);
+  }
+  return out;
+}
+
+function personsAndAuctions(
+  events: number,
+  config: NexmarkConfig,
+): { persons: Person[]; auctions: Auction[] } {
+  const persons: Person[] = [];
+  const auctions: Auction[] = [];
+  for (let n = 0; n < events; n++) {
+    const e = nexmarkEvent(n, config);
+    if (e.type === EventType.PERSON) persons.push(e.person);
+    else if (e.type === EventType.AUCTION) auctions.push(e.auction);
+  }
+  return { persons, auctions };
+}
+
+/** Every (seller, auction) pair of the whole input: a regular join has no window. */
+function q3(events: number, config: NexmarkConfig): LocalItem[] {
+  const { persons, auctions } = personsAndAuctions(events, config);
+  const out: LocalItem[] = [];
+  for (const p of persons) {
+    if (!Q3_STATES.includes(p.state)) continue;
+    for (const a of auctions) {
+      if (a.seller === p.id && a.category === Q3_CATEGORY) {
+        out.push({ name: p.name, city: p.city, state: p.state, id: a.id });
+      }
+    }
+  }
+  return out;
+}
+
+/** One row per (person, auction by that person) pair in the same tumbling 10 s window. */
+function q8(events: number, config: NexmarkConfig): NewUser[] {
+  const { persons, auctions } = personsAndAuctions(events, config);
+  const size = Q8_WINDOW_SECONDS * 1000;
+  const out: NewUser[] = [];
+  for (const p of persons) {
+    const starttime = Math.floor(p.dateTime / size) * size;
+    for (const a of auctions) {
+      if (a.seller === p.id && Math.floor(a.dateTime / size) * size === starttime) {
+        out.push({ id: p.id, name: p.name, starttime });
+      }
+    }
   }
   return out;
 }
@@ -130,5 +187,9 @@ export function referenceAnswer(name: QueryName, events: number, config: Nexmark
       return q7(bids);
     case 'q11':
       return q11(bids);
+    case 'q3':
+      return q3(events, config);
+    case 'q8':
+      return q8(events, config);
   }
 }

@@ -25,6 +25,9 @@ export type NexmarkApi = Pick<
   | 'SlidingEventTimeWindows'
   | 'TumblingEventTimeWindows'
   | 'EventTimeSessionWindows'
+  | 'ValueStateDescriptor'
+  | 'ListStateDescriptor'
+  | 'Time'
 >;
 
 /** Nexmark's watermark delay (the DDL's `dateTime - INTERVAL '4' SECOND`). */
