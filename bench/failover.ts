@@ -30,7 +30,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ClusterClient } from '../src/client/cluster-client.js';
 import { loadConfig } from '../src/config/config.js';
-import { parseLeaderElectionTimings } from '../src/ha/leader-election.js';
+import { parseLeaderElectionTimings } from '../src/ha/leader-election-timings.js';
 import { LEADER_KEY, leaderBucketName } from '../src/ha/nats-kv-leader-election-driver.js';
 import { type NatsServerHandle, startNatsServer } from '../src/nats/launcher.js';
 import { SluiceProcess, sluice } from '../test/harness/processes.js';

@@ -26,6 +26,11 @@ export interface ConnectorContext {
    * Undefined on a fresh start, or when the checkpoint had no state for this connector.
    */
   readonly restoredState: readonly unknown[] | undefined;
+  /**
+   * Which run of the job this is: the leader epoch (0 without high availability) and the job's attempt
+   * (one more after every restart). Later runs compare greater, epoch first. Undefined outside a task.
+   */
+  readonly executionAttempt?: { readonly epoch: number; readonly attempt: number };
 }
 
 export interface SourceContext<T> extends ConnectorContext {

@@ -6,7 +6,9 @@
  * it executes on a private local cluster. `createLocalEnvironment()` and `createRemoteEnvironment()`
  * choose explicitly.
  */
+
 import { ErrorCode, SluiceError } from '../common/errors.js';
+import { reportMainErrorsInOneLine } from '../common/main-errors.js';
 import { buildStreamGraph, type StreamGraph } from '../jobgraph/stream-graph.js';
 import type { Source } from './connector.js';
 import { DataStream } from './datastream.js';
@@ -47,6 +49,8 @@ export class StreamExecutionEnvironment implements StreamEnvironment {
   /** The environment of the context this program runs in (see the module comment). */
   static getExecutionEnvironment(): StreamExecutionEnvironment {
     const bridge = currentExecutionBridge();
+    // Run directly (no host): a main that throws prints one line, as under `sluice run`.
+    if (bridge === undefined) reportMainErrorsInOneLine();
     return new StreamExecutionEnvironment({ kind: 'context' }, bridge?.defaultParallelism ?? 1);
   }
 

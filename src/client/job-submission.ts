@@ -6,11 +6,11 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeEnvelope, encodeError, encodeOk } from '../actors/envelope.js';
 import { type JobClient, JobExecutionError, type JobExecutionResult } from '../api/job-client.js';
 import { JobStatus } from '../api/job-status.js';
-import type { CollectBatch } from '../api/sinks/collect-sink.js';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { JobGraph } from '../jobgraph/job-graph.js';
 import type { JobDetails, JobEvent } from '../runtime/dispatcher/protocol.js';
 import type { ClusterClient } from './cluster-client.js';
+import { CollectedResults } from './collected-results.js';
 
 export interface SubmittedJob extends JobClient {
   /** Resolves with the job's final details (whatever the status). */
@@ -83,25 +83,13 @@ export async function submitJobGraph(
 }
 
 function collectRecords(nc: NatsConnection, subject: string, maxMessageBytes: number) {
-  const bySubtask = new Map<number, unknown[][]>();
+  const results = new CollectedResults();
   const sub: Subscription = nc.subscribe(subject, {
     callback: (_err, msg) => {
       try {
         const env = decodeEnvelope(msg.data, Math.max(maxMessageBytes, 64 * 1024 * 1024));
-        const batch = env.body as CollectBatch;
-        if (
-          !Array.isArray(batch?.records) ||
-          typeof batch.subtask !== 'number' ||
-          typeof batch.seq !== 'number'
-        ) {
-          throw new SluiceError(ErrorCode.InvalidMessage, 'malformed collect batch');
-        }
-        let batches = bySubtask.get(batch.subtask);
-        if (!batches) {
-          batches = [];
-          bySubtask.set(batch.subtask, batches);
-        }
-        batches[batch.seq] = batch.records;
+        const refused = results.accept(env.body);
+        if (refused !== undefined) throw new SluiceError(ErrorCode.InvalidMessage, refused);
         msg.respond(encodeOk(null));
       } catch (err) {
         if (msg.reply) {
@@ -116,12 +104,6 @@ function collectRecords(nc: NatsConnection, subject: string, maxMessageBytes: nu
   });
   return {
     stop: () => sub.unsubscribe(),
-    records: (): unknown[] => {
-      const out: unknown[] = [];
-      for (const subtask of [...bySubtask.keys()].sort((a, b) => a - b)) {
-        for (const batch of bySubtask.get(subtask)!) if (batch) out.push(...batch);
-      }
-      return out;
-    },
+    records: (): unknown[] => results.records(),
   };
 }

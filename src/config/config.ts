@@ -281,6 +281,7 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       intervalMs: num('execution.checkpointing.interval'),
       mode: oneOf(OPTIONS['execution.checkpointing.mode'].values, str('execution.checkpointing.mode')),
       timeoutMs: num('execution.checkpointing.timeout'),
+      ackTimeoutMs: optNum('execution.checkpointing.ack-timeout'),
       minPauseMs: num('execution.checkpointing.min-pause'),
       maxConcurrent: num('execution.checkpointing.max-concurrent-checkpoints'),
       retained: num('state.checkpoints.num-retained'),

@@ -229,6 +229,12 @@ export const OPTIONS = {
     min: 1,
     description: 'A checkpoint not complete by then is aborted (its objects deleted).',
   },
+  'execution.checkpointing.ack-timeout': {
+    type: 'duration',
+    min: 1,
+    description:
+      'A checkpoint that has received no acknowledgement for this long (since its trigger or its last ack) is aborted and the next one triggered: a trigger or an ack was lost. Default: `max(2 × interval, 10 s)`, at most `execution.checkpointing.timeout`.',
+  },
   'execution.checkpointing.min-pause': {
     type: 'duration',
     default: '0 ms',

@@ -81,6 +81,8 @@ export async function startJobManager(
       jobManagerId: id,
       slotRequestTimeoutMs: config.slotRequestTimeoutMs,
       cancelTimeoutMs: Math.max(config.heartbeat.timeoutMs, 5_000),
+      heartbeatIntervalMs: config.heartbeat.intervalMs,
+      heartbeatTimeoutMs: config.heartbeat.timeoutMs,
       restartStrategy: config.restartStrategy,
       checkpointing: config.checkpointing,
       stateStore,

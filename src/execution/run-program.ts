@@ -6,6 +6,7 @@ import type { ExecuteRequest, ExecutionBridge } from '../api/execution-bridge.js
 import { JobExecutionError, type JobExecutionResult } from '../api/job-client.js';
 import { exitCodeFor } from '../api/job-status.js';
 import { duration } from '../common/duration.js';
+import { describeMainError } from '../common/main-errors.js';
 import { exclusively, startProgram } from './program-runner.js';
 
 interface Tracked {
@@ -94,7 +95,7 @@ export async function runProgram(options: RunProgramOptions): Promise<number> {
       (e) => e !== undefined && !(e instanceof JobExecutionError && reported.has(e.jobId)),
     );
     for (const e of programErrors) {
-      options.err(`The job's main failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      options.err(`The job's main failed: ${describeMainError(e)}`);
       exit = Math.max(exit, 1);
     }
     if (bridge.jobs.length === 0 && programErrors.length === 0) {

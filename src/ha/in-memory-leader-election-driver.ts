@@ -5,13 +5,15 @@
  * the contenders.
  *
  * Test hooks: {@link gate} runs before every operation (stall it, throw from it) and
- * {@link putRaw} writes arbitrary bytes (garbage, forged records) as another writer would.
+ * {@link putRaw} writes arbitrary bytes (garbage, forged records) as another writer would. With
+ * `liveness: true` it also answers liveness probes: an instance that served liveness is `alive` until
+ * {@link markGone} says its process left NATS (then `gone`, as "no responders"); others are `unknown`.
  */
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import { type Clock, systemClock } from './clock.js';
-import type { LeaderElectionDriver, LeaderEntry } from './leader-election.js';
+import type { LeaderElectionDriver, LeaderEntry } from './leader-election-driver.js';
 
-export type LeaderDriverOperation = 'create' | 'update' | 'delete' | 'read';
+export type LeaderDriverOperation = 'create' | 'update' | 'takeOver' | 'delete' | 'read';
 
 interface Stored {
   revision: number;
@@ -30,10 +32,24 @@ export class InMemoryLeaderElectionDriver implements LeaderElectionDriver {
   #revision = 0;
   #stored: Stored | undefined;
   #closed = false;
+  readonly #served = new Set<string>();
+  readonly #gone = new Set<string>();
+  readonly serveLiveness?: (instance: string) => void;
+  readonly probe?: (instance: string) => Promise<'alive' | 'gone' | 'unknown'>;
 
-  constructor(options: { leaseMs: number; clock?: Clock }) {
+  constructor(options: { leaseMs: number; clock?: Clock; liveness?: boolean }) {
     this.leaseMs = options.leaseMs;
     this.#clock = options.clock ?? systemClock;
+    if (options.liveness === true) {
+      this.serveLiveness = (instance) => this.#served.add(instance);
+      this.probe = async (instance) =>
+        this.#gone.has(instance) ? 'gone' : this.#served.has(instance) ? 'alive' : 'unknown';
+    }
+  }
+
+  /** Test hook: the process of `instance` left NATS; probes for it find no responders from now on. */
+  markGone(instance: string): void {
+    this.#gone.add(instance);
   }
 
   /** The last revision handed out. */
@@ -61,6 +77,13 @@ export class InMemoryLeaderElectionDriver implements LeaderElectionDriver {
 
   async update(value: Uint8Array, revision: number): Promise<number | null> {
     await this.#enter('update');
+    if (this.#live()?.revision !== revision) return null;
+    return this.putRaw(value);
+  }
+
+  /** The same compare-and-set as {@link update} (a map has no concurrent writers to serialize). */
+  async takeOver(value: Uint8Array, revision: number): Promise<number | null> {
+    await this.#enter('takeOver');
     if (this.#live()?.revision !== revision) return null;
     return this.putRaw(value);
   }

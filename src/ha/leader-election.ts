@@ -1,16 +1,19 @@
 /**
- * Leader election for `high-availability.type: nats` (see `docs/high-availability.md`).
+ * Leader election for `high-availability.type: nats` (see `docs/high-availability.md`): the service side.
  *
  * As in Flink, the election is split in two:
- * - a {@link LeaderElectionDriver}: the backend, a single key with compare-and-set and a lease — JetStream KV
- *   in production (`NatsKvLeaderElectionDriver`), a map in memory for unit tests
- *   (`InMemoryLeaderElectionDriver`);
- * - the {@link LeaderElectionService}: one per contender (JobManager). It wins by creating the key, renews it
- *   by compare-and-set, and steps down at once when a renewal fails or its deadline passes, measured on a
- *   monotonic clock so that it always gives up *before* the key can expire in the store.
+ * - a {@link LeaderElectionDriver} (`leader-election-driver.ts`): the backend, a single key with
+ *   compare-and-set and a lease — JetStream KV in production (`NatsKvLeaderElectionDriver`), a map in memory
+ *   for unit tests (`InMemoryLeaderElectionDriver`);
+ * - the {@link LeaderElectionService} (this file): one per contender (JobManager). It wins by creating the
+ *   key (or by taking over the key of a holder gone from NATS in one compare-and-set), renews it by
+ *   compare-and-set, and steps down at once when a renewal fails or its deadline passes, measured on a
+ *   monotonic clock so that it always gives up *before* the key can expire in the store. Its timings are
+ *   in `leader-election-timings.ts`.
  *
- * The epoch of a leadership is the store revision at which it was won (the revision of the `create`); it is
- * strictly increasing and is the fencing token every leader action carries.
+ * The epoch of a leadership is the store revision at which it was won (the revision of the winning write);
+ * it is strictly increasing and is the fencing token every leader action carries. At most one contender
+ * leads at any instant: every way to win is one compare-and-set that exactly one contender can win.
  */
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -19,252 +22,17 @@ import { ErrorCode, isSluiceError, SluiceError, toSluiceError } from '../common/
 import { type Logger, silentLogger } from '../common/log.js';
 import { type Clock, systemClock, systemWallClock, type TimerHandle, type WallClock } from './clock.js';
 import { LeadershipLostError } from './errors.js';
+import {
+  decodeLeaderEntry,
+  encodeLeaderRecord,
+  type LeaderElectionDriver,
+  type LeaderInfo,
+  type LeaderRead,
+  LeaderRecordSchema,
+  readLeader,
+} from './leader-election-driver.js';
+import { type LeaderElectionTimings, parseLeaderElectionTimings } from './leader-election-timings.js';
 import { NatsKvLeaderElectionDriver } from './nats-kv-leader-election-driver.js';
-
-// ---------------------------------------------------------------------------------------------------------
-// Timings.
-
-/** Lease of the leader key (the TTL of the leader bucket), ms. */
-export const DEFAULT_LEASE_MS = 3_000;
-/** Defaults of the other timings for {@link DEFAULT_LEASE_MS}; with another lease they scale with it. */
-export const DEFAULT_RENEW_INTERVAL_MS = DEFAULT_LEASE_MS / 3;
-export const DEFAULT_SAFETY_MARGIN_MS = DEFAULT_LEASE_MS / 6;
-export const DEFAULT_POLL_INTERVAL_MS = DEFAULT_LEASE_MS / 6;
-export const DEFAULT_REQUEST_TIMEOUT_MS = DEFAULT_LEASE_MS / 3;
-/** Below this the store's expiry and the network are too coarse for a lease. */
-export const MIN_LEASE_MS = 100;
-
-/** The timings of an election, validated (see {@link parseLeaderElectionTimings}). */
-export interface LeaderElectionTimings {
-  /** How long the leader key lives after its last write: the bucket TTL. */
-  leaseMs: number;
-  /** The leader renews its key this often (measured from the start of the previous renewal). */
-  renewIntervalMs: number;
-  /**
-   * The leader considers itself deposed once `leaseMs − safetyMarginMs` have passed since the start of
-   * its last successful renewal: that much before the key can expire in the store.
-   */
-  safetyMarginMs: number;
-  /** Standbys try to create the key this often. */
-  pollIntervalMs: number;
-  /** Timeout of one store request (a renewal's is further capped by the leader's deadline). */
-  requestTimeoutMs: number;
-}
-
-const TIMING_KEYS = [
-  'leaseMs',
-  'renewIntervalMs',
-  'safetyMarginMs',
-  'pollIntervalMs',
-  'requestTimeoutMs',
-] as const satisfies readonly (keyof LeaderElectionTimings)[];
-
-/** The defaults for a lease: renew every lease/3, margin lease/6, poll every lease/6, requests lease/3. */
-export function defaultLeaderElectionTimings(leaseMs: number = DEFAULT_LEASE_MS): LeaderElectionTimings {
-  return {
-    leaseMs,
-    renewIntervalMs: Math.round(leaseMs / 3),
-    safetyMarginMs: Math.round(leaseMs / 6),
-    pollIntervalMs: Math.round(leaseMs / 6),
-    requestTimeoutMs: Math.round(leaseMs / 3),
-  };
-}
-
-/**
- * Merges `input` over the defaults for its lease and validates the result; throws `INVALID_CONFIG` naming
- * every problem at once.
- */
-export function parseLeaderElectionTimings(
-  input: Partial<LeaderElectionTimings> = {},
-): LeaderElectionTimings {
-  const lease = input.leaseMs;
-  const usableLease = typeof lease === 'number' && Number.isFinite(lease) && lease > 0;
-  const t = defaultLeaderElectionTimings(usableLease ? lease : DEFAULT_LEASE_MS);
-  for (const key of TIMING_KEYS) {
-    if (input[key] !== undefined) t[key] = input[key];
-  }
-  const problems: string[] = [];
-  for (const key of TIMING_KEYS) {
-    const value: unknown = t[key];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-      problems.push(`${key} must be a positive number of milliseconds, got ${String(value)}`);
-    }
-  }
-  if (problems.length === 0) {
-    if (!Number.isInteger(t.leaseMs) || t.leaseMs < MIN_LEASE_MS) {
-      problems.push(`leaseMs must be a whole number of milliseconds ≥ ${MIN_LEASE_MS}, got ${t.leaseMs}`);
-    }
-    if (t.leaseMs <= 2 * t.renewIntervalMs) {
-      problems.push(
-        `leaseMs (${t.leaseMs}) must be more than twice renewIntervalMs (${t.renewIntervalMs}) so that ` +
-          `renewals come well before the lease runs out`,
-      );
-    }
-    if (t.safetyMarginMs >= t.leaseMs - t.renewIntervalMs) {
-      problems.push(
-        `safetyMarginMs (${t.safetyMarginMs}) must be less than leaseMs − renewIntervalMs ` +
-          `(${t.leaseMs - t.renewIntervalMs}), or the leader steps down before its first renewal is due`,
-      );
-    } else if (t.renewIntervalMs + t.requestTimeoutMs > t.leaseMs - t.safetyMarginMs) {
-      problems.push(
-        `renewIntervalMs + requestTimeoutMs (${t.renewIntervalMs + t.requestTimeoutMs}) must not exceed ` +
-          `leaseMs − safetyMarginMs (${t.leaseMs - t.safetyMarginMs}): a renewal sent on time must be ` +
-          `able to finish before the leader's deadline`,
-      );
-    }
-    if (t.pollIntervalMs > t.leaseMs) {
-      problems.push(`pollIntervalMs (${t.pollIntervalMs}) must not exceed leaseMs (${t.leaseMs})`);
-    }
-  }
-  if (problems.length > 0) {
-    throw new SluiceError(ErrorCode.InvalidConfig, `invalid leader election timings: ${problems.join('; ')}`);
-  }
-  return t;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The leader record.
-
-/**
- * The leader record, stored as UTF-8 JSON (readable with `nats kv get`). `epoch` is absent in the record
- * written by the winning `create` (its revision is not known before the write: the epoch *is* that
- * revision) and present from the first renewal on. `renewedAt` is the writer's wall clock, for people;
- * no decision is made on it.
- */
-export const LeaderRecordSchema = z.object({
-  v: z.literal(1),
-  leaderId: z.string().min(1).max(256),
-  rpcAddress: z.string().max(1_024),
-  restUrl: z.string().max(2_048).optional(),
-  epoch: z.number().int().positive().optional(),
-  renewedAt: z.number().finite(),
-  /** The holder's process incarnation (random per start): what its liveness subject answers for. */
-  instance: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
-    .optional(),
-});
-export type LeaderRecord = z.infer<typeof LeaderRecordSchema>;
-
-/** The leader as a reader sees it. */
-export interface LeaderInfo {
-  leaderId: string;
-  rpcAddress: string;
-  restUrl: string | undefined;
-  /** The fencing token: the store revision at which this leadership was won. */
-  epoch: number;
-  /** The leader's wall clock at its last renewal (informational). */
-  renewedAt: number;
-  /** The revision of the record read (the last renewal). */
-  revision: number;
-  /** The holder's process incarnation, when the record names one. */
-  instance?: string;
-}
-
-/** What a read of the leader key found. */
-export type LeaderRead =
-  | { state: 'none' }
-  | { state: 'held'; leader: LeaderInfo }
-  /** The key exists but is not a valid record (garbage or forged): held by someone, leader unknown. */
-  | { state: 'unreadable'; revision: number; reason: string };
-
-const MAX_RECORD_BYTES = 8 * 1024;
-
-export function encodeLeaderRecord(record: LeaderRecord): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(record));
-}
-
-/**
- * Interprets a stored leader entry. Never throws. Besides the schema, a record whose epoch is above its
- * own revision is refused as forged: a leader's epoch is the revision of an earlier (or the same) write to
- * the same key, so it can never be larger. Accepting such an epoch would make every TaskExecutor refuse
- * the real leaders that follow.
- */
-export function decodeLeaderEntry(entry: LeaderEntry): LeaderRead {
-  const unreadable = (reason: string): LeaderRead => ({
-    state: 'unreadable',
-    revision: entry.revision,
-    reason,
-  });
-  if (entry.value.byteLength > MAX_RECORD_BYTES) return unreadable(`${entry.value.byteLength} bytes`);
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(entry.value));
-  } catch {
-    return unreadable('not UTF-8 JSON');
-  }
-  const parsed = LeaderRecordSchema.safeParse(json);
-  if (!parsed.success) return unreadable(`not a leader record: ${z.prettifyError(parsed.error)}`);
-  const r = parsed.data;
-  const epoch = r.epoch ?? entry.revision;
-  if (epoch > entry.revision) {
-    return unreadable(`epoch ${epoch} is above the record's revision ${entry.revision} (forged)`);
-  }
-  return {
-    state: 'held',
-    leader: {
-      leaderId: r.leaderId,
-      rpcAddress: r.rpcAddress,
-      restUrl: r.restUrl,
-      epoch,
-      renewedAt: r.renewedAt,
-      revision: entry.revision,
-      ...(r.instance !== undefined ? { instance: r.instance } : {}),
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The driver (backend).
-
-/** A stored value of the leader key and its revision. */
-export interface LeaderEntry {
-  revision: number;
-  value: Uint8Array;
-}
-
-/**
- * The backend of an election: one key with compare-and-set writes and a lease. The store must:
- * - give every write a revision greater than every earlier write's (of any key in the store);
- * - make the key absent `leaseMs` after its last write (expiry), and on delete;
- * - apply `create`, `update` and `delete` atomically against the key's current revision.
- *
- * Methods throw SluiceErrors (`TIMEOUT`, `JETSTREAM_UNAVAILABLE`, `CONNECTION_FAILED` — a closed connection
- * is not retryable —, …). A compare-and-set miss is not an error: it is the `null` / `false` result.
- */
-export interface LeaderElectionDriver {
-  /** The lease the store enforces (the TTL of the key after its last write), ms. */
-  readonly leaseMs: number;
-  /** Writes `value` if the key is absent (never written, expired or deleted): its revision, or null. */
-  create(value: Uint8Array, timeoutMs: number): Promise<number | null>;
-  /** Replaces the value if the key is still at `revision`: the new revision, or null if it is not. */
-  update(value: Uint8Array, revision: number, timeoutMs: number): Promise<number | null>;
-  /** Deletes the key if it is still at `revision`; false if it is not. */
-  delete(revision: number, timeoutMs: number): Promise<boolean>;
-  /** The key's current value; null when absent. */
-  read(timeoutMs: number): Promise<LeaderEntry | null>;
-  /** Answers liveness probes for `instance` (this process) while the driver is open (optional). */
-  serveLiveness?(instance: string): void;
-  /**
-   * Whether the process of `leaderId` is still connected: `gone` only when nobody answers for it at all
-   * (NATS "no responders": its connection, and with it its subscription, is gone), `unknown` on anything
-   * else (a timeout is not proof of death: the process may be paused or slow).
-   */
-  probe?(instance: string, timeoutMs: number): Promise<'alive' | 'gone' | 'unknown'>;
-  /** Calls `onLost` whenever the connection to the store drops (optional; with `serveLiveness`). */
-  watchConnection?(onLost: (event: string) => void): void;
-  /** Releases the driver's resources (not the connection it was given). Idempotent. */
-  close(): Promise<void>;
-}
-
-/** Reads and interprets the leader key: for clients and TaskExecutors that look for the leader. */
-export async function readLeader(driver: LeaderElectionDriver, timeoutMs: number): Promise<LeaderRead> {
-  const entry = await driver.read(timeoutMs);
-  return entry === null ? { state: 'none' } : decodeLeaderEntry(entry);
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The service.
 
 /** Why a leader stopped being one. */
 export const RevokeReason = {
@@ -599,10 +367,24 @@ export class LeaderElectionService {
     try {
       revision = await this.#driver.create(this.#record(undefined), this.timings.requestTimeoutMs);
       // Someone holds the key (a leader, or bytes we cannot read). If the holder's process is gone from
-      // NATS, take the key over now instead of waiting for it to expire.
-      if (revision === null && (await this.#holderIsGone())) {
+      // NATS, take the key over now instead of waiting for it to expire: one compare-and-set from the
+      // holder's revision to our record, so of several standbys that saw it gone exactly one wins.
+      const goneAt = revision === null ? await this.#goneHolderRevision() : undefined;
+      if (goneAt !== undefined) {
         started = this.#clock.now();
-        revision = await this.#driver.create(this.#record(undefined), this.timings.requestTimeoutMs);
+        revision = await this.#driver.takeOver(
+          this.#record(undefined),
+          goneAt.revision,
+          this.timings.requestTimeoutMs,
+        );
+        if (revision !== null) {
+          this.#log.info(
+            { holder: goneAt.holder, epoch: goneAt.epoch, goneMs: goneAt.goneMs, revision },
+            'the leader is gone from NATS (no responders): took its key over',
+          );
+        } else {
+          this.#log.debug({ holder: goneAt.holder }, 'another standby took the leader key over first');
+        }
       }
     } catch (err) {
       this.#driverError(err, 'trying to become leader');
@@ -646,46 +428,46 @@ export class LeaderElectionService {
   }
 
   /**
-   * Whether the key's holder is gone and its key was deleted (compare-and-set on the revision seen): the
-   * holder's process has answered no liveness probe ("no responders", not a timeout) for at least a renew
-   * interval, with the key unchanged meanwhile, so it has also missed a renewal. A holder that only lost
-   * its connection cannot renew either (its next compare-and-set fails) and steps down by its deadline;
-   * whatever it sent meanwhile carries its older epoch, which TaskExecutors and stores refuse.
+   * The revision of the key to take over, when its holder is gone: the holder's process has answered no
+   * liveness probe ("no responders", not a timeout) for at least a renew interval, with the key unchanged
+   * meanwhile, so it has also missed a renewal. A holder that only lost its connection cannot renew either
+   * (its next compare-and-set fails) and steps down by its deadline; whatever it sent meanwhile carries its
+   * older epoch, which TaskExecutors and stores refuse. Writes nothing: the caller takes the key over.
    */
-  async #holderIsGone(): Promise<boolean> {
+  async #goneHolderRevision(): Promise<
+    { revision: number; holder: string; epoch: number; goneMs: number } | undefined
+  > {
     const probe = this.#driver.probe;
-    if (probe === undefined) return false;
+    if (probe === undefined) return undefined;
     const entry = await this.#driver.read(this.timings.requestTimeoutMs);
-    if (entry === null) return false;
+    if (entry === null) return undefined;
     const read = decodeLeaderEntry(entry);
     // A process restarted under the same id is another incarnation: the record's instance is what answers.
     const holder = read.state === 'held' ? read.leader : undefined;
     const instance = holder?.instance;
     if (holder === undefined || instance === undefined || instance === this.#instance) {
       this.#holderGone = undefined;
-      return false;
+      return undefined;
     }
     const status = await probe.call(this.#driver, instance, Math.min(250, this.timings.requestTimeoutMs));
     const now = this.#clock.now();
     if (status !== 'gone') {
       this.#holderGone = undefined;
-      return false;
+      return undefined;
     }
     const gone = this.#holderGone;
     if (gone === undefined || gone.revision !== entry.revision) {
       this.#holderGone = { revision: entry.revision, since: now };
-      return false;
+      return undefined;
     }
-    if (now - gone.since < this.timings.renewIntervalMs) return false;
+    if (now - gone.since < this.timings.renewIntervalMs) return undefined;
     this.#holderGone = undefined;
-    const deleted = await this.#driver.delete(entry.revision, this.timings.requestTimeoutMs);
-    if (deleted) {
-      this.#log.info(
-        { holder: holder.leaderId, epoch: holder.epoch, goneMs: Math.round(now - gone.since) },
-        'the leader is gone from NATS (no responders): took its key over',
-      );
-    }
-    return deleted;
+    return {
+      revision: entry.revision,
+      holder: holder.leaderId,
+      epoch: holder.epoch,
+      goneMs: Math.round(now - gone.since),
+    };
   }
 
   async #renew(): Promise<void> {

@@ -8,7 +8,8 @@
  * most) unless this JobManager's own leadership changed since (a read taken while it led is not reused
  * after its revocation).
  */
-import type { LeaderElectionService, LeaderInfo, LeaderRead } from './leader-election.js';
+import type { LeaderElectionService } from './leader-election.js';
+import type { LeaderInfo, LeaderRead } from './leader-election-driver.js';
 
 /** How long one read of the leader record is reused. */
 export const LEADER_LOOKUP_CACHE_MS = 250;

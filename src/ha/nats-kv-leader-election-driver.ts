@@ -2,18 +2,25 @@
  * The production {@link LeaderElectionDriver}: the key `jobmanager` in the JetStream KV bucket
  * `sluice_<clusterId>_leader` (history 1, bucket TTL = the lease).
  *
- * - create: KV `create` (publish with `Nats-Expected-Last-Subject-Sequence: 0`; over a delete marker, an
- *   update on the marker's revision);
+ * - create: read the key; if absent, publish with `Nats-Expected-Last-Subject-Sequence` = 0 (never written or
+ *   expired) or the delete marker's revision, and a `Nats-Msg-Id` derived from that base (see takeOver);
  * - update / delete: publish with `Nats-Expected-Last-Subject-Sequence` = the revision we hold;
+ * - takeOver: one publish with `Nats-Expected-Last-Subject-Sequence` = the dead holder's revision AND a
+ *   `Nats-Msg-Id` derived from that revision. nats-server before 2.9.21 checks the expected sequence of a
+ *   replicated stream only before proposing the write (nats-io/nats-server#4320), so two standbys racing
+ *   on the same revision could both be accepted; the message id is staged at proposal under the stream's
+ *   lock, so the second one is answered as a duplicate (not stored) within the duplicate window (the
+ *   lease). Exactly one standby wins, on any server version;
  * - lease: the stream's `max_age`. nats-server 2.9 has no per-key TTL and writes no delete marker when a
  *   key expires, so nobody is told: standbys poll with `create`.
  * Every call has its own timeout (2.9 can leave a request to a leaderless stream hanging).
  */
+import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { type NatsConnection, NoRespondersError, type Subscription } from '@nats-io/transport-node';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import { bucketName, isCasConflict, kvCall, openKvBucket } from '../nats/jetstream.js';
-import type { LeaderElectionDriver, LeaderEntry } from './leader-election.js';
+import type { LeaderElectionDriver, LeaderEntry } from './leader-election-driver.js';
 
 export interface NatsKvLeaderElectionDriverOptions {
   clusterId: string;
@@ -40,6 +47,7 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
   readonly bucket: string;
   readonly #kv: KV;
   readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
   #liveness: Subscription | undefined;
   #unwatch: (() => void) | undefined;
   #closed = false;
@@ -47,6 +55,7 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
   private constructor(nc: NatsConnection, kv: KV, bucket: string, leaseMs: number) {
     this.#nc = nc;
     this.#kv = kv;
+    this.#js = jetstream(nc);
     this.bucket = bucket;
     this.leaseMs = leaseMs;
   }
@@ -71,14 +80,28 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
     return new NatsKvLeaderElectionDriver(nc, kv, bucket, options.leaseMs);
   }
 
+  /**
+   * Reads the key, then writes only if it is absent, with one compare-and-set on what was read — the delete
+   * marker's revision, or "no message" (expected sequence 0) for a key never written or expired — and a
+   * message id derived from that base (the marker's revision, or the stream's last sequence), for the same
+   * reason as {@link takeOver}: two standbys that find the key absent at once must not both win it.
+   */
   async create(value: Uint8Array, timeoutMs: number): Promise<number | null> {
     this.#checkOpen();
-    try {
-      return await kvCall(() => this.#kv.create(LEADER_KEY, value), timeoutMs, 'creating the leader key');
-    } catch (err) {
-      if (isCasConflict(err)) return null;
-      throw err;
+    const deadline = performance.now() + timeoutMs;
+    const left = () => Math.max(1, deadline - performance.now());
+    const entry = await kvCall(() => this.#kv.get(LEADER_KEY), left(), 'reading the leader key');
+    if (entry?.operation === 'PUT') return null; // held (a stale replica at worst delays us a poll)
+    let expected = 0;
+    let base: number;
+    if (entry !== null) {
+      expected = entry.revision; // a delete or purge marker
+      base = entry.revision;
+    } else {
+      const status = await kvCall(() => this.#kv.status(), left(), 'reading the leader bucket');
+      base = status.streamInfo.state.last_seq;
     }
+    return this.#publishOnce(value, expected, `create.${base}`, left(), 'creating the leader key');
   }
 
   async update(value: Uint8Array, revision: number, timeoutMs: number): Promise<number | null> {
@@ -89,6 +112,48 @@ export class NatsKvLeaderElectionDriver implements LeaderElectionDriver {
         timeoutMs,
         'renewing the leader key',
       );
+    } catch (err) {
+      if (isCasConflict(err)) return null;
+      throw err;
+    }
+  }
+
+  async takeOver(value: Uint8Array, revision: number, timeoutMs: number): Promise<number | null> {
+    this.#checkOpen();
+    return this.#publishOnce(
+      value,
+      revision,
+      `takeover.${revision}`,
+      timeoutMs,
+      'taking the leader key over',
+    );
+  }
+
+  /**
+   * One compare-and-set write of the leader key from `expected` (0: no message for the key), deduplicated
+   * by the stream under `<bucket>.<id>`: of several writers racing with the same id, exactly one is stored;
+   * the others get a duplicate ack (or a compare-and-set conflict) and null.
+   */
+  async #publishOnce(
+    value: Uint8Array,
+    expected: number,
+    id: string,
+    timeoutMs: number,
+    what: string,
+  ): Promise<number | null> {
+    try {
+      const ack = await kvCall(
+        () =>
+          this.#js.publish(`$KV.${this.bucket}.${LEADER_KEY}`, value, {
+            expect: { lastSubjectSequence: expected },
+            msgID: `${this.bucket}.${id}`,
+            timeout: Math.max(1, Math.floor(timeoutMs)),
+          }),
+        timeoutMs,
+        what,
+      );
+      // Another writer's write with the same base was accepted first: ours was not stored.
+      return ack.duplicate ? null : ack.seq;
     } catch (err) {
       if (isCasConflict(err)) return null;
       throw err;

@@ -113,6 +113,8 @@ describe('job files on a cluster', () => {
     const building = await sluice(['run', ...common, join(JOBS, 'fails-while-building.ts')]);
     expect(building.code).toBe(1);
     expect(building.stderr).toContain("The job's main failed: Error: cannot read the job configuration");
+    // One line: the stack only with SLUICE_DEBUG=1 (README).
+    expect(building.stderr).not.toContain('at readSettings');
 
     const never = await sluice(['run', ...common, join(JOBS, 'never-executes.ts')]);
     expect(never.code).toBe(1);

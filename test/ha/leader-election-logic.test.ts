@@ -8,18 +8,19 @@ import { ManualClock } from '../../src/ha/clock.js';
 import { isLeadershipLost, LeadershipLostError } from '../../src/ha/errors.js';
 import { InMemoryLeaderElectionDriver } from '../../src/ha/in-memory-leader-election-driver.js';
 import {
+  type LeaderElectionOptions,
+  LeaderElectionService,
+  RevokeReason,
+} from '../../src/ha/leader-election.js';
+import { decodeLeaderEntry, encodeLeaderRecord } from '../../src/ha/leader-election-driver.js';
+import {
   DEFAULT_LEASE_MS,
   DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_RENEW_INTERVAL_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SAFETY_MARGIN_MS,
-  decodeLeaderEntry,
-  encodeLeaderRecord,
-  type LeaderElectionOptions,
-  LeaderElectionService,
   parseLeaderElectionTimings,
-  RevokeReason,
-} from '../../src/ha/leader-election.js';
+} from '../../src/ha/leader-election-timings.js';
 import { assertOneLeaderAtATime, RecordingContender } from './helpers.js';
 
 const LEASE = DEFAULT_LEASE_MS; // 3000: renew 1000, margin 500, poll 500, request timeout 1000
@@ -349,6 +350,50 @@ describe('LeaderElectionService (in memory)', () => {
       expect(contenders[winner]!.lastGrant!.at).toBeGreaterThanOrEqual(writtenAt + LEASE);
       expect(contenders[winner]!.leading).toBeLessThan(1e12);
       for (const s of elections) await s.stop();
+    }
+  });
+
+  it('two standbys that find the holder gone race ONE compare-and-set: exactly one wins, every time', async () => {
+    for (let round = 0; round < 20; round++) {
+      const clock = new ManualClock(1_000);
+      const driver = new InMemoryLeaderElectionDriver({ leaseMs: LEASE, clock, liveness: true });
+      // The dead holder's record: its process is gone from NATS, nobody renews the key.
+      const deadRevision = driver.putRaw(
+        encodeLeaderRecord({ v: 1, leaderId: 'dead', rpcAddress: 'x', renewedAt: 0, instance: 'dead' }),
+      );
+      driver.markGone('dead');
+      const ops: string[] = [];
+      // Hold every takeover until both standbys have sent theirs: they race on the same revision.
+      let release: () => void = () => undefined;
+      const bothSent = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let takeovers = 0;
+      driver.gate = async (op) => {
+        ops.push(op);
+        if (op === 'takeOver' && ++takeovers === 2) release();
+        if (op === 'takeOver') await bothSent;
+      };
+      const contenders = [0, 1].map((i) => new RecordingContender(`s${i}`, () => clock.now()));
+      const elections = contenders.map((c, i) => {
+        const s = new LeaderElectionService(driver, { leaderId: c.name, rpcAddress: `a${i}` }, { clock });
+        services.push(s);
+        s.start(c);
+        return s;
+      });
+      // Both probe the holder every poll; after a renew interval of "gone" both go for the key at once.
+      for (let t = 0; t < DEFAULT_RENEW_INTERVAL_MS + 3 * DEFAULT_POLL_INTERVAL_MS; t += 50) {
+        await clock.advance(50);
+      }
+      expect(takeovers).toBe(2);
+      const winners = contenders.filter((c) => c.grants.length > 0);
+      expect(winners).toHaveLength(1);
+      expect(winners[0]!.leading).toBe(deadRevision + 1);
+      // One write each, no delete-then-create: nothing between the dead holder's revision and the winner's.
+      expect(ops).not.toContain('delete');
+      expect(ops.filter((o) => o === 'takeOver')).toHaveLength(2);
+      assertOneLeaderAtATime(contenders);
+      for (const e of elections) void e.stop();
     }
   });
 

@@ -9,16 +9,17 @@ import { ErrorCode } from '../../src/common/errors.js';
 import { silentLogger } from '../../src/common/log.js';
 import { isLeadershipLost, LeadershipLostError } from '../../src/ha/errors.js';
 import {
+  type LeaderElectionOptions,
+  LeaderElectionService,
+  RevokeReason,
+} from '../../src/ha/leader-election.js';
+import type { LeaderElectionDriver, LeaderEntry } from '../../src/ha/leader-election-driver.js';
+import {
   DEFAULT_LEASE_MS,
   DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_RENEW_INTERVAL_MS,
   DEFAULT_SAFETY_MARGIN_MS,
-  type LeaderElectionDriver,
-  type LeaderElectionOptions,
-  LeaderElectionService,
-  type LeaderEntry,
-  RevokeReason,
-} from '../../src/ha/leader-election.js';
+} from '../../src/ha/leader-election-timings.js';
 import {
   LEADER_KEY,
   leaderBucketName,
@@ -71,6 +72,9 @@ class StallableDriver implements LeaderElectionDriver {
     const until = performance.now() + 2 * this.leaseMs;
     while (this.stalled && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
     return this.#inner.update(value, revision, timeoutMs);
+  }
+  takeOver(value: Uint8Array, revision: number, timeoutMs: number) {
+    return this.#inner.takeOver(value, revision, timeoutMs);
   }
   delete(revision: number, timeoutMs: number) {
     return this.#inner.delete(revision, timeoutMs);
@@ -173,7 +177,7 @@ describe('leader election on NATS KV', () => {
     await waitFor(() => b.recorder.leading !== undefined, LEASE + 3_000, 'b to lead');
     const failoverMs = b.recorder.lastGrant!.at - diedAt;
     console.info(`[ha] new leader ${Math.round(failoverMs)} ms after the leader died (default timings)`);
-    // Its connection is gone, so its liveness probe finds no responders: b deletes the key (compare-and-set)
+    // Its connection is gone, so its liveness probe finds no responders: b takes the key over (compare-and-set)
     // once a has been gone for a renew interval (probed every poll), well before the key would expire.
     expect(failoverMs).toBeGreaterThan(DEFAULT_RENEW_INTERVAL_MS - 50);
     expect(failoverMs).toBeLessThan(DEFAULT_RENEW_INTERVAL_MS + 3 * DEFAULT_POLL_INTERVAL_MS + 500);

@@ -14,7 +14,7 @@
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LEASE_MS } from '../../src/ha/leader-election.js';
+import { DEFAULT_LEASE_MS } from '../../src/ha/leader-election-timings.js';
 import { LEADER_KEY, leaderBucketName } from '../../src/ha/nats-kv-leader-election-driver.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { SluiceProcess } from '../harness/processes.js';

@@ -6,13 +6,17 @@
  * its state and acks with a handle. When every subtask has acked: the metadata object is written, then
  * the `checkpoints` KV pointer (the commit point), then the TaskExecutors are told it completed (sinks
  * commit). A decline or the timeout aborts a checkpoint and deletes what it stored; late acks of an
- * aborted one are deleted as they come. Checkpoints beyond `retained` are deleted after the commit.
+ * aborted one are deleted as they come. A checkpoint never hangs on a lost message: one that has had no
+ * ack for the ack timeout (`execution.checkpointing.ack-timeout`, by default `max(2 × interval, 10 s)`)
+ * since its trigger or its last ack is aborted, and the next periodic one follows within an interval.
+ * Every timer and duration runs on the host's {@link Clock} (a `ManualClock` in unit tests). Checkpoints beyond `retained` are deleted after the commit.
  * Savepoints go the same way to a user-chosen path, without the pointer.
  */
 
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { CheckpointingConfig } from '../../config/checkpointing-config.js';
+import { ackTimeoutMs, type CheckpointingConfig } from '../../config/checkpointing-config.js';
+import { type Clock, systemClock, type TimerHandle } from '../../ha/clock.js';
 import type { TaskId } from '../taskexecutor/protocol.js';
 import {
   type CheckpointAck,
@@ -43,6 +47,8 @@ export interface CoordinatorHost {
   tellTaskExecutor(taskManagerId: string, type: 'trigger' | 'complete', body: unknown): void;
   /** Runs in the JobMaster's mailbox. */
   runInMailbox<T>(fn: () => T | Promise<T>): Promise<T>;
+  /** Monotonic clock of every timer and duration. Default: `performance.now()` and the runtime's timers. */
+  clock?: Clock;
 }
 
 export type CheckpointStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
@@ -71,7 +77,9 @@ interface Pending {
   triggerTimestamp: number;
   total: number;
   acks: Map<string, SubtaskStateHandle>;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
+  /** Fires when no ack has come for the ack timeout; re-armed by every ack. */
+  ackTimer: TimerHandle | undefined;
   stats: CheckpointStats;
   /** Set once every subtask acked: the commit is under way (a stopping job waits for it). */
   completing?: Promise<void>;
@@ -90,15 +98,18 @@ export class CheckpointCoordinator {
   #nextId = 1;
   #retained: RetainedCheckpoint[] = [];
   #maxNotified = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
   #periodic = false;
   #lastEnded = 0;
   #counts = { completed: 0, failed: 0, restored: 0 };
   #restoredFrom: { id: number; kind: CheckpointKind; path: string } | undefined;
   #stopped = false;
 
+  readonly #clock: Clock;
+
   constructor(host: CoordinatorHost) {
     this.#host = host;
+    this.#clock = host.clock ?? systemClock;
   }
 
   get config(): CheckpointingConfig {
@@ -195,7 +206,7 @@ export class CheckpointCoordinator {
   /** The job left RUNNING (failure, restart, cancel, end): stop triggering and abort what is in flight. */
   pause(reason: string): void {
     this.#periodic = false;
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const p of [...this.#pending.values()]) if (p.completing === undefined) this.#abort(p, reason);
   }
@@ -249,6 +260,7 @@ export class CheckpointCoordinator {
     p.stats.acknowledged = p.acks.size;
     p.stats.sizeBytes += ack.handle.object?.sizeBytes ?? 0;
     if (p.acks.size === p.total) p.completing = this.#complete(p);
+    else this.#armAckTimer(p);
   }
 
   onDecline(decline: CheckpointDecline): void {
@@ -260,8 +272,8 @@ export class CheckpointCoordinator {
   // -------------------------------------------------------------------------------------------------------
 
   #schedule(delayMs: number): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = this.#clock.setTimeout(
       () => {
         this.#timer = undefined;
         void this.#host.runInMailbox(() => this.#periodicTrigger()).catch(() => undefined);
@@ -273,7 +285,7 @@ export class CheckpointCoordinator {
   #periodicTrigger(): void {
     if (!this.#periodic) return;
     const { intervalMs, minPauseMs, maxConcurrent } = this.#host.config;
-    const pauseLeft = this.#lastEnded + minPauseMs - Date.now();
+    const pauseLeft = this.#lastEnded + minPauseMs - this.#clock.now();
     if (this.#pending.size >= maxConcurrent || pauseLeft > 0) {
       this.#schedule(Math.max(pauseLeft, Math.min(intervalMs, 100)));
       return;
@@ -308,12 +320,13 @@ export class CheckpointCoordinator {
       target,
       stop,
       attempt: running.attempt,
-      started: performance.now(),
+      started: this.#clock.now(),
       triggerTimestamp: now,
       total: running.all.length,
       acks: new Map(),
       stats,
-      timer: setTimeout(() => {
+      ackTimer: undefined,
+      timer: this.#clock.setTimeout(() => {
         void this.#host
           .runInMailbox(() => {
             if (this.#pending.get(id) === p)
@@ -323,6 +336,7 @@ export class CheckpointCoordinator {
       }, this.#host.config.timeoutMs),
     };
     this.#pending.set(id, p);
+    this.#armAckTimer(p);
     this.#remember(stats);
     for (const t of running.all) {
       if (!t.source) continue;
@@ -337,11 +351,37 @@ export class CheckpointCoordinator {
     return p;
   }
 
+  /** (Re-)arms the pending checkpoint's ack timer: no ack for the ack timeout from now aborts it. */
+  #armAckTimer(p: Pending): void {
+    if (p.ackTimer !== undefined) this.#clock.clearTimeout(p.ackTimer);
+    const timeoutMs = ackTimeoutMs(this.#host.config);
+    p.ackTimer = this.#clock.setTimeout(() => {
+      void this.#host
+        .runInMailbox(() => {
+          if (this.#pending.get(p.id) !== p || p.completing !== undefined) return;
+          this.#abort(
+            p,
+            `no acknowledgement for ${timeoutMs} ms (${p.acks.size}/${p.total} acked): a trigger or an ack ` +
+              'was lost (execution.checkpointing.ack-timeout)',
+          );
+          // The next one at once, not an interval later: this one already cost the ack timeout.
+          if (this.#periodic && p.kind === 'checkpoint') this.#schedule(0);
+        })
+        .catch(() => undefined);
+    }, timeoutMs);
+  }
+
+  #clearTimers(p: Pending): void {
+    this.#clock.clearTimeout(p.timer);
+    if (p.ackTimer !== undefined) this.#clock.clearTimeout(p.ackTimer);
+    p.ackTimer = undefined;
+  }
+
   async #complete(p: Pending): Promise<void> {
-    clearTimeout(p.timer);
+    this.#clearTimers(p);
     const { store, jobId, jobName, epoch, log } = this.#host;
     const handles = [...p.acks.values()];
-    const durationMs = Math.round(performance.now() - p.started);
+    const durationMs = Math.round(this.#clock.now() - p.started);
     const metadata: CheckpointMetadata = {
       version: 1,
       jobId,
@@ -389,7 +429,7 @@ export class CheckpointCoordinator {
     }
     await this.#host.runInMailbox(() => {
       this.#pending.delete(p.id);
-      this.#lastEnded = Date.now();
+      this.#lastEnded = this.#clock.now();
       p.stats.status = 'COMPLETED';
       p.stats.durationMs = durationMs;
       this.#counts.completed++;
@@ -412,13 +452,13 @@ export class CheckpointCoordinator {
   }
 
   #abort(p: Pending, reason: string): void {
-    clearTimeout(p.timer);
+    this.#clearTimers(p);
     this.#pending.delete(p.id);
     this.#aborted.add(p.id);
-    this.#lastEnded = Date.now();
+    this.#lastEnded = this.#clock.now();
     p.stats.status = 'FAILED';
     p.stats.failure = reason;
-    p.stats.durationMs = Math.round(performance.now() - p.started);
+    p.stats.durationMs = Math.round(this.#clock.now() - p.started);
     this.#counts.failed++;
     this.#host.log.warn({ checkpointId: p.id, kind: p.kind, reason }, `${p.kind} ${p.id} failed`);
     for (const h of p.acks.values()) {

@@ -36,6 +36,10 @@ export interface DispatcherOptions {
   jobManagerId: string;
   slotRequestTimeoutMs: number;
   cancelTimeoutMs: number;
+  /** `heartbeat.interval`: how often TaskExecutors report their executions (reconciliation). */
+  heartbeatIntervalMs?: number | undefined;
+  /** `heartbeat.timeout`: a TaskExecutor silent about a job this long has lost its executions. */
+  heartbeatTimeoutMs?: number | undefined;
   restartStrategy: RestartStrategyConfig;
   /** Cluster-wide checkpoint settings (a job's `enableCheckpointing` overrides interval and mode). */
   checkpointing?: CheckpointingConfig;
@@ -229,6 +233,8 @@ export class Dispatcher extends Actor {
       ),
       checkpointing: stateStore ? { config: checkpointing, store: stateStore } : undefined,
       stillLeading: ha?.stillLeading,
+      heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs,
       epoch: ha?.epoch,
       onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
     });
@@ -272,6 +278,16 @@ export class Dispatcher extends Actor {
   protected override async onStop(): Promise<void> {
     const masters = [...this.#running.values()].map((r) => r.master);
     await Promise.allSettled(masters.map((m) => m.suspend('JobManager shut down')));
+    // A job that ended just before may still be deleting its checkpoints: let that finish (bounded), or it
+    // fails on the connection the JobManager drains next.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(masters.map((m) => m.terminated)),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 10_000);
+      }),
+    ]);
+    clearTimeout(timer);
     await Promise.allSettled(masters.map((m) => m.stop()));
   }
 

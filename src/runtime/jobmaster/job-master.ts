@@ -6,11 +6,13 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import { Actor, type ActorContext } from '../../actors/actor.js';
 import type { Subjects } from '../../actors/subjects.js';
 import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '../../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
 import type { CheckpointingConfig } from '../../config/checkpointing-config.js';
+import { systemClock } from '../../ha/clock.js';
 import { type JobGraph, requiredSlots } from '../../jobgraph/job-graph.js';
 import { CheckpointCoordinator, type CheckpointStats } from '../checkpoint/checkpoint-coordinator.js';
 import {
@@ -30,6 +32,7 @@ import {
   TaskStateUpdate,
   taskName,
 } from '../taskexecutor/protocol.js';
+import { ExecutionReconciler, type ExpectedExecution, type ReconcileAction } from './execution-reconciler.js';
 import type { RestartStrategy } from './restart-strategy.js';
 
 /** Event message once every task of the job's current attempt runs. */
@@ -53,6 +56,16 @@ export interface JobMasterOptions {
    * must not fail, restart or checkpoint the job on their account.
    */
   stillLeading?: (() => boolean) | undefined;
+  /**
+   * `heartbeat.interval`: TaskExecutors report their executions this often; an execution absent from
+   * their reports for about one interval is failed over. Default 1000.
+   */
+  heartbeatIntervalMs?: number | undefined;
+  /**
+   * `heartbeat.timeout`: a TaskExecutor holding executions of the job that sends no report for it this
+   * long (at least 3 intervals) has lost them (it restarted under the same id). Default 5000.
+   */
+  heartbeatTimeoutMs?: number | undefined;
 }
 
 interface Execution {
@@ -85,6 +98,8 @@ export class JobMaster extends Actor {
   readonly #coordinator: CheckpointCoordinator | undefined;
   /** What the current attempt's tasks restore from. */
   #restore: RestoreSpec | undefined;
+  readonly #reconciler: ExecutionReconciler;
+  #silenceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     ctx: ActorContext,
@@ -111,6 +126,34 @@ export class JobMaster extends Actor {
         });
       }
     }
+    const heartbeatMs = options.heartbeatIntervalMs ?? 1_000;
+    this.#reconciler = new ExecutionReconciler({
+      jobId: graph.jobId,
+      clock: systemClock,
+      graceMs: heartbeatMs,
+      silenceMs: Math.max(3 * heartbeatMs, options.heartbeatTimeoutMs ?? 5_000),
+      epoch: options.epoch,
+    });
+    // Every TaskExecutor heartbeat: the executions it holds. Validated by the reconciler (bad ones are
+    // counted drops), so the schema here takes anything.
+    this.onTell('executions', z.unknown(), (body) => {
+      if (!this.#leading() || isTerminalJobStatus(this.#status)) return;
+      const result = this.#reconciler.onReport(body, this.#expectedExecutions());
+      if (!result.accepted) {
+        const dropped = this.#reconciler.dropped;
+        const level = dropped === 1 || dropped % 100 === 0 ? 'warn' : 'debug';
+        this.log[level]({ reason: result.reason, dropped }, 'execution report dropped');
+        return;
+      }
+      this.#reconcile(result.actions);
+    });
+    this.#silenceTimer = setInterval(() => {
+      void this.runInMailbox(() => {
+        if (!this.#leading() || isTerminalJobStatus(this.#status)) return;
+        this.#reconcile(this.#reconciler.checkSilence(this.#expectedExecutions()));
+      }).catch(() => undefined);
+    }, heartbeatMs);
+    this.#silenceTimer.unref?.();
     this.onTell('task-state', TaskStateUpdate, (update) => {
       // Under HA, a task of the same job deployed by a former leader reports here too: not ours.
       if (update.epoch !== this.#options.epoch || !this.#leading()) return;
@@ -233,8 +276,71 @@ export class JobMaster extends Actor {
     return { ...stats, intervalMs: this.#coordinator?.config.intervalMs ?? 0 };
   }
 
+  /** What this JobMaster believes about each execution of the current attempt (for reconciliation). */
+  #expectedExecutions(): ExpectedExecution[] {
+    return this.#executions.map((e) => ({
+      vertexId: e.vertexId,
+      subtaskIndex: e.index,
+      attempt: e.attempt,
+      taskManagerId: e.taskManagerId,
+      state: e.state,
+    }));
+  }
+
+  /** Applies what reconciliation found: missed states, vanished executions, executions to cancel. */
+  #reconcile(actions: ReconcileAction[]): void {
+    const cancels = new Map<string, ReconcileAction['task'][]>();
+    for (const action of actions) {
+      if (action.kind === 'apply') {
+        const e = this.#execution(action.task);
+        this.log.warn(
+          { task: e ? this.#taskLocation(e) : action.task, state: action.state },
+          'applying a task state whose report was lost (reconciled from a heartbeat)',
+        );
+        this.#onTaskState({
+          task: action.task,
+          taskManagerId: e?.taskManagerId ?? '',
+          state: action.state,
+          ...(action.error ? { error: action.error } : {}),
+          ...(this.#options.epoch !== undefined ? { epoch: this.#options.epoch } : {}),
+        });
+      } else if (action.kind === 'missing') {
+        this.#taskGone(
+          action.task,
+          action.taskManagerId,
+          `not reported by its TaskExecutor for ${action.missingMs} ms`,
+        );
+      } else {
+        const list = cancels.get(action.taskManagerId) ?? [];
+        list.push(action.task);
+        cancels.set(action.taskManagerId, list);
+      }
+    }
+    const epoch = this.#options.epoch;
+    for (const [tm, tasks] of cancels) {
+      this.log.warn(
+        { taskManager: tm, tasks: tasks.length },
+        'a TaskExecutor runs executions this JobMaster does not know: cancelling them',
+      );
+      try {
+        this.ctx.rpc.tell(
+          `${this.#subjects.taskExecutor(tm)}.cancel-executions`,
+          'cancel-executions',
+          { tasks },
+          epoch === undefined ? {} : { epoch },
+        );
+      } catch (err) {
+        this.log.debug({ err }, 'cancel-executions not sent');
+      }
+    }
+  }
+
   /** A TaskExecutor no longer has a task this JobMaster counts as running: its final state was lost. */
-  #taskGone(task: CheckpointDecline['task'], taskManagerId: string): void {
+  #taskGone(
+    task: CheckpointDecline['task'],
+    taskManagerId: string,
+    why = 'is no longer running there',
+  ): void {
     const e = this.#execution(task);
     if (
       !e ||
@@ -245,7 +351,7 @@ export class JobMaster extends Actor {
       return;
     }
     this.#onExecutionEnded(e, TaskState.FAILED, {
-      message: `task ${this.#taskLocation(e)} is no longer running there (its final state never arrived)`,
+      message: `task ${this.#taskLocation(e)} ${why} (its final state never arrived)`,
       location: this.#taskLocation(e),
     });
   }
@@ -593,6 +699,7 @@ export class JobMaster extends Actor {
     if (this.#status !== JobStatus.RESTARTING) return;
     this.#attempt++;
     this.#restarts++;
+    this.#reconciler.reset();
     for (const e of this.#executions) {
       e.attempt = this.#attempt;
       e.state = TaskState.SCHEDULED;
@@ -603,8 +710,23 @@ export class JobMaster extends Actor {
     void this.#schedule();
   }
 
+  /**
+   * Resolves once the job reached a terminal status and its JobMaster finished cleaning up (slots released,
+   * a finished job's checkpoints deleted) and stopped. The JobManager waits for it before closing its
+   * connection, so that cleanup never runs on a draining connection.
+   */
+  get terminated(): Promise<void> {
+    return this.#terminated;
+  }
+
+  #markTerminated: () => void = () => undefined;
+  readonly #terminated = new Promise<void>((resolve) => {
+    this.#markTerminated = resolve;
+  });
+
   #terminate(status: JobStatus): void {
     clearTimeout(this.#cancelTimer);
+    clearInterval(this.#silenceTimer);
     clearTimeout(this.#restartTimer);
     this.#coordinator?.shutdown(`job ${status}`);
     // A finished or cancelled job's checkpoints are deleted (a failed or suspended job's are kept).
@@ -626,7 +748,10 @@ export class JobMaster extends Actor {
       .then(discard)
       .then(() => this.stop())
       .catch((err: unknown) => this.log.error({ err }, 'JobMaster did not stop cleanly'))
-      .finally(() => this.#options.onTerminated(this));
+      .finally(() => {
+        this.#markTerminated();
+        this.#options.onTerminated(this);
+      });
   }
 
   #setStatus(status: JobStatus): void {

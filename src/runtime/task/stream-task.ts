@@ -48,6 +48,8 @@ export interface StreamTaskSpec {
   jobId: string;
   clusterId: string;
   attempt: number;
+  /** The leader epoch the task was deployed under (HA); undefined without HA. */
+  epoch?: number | undefined;
   vertexId: string;
   vertexName: string;
   subtaskIndex: number;
@@ -151,6 +153,7 @@ export async function runStreamTask(
     nats: env.nc,
     checkpointing: checkpoints?.periodic === true,
     restoredState: restored?.get(node.uid)?.connector,
+    executionAttempt: { epoch: spec.epoch ?? 0, attempt: spec.attempt },
   });
 
   const aborted = new Promise<never>((_, reject) => {

@@ -46,6 +46,8 @@ export const DeployRequest = z.object({
 export type DeployRequest = z.infer<typeof DeployRequest>;
 
 export const CancelRequest = z.object({ jobId: JobIdSchema });
+/** JobMaster → TaskExecutor: cancel these executions (reported there, unknown to the JobMaster). */
+export const CancelExecutionsRequest = z.object({ tasks: z.array(TaskIdSchema).max(4_096) });
 /** ResourceManager → TaskExecutor under HA: the leader's epoch is the envelope's `epoch`; no body. */
 export const EpochAnnouncement = z.object({}).default({});
 export const ShutdownRequest = z.object({ reason: z.string().max(1_024) });

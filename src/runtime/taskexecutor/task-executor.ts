@@ -4,7 +4,11 @@
  *
  * It registers with the ResourceManager (retrying through "no responders" while no JobManager is up,
  * bounded by `registrationTimeoutMs`), then heartbeats with its slot report. Tasks run off the mailbox;
- * their state changes come back through it.
+ * their state changes come back through it. Every heartbeat also tells each job's JobMaster which of its
+ * executions this TaskExecutor holds and in which state — the ended ones with their terminal state for
+ * {@link REPORTS_AFTER_END} heartbeats — so that a lost task-state tell is reconciled
+ * (`jobmaster/execution-reconciler.ts`); the JobMaster answers an execution it does not know with
+ * `cancel-executions`.
  */
 import type { Subscription } from '@nats-io/transport-node';
 import { Actor, type ActorContext } from '../../actors/actor.js';
@@ -21,11 +25,13 @@ import {
 } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import type { ErrorInfo } from '../dispatcher/protocol.js';
+import type { ExecutionReport, ReportedExecution } from '../jobmaster/execution-reconciler.js';
 import { RegisterReply, type TaskManagerReport } from '../resourcemanager/protocol.js';
 import { runStreamTask, type TaskControls } from '../task/stream-task.js';
 import { BUILTIN_INVOKABLES, type TaskContext } from './builtin-tasks.js';
 import type { PlanResolver } from './plan-resolver.js';
 import {
+  CancelExecutionsRequest,
   CancelRequest,
   DeployRequest,
   EpochAnnouncement,
@@ -55,8 +61,13 @@ export interface TaskExecutorOptions {
   stateStore?: () => Promise<StateStore>;
 }
 
+/** An ended execution is reported with its terminal state this many heartbeats after it ended. */
+export const REPORTS_AFTER_END = 3;
+
 interface RunningTask {
   id: TaskId;
+  /** DEPLOYING until the task runs, then RUNNING (what the heartbeat reports). */
+  state: TaskState;
   /** The leader epoch it was deployed under; undefined without HA. */
   epoch: number | undefined;
   name: string;
@@ -75,6 +86,8 @@ export class TaskExecutor extends Actor {
   /** slots[i] = job holding slot i, or null. */
   readonly #slots: Array<string | null>;
   readonly #tasks = new Map<string, RunningTask>();
+  /** Ended executions still reported (with their terminal state), by task key, with reports left. */
+  readonly #ended = new Map<string, { report: ReportedExecution; reportsLeft: number }>();
   #heartbeat: NodeJS.Timeout | undefined;
   #registered = false;
   #heartbeatRequests: Subscription | undefined;
@@ -107,6 +120,16 @@ export class TaskExecutor extends Actor {
     this.onTell('cancel', CancelRequest, ({ jobId }, { epoch }) => {
       if (epoch !== undefined) this.#fence.require(epoch);
       this.#cancelJob(jobId, 'cancelled by JobMaster');
+    });
+    // Reconciliation: executions this TaskExecutor reported that their JobMaster does not know.
+    this.onTell('cancel-executions', CancelExecutionsRequest, ({ tasks }, { epoch }) => {
+      if (epoch !== undefined) this.#fence.require(epoch);
+      for (const id of tasks) {
+        const running = this.#tasks.get(epoch === undefined ? taskKey(id) : `${taskKey(id)}@${epoch}`);
+        if (running === undefined) continue;
+        this.log.warn({ task: running.name }, 'cancelling a task its JobMaster does not know');
+        running.controller.abort(new Error('unknown to its JobMaster'));
+      }
     });
     // A new leader's ResourceManager announces its epoch when this TaskManager (re-)registers.
     this.onTell('epoch', EpochAnnouncement, (_body, { epoch }) => {
@@ -243,6 +266,7 @@ export class TaskExecutor extends Actor {
   }
 
   #sendHeartbeat(): void {
+    this.#sendExecutionReports();
     for (const task of this.#tasks.values()) {
       const progress: TaskProgress = {
         task: task.id,
@@ -264,6 +288,33 @@ export class TaskExecutor extends Actor {
       this.ctx.rpc.tell(`${this.#subjects.resourceManager}.heartbeat`, 'heartbeat', this.#report());
     } catch (err) {
       this.log.warn({ err }, 'heartbeat not sent');
+    }
+  }
+
+  /** One report per job: its executions here (running, and ended ones a few heartbeats more). */
+  #sendExecutionReports(): void {
+    const byJob = new Map<string, ReportedExecution[]>();
+    const add = (jobId: string, execution: ReportedExecution) => {
+      const list = byJob.get(jobId) ?? [];
+      list.push(execution);
+      byJob.set(jobId, list);
+    };
+    for (const t of this.#tasks.values()) {
+      add(t.id.jobId, { task: t.id, state: t.state, ...(t.epoch !== undefined ? { epoch: t.epoch } : {}) });
+    }
+    for (const [key, ended] of this.#ended) {
+      // Not while the task is still in the table (it ended, its slot is being freed).
+      if (this.#tasks.has(key)) continue;
+      add(ended.report.task.jobId, ended.report);
+      if (--ended.reportsLeft <= 0) this.#ended.delete(key);
+    }
+    for (const [jobId, executions] of byJob) {
+      const report: ExecutionReport = { taskManagerId: this.id, jobId, executions };
+      try {
+        this.ctx.rpc.tell(`${this.#subjects.jobMaster(jobId)}.executions`, 'executions', report);
+      } catch (err) {
+        this.log.debug({ err, job: jobId }, 'execution report not sent');
+      }
     }
   }
 
@@ -301,14 +352,27 @@ export class TaskExecutor extends Actor {
       running: () => {
         if (runningSent) return;
         runningSent = true;
+        const entry = this.#tasks.get(key);
+        if (entry !== undefined) entry.state = TaskState.RUNNING;
         this.#sendState(task, TaskState.RUNNING, epoch !== undefined ? { epoch } : {});
         this.log.child({ job: task.jobId, task: name }).info('task running');
       },
     };
     const log = this.log.child({ job: task.jobId, task: name });
     const done = (async () => {
-      const send = (state: TaskState, extra: Pick<TaskStateUpdate, 'error' | 'accumulators'> = {}) =>
+      const send = (state: TaskState, extra: Pick<TaskStateUpdate, 'error' | 'accumulators'> = {}) => {
+        // Reported with the next heartbeats too: the tell below may be lost.
+        this.#ended.set(key, {
+          report: {
+            task,
+            state,
+            ...(extra.error ? { error: extra.error } : {}),
+            ...(epoch !== undefined ? { epoch } : {}),
+          },
+          reportsLeft: REPORTS_AFTER_END,
+        });
         this.#sendState(task, state, { ...extra, ...(epoch !== undefined ? { epoch } : {}) });
+      };
       try {
         await invoke(ctx);
         ctx.running();
@@ -333,6 +397,7 @@ export class TaskExecutor extends Actor {
     })().finally(() => this.runInMailbox(() => this.#taskEnded(key)).catch(() => this.#taskEnded(key)));
     this.#tasks.set(key, {
       id: task,
+      state: TaskState.DEPLOYING,
       epoch,
       name,
       slotIndex,
@@ -378,6 +443,7 @@ export class TaskExecutor extends Actor {
           jobId: task.jobId,
           clusterId: this.ctx.clusterId,
           attempt: stream.attempt,
+          epoch,
           vertexId: task.vertexId,
           vertexName: request.vertexName,
           subtaskIndex: task.subtaskIndex,
