@@ -151,14 +151,19 @@ async function runOnce(
   child.stdout.pipe(out, { end: false });
   child.stderr.pipe(out, { end: false });
   let lost = false;
+  let mainReturned = false;
   const exitCode = await Promise.race([
-    child.exited.catch((err: Error) => {
-      out.write(`cannot start the application main: ${err.message}\n`);
-      return 1;
-    }),
+    child.exited
+      .catch((err: Error) => {
+        out.write(`cannot start the application main: ${err.message}\n`);
+        return 1;
+      })
+      .finally(() => {
+        mainReturned = true;
+      }),
     (async () => {
-      while (leading()) await sleep(LEADERSHIP_POLL_MS);
-      lost = true;
+      while (leading() && !mainReturned) await sleep(LEADERSHIP_POLL_MS);
+      lost = !mainReturned;
       return -1;
     })(),
   ]);
