@@ -21,6 +21,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pRetry from 'p-retry';
+import { isNoResponders, isTimeout } from '../../nats/jetstream.js';
 import type { ConnectorContext, Sink, SinkWriter } from '../connector.js';
 
 export interface JetStreamSinkOptions<T> {
@@ -459,21 +460,12 @@ function restoredTransactions(ctx: ConnectorContext): JetStreamTransaction[] {
   return out.sort((a, b) => a.checkpointId - b.checkpointId);
 }
 
-function isTimeout(err: unknown): boolean {
-  // By shape: user code may be bundled with its own copy of the client library.
-  const name = (err as { name?: unknown } | undefined)?.name;
-  return name === 'TimeoutError' || /^timeout$/i.test(message(err));
-}
-
 function publishError(subject: string, err: unknown): Error {
-  // With no stream capturing the subject nobody answers the publish; nats.js reports the "no responders"
-  // as JetStreamNotEnabled ('jetstream is not enabled').
-  const text = message(err);
-  const name = (err as { name?: unknown } | undefined)?.name;
-  if (name === 'JetStreamNotEnabled' || /no responders|jetstream is not enabled/i.test(text)) {
+  // With no stream capturing the subject nobody answers the publish.
+  if (isNoResponders(err)) {
     return new Error(`no JetStream stream captures subject '${subject}'`, { cause: err });
   }
-  return new Error(`publishing to JetStream subject '${subject}' failed: ${text}`, { cause: err });
+  return new Error(`publishing to JetStream subject '${subject}' failed: ${message(err)}`, { cause: err });
 }
 
 function message(err: unknown): string {

@@ -19,6 +19,7 @@
  */
 import { type Consumer, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { isStreamNotFound } from '../../nats/jetstream.js';
 import type { Source, SourceContext } from '../connector.js';
 import { SplitReader } from './split-positions.js';
 
@@ -206,16 +207,6 @@ class JetStreamSubtaskReader<T> {
       throw new Error(`JetStream stream '${this.#stream}': ${message(err)}`, { cause: err });
     }
   }
-}
-
-function isStreamNotFound(err: unknown): boolean {
-  // JetStreamApiError with code 10059 (StreamNotFound); checked by shape, as user code may be bundled
-  // with its own copy of the client library.
-  return (
-    (err as { code?: unknown } | undefined)?.code === 10_059 ||
-    (err as { name?: unknown } | undefined)?.name === 'StreamNotFoundError' ||
-    /stream not found/i.test(message(err))
-  );
 }
 
 /** The ordered consumer is ephemeral (it expires when inactive), but need not linger until then. */
