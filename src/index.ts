@@ -7,12 +7,52 @@ import { registerDefaultExecutionTargets } from './minicluster/default-execution
 
 registerDefaultExecutionTargets();
 
+export {
+  AsyncDataStream,
+  type AsyncFunction,
+  type AsyncFunctionLike,
+  type AsyncOutputMode,
+  type AsyncResult,
+  AsyncRetryStrategies,
+  type AsyncRetryStrategy,
+  AsyncRetryStrategyBuilder,
+  type ResultFuture,
+  RetryPredicates,
+} from './api/async-data-stream.js';
+export type {
+  BroadcastContext,
+  BroadcastProcessFunction,
+  BroadcastReadOnlyContext,
+  BroadcastState,
+  CoFlatMapFunction,
+  CoGroupFunction,
+  CoMapFunction,
+  CoProcessContext,
+  CoProcessFunction,
+  JoinFunction,
+  KeyedBroadcastContext,
+  KeyedBroadcastOnTimerContext,
+  KeyedBroadcastProcessFunction,
+  KeyedBroadcastReadOnlyContext,
+  KeyedCoProcessFunction,
+  ProcessJoinContext,
+  ProcessJoinFunction,
+  ReadOnlyBroadcastState,
+} from './api/co-functions.js';
 export type { ConnectorContext, Sink, SinkWriter, Source, SourceContext } from './api/connector.js';
 export {
+  BroadcastConnectedStream,
+  BroadcastStream,
+  CoGroupedStreams,
+  ConnectedStreams,
   DataStream,
   DataStreamSink,
+  IntervalJoin,
+  IntervalJoined,
+  JoinedStreams,
   KeyedStream,
   SingleOutputStreamOperator,
+  WindowedJoin,
   WindowedStream,
 } from './api/datastream.js';
 export { type RemoteEnvironmentOptions, StreamExecutionEnvironment } from './api/environment.js';
@@ -40,6 +80,17 @@ export type { ProcessContext, ProcessFunction } from './api/process-function.js'
 export { CollectSink } from './api/sinks/collect-sink.js';
 export { JetStreamSink, type JetStreamSinkOptions } from './api/sinks/jetstream-sink.js';
 export { PrintSink } from './api/sinks/print-sink.js';
+export {
+  IDEMPOTENT_REDIS_COMMANDS,
+  RedisCommand,
+  RedisCommandDescription,
+  type RedisDeliveryGuarantee,
+  type RedisMapper,
+  RedisSink,
+  type RedisSinkOptions,
+  type RedisSinkState,
+  type RedisTransaction,
+} from './api/sinks/redis-sink.js';
 export { TextFileSink } from './api/sinks/text-file-sink.js';
 export { CollectionSource } from './api/sources/collection-source.js';
 export { GeneratorSource, type GeneratorSourceOptions } from './api/sources/generator-source.js';

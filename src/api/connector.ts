@@ -27,6 +27,11 @@ export interface ConnectorContext {
    */
   readonly restoredState: readonly unknown[] | undefined;
   /**
+   * Fails the task with `error`: for work a connector does in the background (a sink's asynchronous
+   * flush). Absent outside a task (tests driving a connector directly).
+   */
+  readonly fail?: (error: unknown) => void;
+  /**
    * Which run of the job this is: the leader epoch (0 without high availability) and the job's attempt
    * (one more after every restart). Later runs compare greater, epoch first. Undefined outside a task.
    */

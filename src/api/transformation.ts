@@ -2,6 +2,7 @@
  * What each DataStream call records: a tree of transformations, turned into a StreamGraph at execute().
  * `keyBy`, `union` and the partitioning calls are virtual: they shape edges, not operators.
  */
+import type { AsyncFunction, AsyncOutputMode, AsyncRetryStrategy } from './async-functions.js';
 import type { Sink, Source } from './connector.js';
 import type {
   AggregateFunction,
@@ -14,6 +15,7 @@ import type {
 } from './functions.js';
 import type { OutputTag } from './output-tag.js';
 import type { ProcessFunction } from './process-function.js';
+import type { TwoInputSpec } from './two-input-specs.js';
 import type { WatermarkStrategy } from './watermarks.js';
 import type { Trigger } from './windowing/triggers.js';
 import type { ProcessWindowFunction, WindowAssigner } from './windows.js';
@@ -52,6 +54,15 @@ export type TransformationSpec =
       lateDataTag?: OutputTag<unknown> | undefined;
     }
   | { kind: 'sink'; sink: Sink<unknown> }
+  | {
+      kind: 'async';
+      fn: AsyncFunction<unknown, unknown>;
+      mode: AsyncOutputMode;
+      timeoutMs: number;
+      capacity: number;
+      retry: AsyncRetryStrategy<unknown> | undefined;
+    }
+  | TwoInputSpec
   // virtual
   | { kind: 'partition'; partitioning: Exclude<Partitioning, 'hash'> }
   | { kind: 'keyBy'; keySelector: KeySelector<unknown, unknown> }

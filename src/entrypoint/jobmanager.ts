@@ -7,6 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActorContext } from '../actors/actor.js';
 import { Rpc } from '../actors/rpc.js';
 import { Subjects } from '../actors/subjects.js';
+import { SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { processId } from '../common/process-id.js';
 import type { SluiceConfig } from '../config/config.js';
@@ -161,7 +162,19 @@ export async function startJobManager(
           rm.start();
           // The former leader's jobs first, then clients: until the Dispatcher subscribes they get "no
           // responders" and retry, instead of "unknown job" for a job that is being recovered.
-          const recovered = await d.recoverJobs();
+          // A bucket's stream still electing its leader (a NATS node lost or cut off) fails the recovery
+          // for seconds: try again while this leadership lasts, else its jobs stay down under a live leader.
+          let recovered: string[] | undefined;
+          for (let attempt = 1; recovered === undefined; attempt++) {
+            try {
+              recovered = await d.recoverJobs();
+            } catch (err) {
+              if (!(err instanceof SluiceError && err.retryable) || !election?.isLeader(epoch)) throw err;
+              if (attempt === 1) jmLog.warn({ epoch, err: err.message }, 'recovering jobs failed; retrying');
+              await new Promise((r) => setTimeout(r, 500));
+              if (!election?.isLeader(epoch)) return;
+            }
+          }
           if (!election?.isLeader(epoch)) return;
           d.start();
           await nc.flush();

@@ -27,6 +27,8 @@ export interface StreamNode {
   maxParallelism: number;
   /** Set for operators after keyBy: how the key of each incoming record is found. */
   keySelector: KeySelector<unknown, unknown> | undefined;
+  /** Two-input operators: the key selector of input 1 (`keySelector` is input 0's). */
+  secondKeySelector?: KeySelector<unknown, unknown> | undefined;
 }
 
 export interface StreamEdge {
@@ -37,6 +39,8 @@ export interface StreamEdge {
   keySelector: KeySelector<unknown, unknown> | undefined;
   /** Set when the edge carries the source operator's side output with this OutputTag id. */
   outputTag?: string | undefined;
+  /** The target's logical input this edge feeds: 0, or 1 for the second input of a two-input operator. */
+  inputIndex?: number;
 }
 
 export interface StreamGraphConfig {
@@ -59,6 +63,7 @@ interface Upstream {
   partitioning: Partitioning | undefined;
   keySelector: KeySelector<unknown, unknown> | undefined;
   outputTag: string | undefined;
+  inputIndex: number;
 }
 
 /**
@@ -72,21 +77,24 @@ function upstreams(t: Transformation): Upstream[] {
     partitioning: Partitioning | undefined,
     key: Upstream['keySelector'],
     tag: string | undefined,
+    inputIndex: number,
   ) => {
     const spec = input.spec;
     if (spec.kind === 'union') {
-      for (const i of input.inputs) walk(i, partitioning, key, tag);
+      for (const i of input.inputs) walk(i, partitioning, key, tag, inputIndex);
     } else if (spec.kind === 'keyBy') {
-      walk(input.inputs[0]!, 'hash', spec.keySelector, tag);
+      walk(input.inputs[0]!, 'hash', spec.keySelector, tag, inputIndex);
     } else if (spec.kind === 'partition') {
-      walk(input.inputs[0]!, partitioning ?? spec.partitioning, key, tag);
+      walk(input.inputs[0]!, partitioning ?? spec.partitioning, key, tag, inputIndex);
     } else if (spec.kind === 'sideOutput') {
-      walk(input.inputs[0]!, partitioning, key, spec.tag.id);
+      walk(input.inputs[0]!, partitioning, key, spec.tag.id, inputIndex);
     } else {
-      out.push({ transformation: input, partitioning, keySelector: key, outputTag: tag });
+      out.push({ transformation: input, partitioning, keySelector: key, outputTag: tag, inputIndex });
     }
   };
-  for (const input of t.inputs) walk(input, undefined, undefined, undefined);
+  // A real operator's inputs: one for most, two for two-input operators (connect, joins).
+  for (const [inputIndex, input] of t.inputs.entries())
+    walk(input, undefined, undefined, undefined, inputIndex);
   return out;
 }
 
@@ -135,8 +143,10 @@ export function buildStreamGraph(transformations: Transformation[], config: Stre
   for (const t of ordered) {
     const target = nodes.get(t)!;
     const ups = upstreams(t);
-    const keyed = ups.filter((u) => u.partitioning === 'hash');
+    const keyed = ups.filter((u) => u.partitioning === 'hash' && u.inputIndex === 0);
     if (keyed.length > 0) target.keySelector = keyed[0]!.keySelector;
+    const keyed2 = ups.filter((u) => u.partitioning === 'hash' && u.inputIndex === 1);
+    if (keyed2.length > 0) target.secondKeySelector = keyed2[0]!.keySelector;
     for (const u of ups) {
       const source = nodes.get(u.transformation)!;
       const partitioning =
@@ -154,6 +164,7 @@ export function buildStreamGraph(transformations: Transformation[], config: Stre
         partitioning,
         keySelector: u.keySelector,
         ...(u.outputTag === undefined ? {} : { outputTag: u.outputTag }),
+        ...(u.inputIndex === 0 ? {} : { inputIndex: u.inputIndex }),
       });
     }
   }

@@ -187,6 +187,7 @@ export class JarStore {
         : {}),
     });
     this.#children.add(child);
+    this.#log.info({ jar: jar.id, name: jar.name }, 'job file run started');
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {

@@ -1,8 +1,12 @@
 /**
  * Choosing the checkpoint to restore, against a real nats-server: the latest retained checkpoint when it
  * is intact; the previous one (with a warning naming the damage) when an object of the latest is missing
- * or corrupted; a clear CORRUPTED_STATE error when none is usable. Also the state store's own checks.
+ * or corrupted; a clear CORRUPTED_STATE error when none is usable; a store that is only unavailable for a
+ * while (its server down) is waited out, never taken for damage. Also the state store's own checks.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +30,7 @@ describe('restore: which checkpoint', () => {
   let store: StateStore;
   const warnings: string[] = [];
 
-  const coordinator = () =>
+  const coordinator = (on = store, restoreUnavailableWaitMs?: number) =>
     new CheckpointCoordinator({
       jobId: JOB,
       jobName: 'test',
@@ -35,15 +39,17 @@ describe('restore: which checkpoint', () => {
         { level: 'warn' },
         { write: (line: string) => void warnings.push(JSON.parse(line).msg as string) },
       ),
-      store,
+      store: on,
       config: DEFAULT_CHECKPOINTING,
       runningTasks: () => undefined,
       tellTaskExecutor: () => undefined,
       runInMailbox: async (fn) => fn(),
+      ...(restoreUnavailableWaitMs !== undefined ? { restoreUnavailableWaitMs } : {}),
     });
 
   /** Stores checkpoint `id` with one subtask object; returns its pointer entry. */
-  const storeCheckpoint = async (id: number): Promise<RetainedCheckpoint> => {
+  const storeCheckpoint = async (id: number, store_ = store): Promise<RetainedCheckpoint> => {
+    const store = store_;
     const target = checkpointTarget(JOB, id);
     const object = await store.put(
       subtaskObjectName(target, 'v0', 0),
@@ -123,6 +129,49 @@ describe('restore: which checkpoint', () => {
       /no retained checkpoint of job .* can be restored \(checkpoint 2: .*corrupted; checkpoint 1: .*missing\)/,
     );
   });
+
+  it('waits out a state store that is unavailable for a while, and never takes that for damage', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-restore-unavailable-'));
+    let server = await startNatsServer({ storeDir: dir });
+    const port = server.port;
+    const conn = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    try {
+      const own = await StateStore.open(conn, 'restore-unavailable', { timeoutMs: 500, retries: 1 });
+      const c1 = await storeCheckpoint(1, own);
+      const c2 = await storeCheckpoint(2, own);
+      await own.writePointer(1, JOB, { checkpoints: [c1, c2], maxCheckpointId: 2 });
+
+      // Down for 2 s (longer than the store's own retries) while the restore reads: it waits, then
+      // restores the latest checkpoint, not an older one.
+      server.kill('SIGKILL');
+      await server.exited;
+      await server.stop();
+      warnings.length = 0;
+      const restoring = coordinator(own, 30_000).latestRestore();
+      await new Promise((r) => setTimeout(r, 2_000));
+      server = await startNatsServer({ port, storeDir: dir });
+      expect((await restoring)?.checkpointId).toBe(2);
+      expect(warnings.filter((w) => /cannot be restored|falling back/.test(w))).toEqual([]);
+      expect(warnings.some((w) => /the state store is unavailable; waiting/.test(w))).toBe(true);
+
+      // Down for longer than the wait: the retryable error itself, neither a fallback nor CORRUPTED_STATE.
+      server.kill('SIGKILL');
+      await server.exited;
+      const err = await coordinator(own, 1_500)
+        .latestRestore()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(err).toBeInstanceOf(SluiceError);
+      expect((err as SluiceError).retryable).toBe(true);
+      expect((err as SluiceError).code).not.toBe(ErrorCode.CorruptedState);
+    } finally {
+      await conn.close().catch(() => {});
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('a reader gets STATE_NOT_FOUND or CORRUPTED_STATE, never wrong bytes', async () => {
     const ref = await store.put('some/object', new TextEncoder().encode('hello'));

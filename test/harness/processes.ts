@@ -51,9 +51,19 @@ export class SluiceProcess {
     resolve: (l: Record<string, unknown>) => void;
   }> = [];
 
-  /** `nodeArgs` replaces the sluice CLI (e.g. to run a job file directly). */
-  constructor(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = [SLUICE_BIN]) {
-    this.child = spawn(process.execPath, [...nodeArgs, ...args], {
+  /**
+   * `nodeArgs` replaces the sluice CLI (e.g. to run a job file directly). `wrap` turns the node argv into
+   * the argv to spawn, e.g. a test host's `ip netns exec` (test/harness/netns.ts); it must exec, so that
+   * `pid` and signals are the node process's own.
+   */
+  constructor(
+    args: string[],
+    env: Record<string, string> = {},
+    nodeArgs: string[] = [SLUICE_BIN],
+    wrap: (argv: string[]) => string[] = (argv) => argv,
+  ) {
+    const [command, ...argv] = wrap([process.execPath, ...nodeArgs, ...args]);
+    this.child = spawn(command!, argv, {
       env: { ...BASE_ENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -10,6 +10,7 @@ import {
   type OperatorContext,
   type StreamOperator,
 } from '../../src/runtime/operators/operator.js';
+import type { TwoInputStreamOperator } from '../../src/runtime/operators/two-input-operator.js';
 import { KeyedStateBackend } from '../../src/runtime/state/keyed-state-backend.js';
 import { TimerService } from '../../src/runtime/state/timer-service.js';
 
@@ -65,6 +66,8 @@ export class ManualTime {
 
 export interface HarnessOptions<IN> {
   keySelector: (value: IN) => unknown;
+  /** Two-input operators: the key of records of input 1 (default: `keySelector`; null: none, a broadcast input). */
+  secondKeySelector?: ((value: never) => unknown) | null;
   maxParallelism?: number;
   /** Start of the manual processing-time clock. */
   startTime?: number;
@@ -124,6 +127,19 @@ export class OperatorHarness<IN = unknown> {
   element(value: IN, timestamp?: number): this {
     this.backend?.setCurrentKey(this.options.keySelector(value));
     this.operator.processElement(value, timestamp);
+    return this;
+  }
+
+  /** A record of a two-input operator's second input (input 1). */
+  element2(value: unknown, timestamp?: number): this {
+    const selector = this.options.secondKeySelector;
+    if (selector === null) {
+      this.backend?.clearCurrentKey();
+    } else {
+      const key = (selector ?? this.options.keySelector) as (v: unknown) => unknown;
+      this.backend?.setCurrentKey(key(value));
+    }
+    (this.operator as unknown as TwoInputStreamOperator).processElement2(value, timestamp);
     return this;
   }
 

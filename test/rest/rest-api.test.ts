@@ -604,7 +604,8 @@ describe('REST API', () => {
     const source = await readFile(`${FIXTURES}rest/words.ts`);
     const { body } = await upload('words.ts', source);
     const running = post(`/jars/${body.filename}/run`, { programArgsList: ['last'] });
-    await new Promise((r) => setTimeout(r, 150));
+    // In flight means the JobManager has started the run (not merely that the client sent it).
+    await jm.waitForMessage('job file run started');
     jm.kill('SIGTERM');
     const answer = await running;
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);

@@ -47,9 +47,19 @@ export interface CoordinatorHost {
   tellTaskExecutor(taskManagerId: string, type: 'trigger' | 'complete', body: unknown): void;
   /** Runs in the JobMaster's mailbox. */
   runInMailbox<T>(fn: () => T | Promise<T>): Promise<T>;
+  /**
+   * How long a restore waits out a state store that is temporarily unavailable (a retryable error: a
+   * JetStream stream electing its leader takes 4–12 s on nats-server 2.9) before it gives up with that
+   * error. Default {@link RESTORE_UNAVAILABLE_WAIT_MS}.
+   */
+  restoreUnavailableWaitMs?: number;
   /** Monotonic clock of every timer and duration. Default: `performance.now()` and the runtime's timers. */
   clock?: Clock;
 }
+
+/** See {@link CoordinatorHost.restoreUnavailableWaitMs}. */
+export const RESTORE_UNAVAILABLE_WAIT_MS = 30_000;
+const RESTORE_UNAVAILABLE_RETRY_MS = 500;
 
 export type CheckpointStatus = 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
 
@@ -133,12 +143,30 @@ export class CheckpointCoordinator {
 
   /**
    * Reads the job's retained checkpoints and returns what to restore from: the latest whose metadata and
-   * objects are intact, falling back (with a warning naming the problem) to older ones.
-   * @throws SluiceError CORRUPTED_STATE when checkpoints exist but none is usable
+   * objects are intact, falling back (with a warning naming the problem) to older ones. A store that is
+   * only unavailable (a retryable error) is waited out, never taken for damage: falling back then would
+   * restore older state than the latest completed checkpoint.
+   * @throws SluiceError CORRUPTED_STATE when checkpoints exist but none is usable; the retryable error when
+   *   the store stays unavailable longer than `restoreUnavailableWaitMs`
    */
   async latestRestore(): Promise<RestoreSpec | undefined> {
     const { store, jobId, log } = this.#host;
-    const stored = await store.pointer(jobId);
+    const deadline = Date.now() + (this.#host.restoreUnavailableWaitMs ?? RESTORE_UNAVAILABLE_WAIT_MS);
+    const waitingOut = async <T>(what: string, read: () => Promise<T>): Promise<T> => {
+      for (let waited = false; ; waited = true) {
+        try {
+          const value = await read();
+          if (waited) log.info(`${what}: the state store answers again`);
+          return value;
+        } catch (err) {
+          if (!(err instanceof SluiceError && err.retryable) || this.#stopped || Date.now() >= deadline)
+            throw err;
+          if (!waited) log.warn({ err: err.message }, `${what}: the state store is unavailable; waiting`);
+          await new Promise((r) => setTimeout(r, RESTORE_UNAVAILABLE_RETRY_MS));
+        }
+      }
+    };
+    const stored = await waitingOut('reading the checkpoint pointer', () => store.pointer(jobId));
     const pointer = stored.checkpoints;
     this.#retained = pointer;
     this.#maxNotified = Math.max(this.#maxNotified, stored.maxCheckpointId);
@@ -151,9 +179,12 @@ export class CheckpointCoordinator {
       let metadata: CheckpointMetadata | undefined;
       let problem: string | undefined;
       try {
-        metadata = await store.getMetadata(c.metadata);
-        problem = await this.#damagedObject(metadata);
+        ({ metadata, problem } = await waitingOut(`reading checkpoint ${c.checkpointId}`, async () => {
+          const m = await store.getMetadata(c.metadata);
+          return { metadata: m, problem: await this.#damagedObject(m) };
+        }));
       } catch (err) {
+        if (err instanceof SluiceError && err.retryable) throw err; // unavailable, not damaged
         problem = (err as Error).message;
       }
       if (metadata !== undefined && problem === undefined) {

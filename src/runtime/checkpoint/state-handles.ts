@@ -37,6 +37,11 @@ export const SubtaskStateHandleSchema = z.object({
         keyed: z.boolean(),
         /** Source position or sink transactions (restored as a union over the old subtasks). */
         connector: z.boolean(),
+        /**
+         * The operator's own state is broadcast state: the same in every old subtask, so a new subtask
+         * reads only one copy (old subtask `index mod old parallelism`) instead of the union.
+         */
+        broadcast: z.boolean().optional(),
       }),
     )
     .max(1_000),

@@ -4,7 +4,8 @@
  *
  * Restoring reads the objects that matter to a subtask: for keyed state, those of the old subtasks whose
  * key groups overlap the new subtask's (a rescaled job reads parts of several); for connector state, every
- * old subtask's (the connector picks its share: union redistribution).
+ * old subtask's (the connector picks its share: union redistribution); for broadcast state (the same in
+ * every old subtask), one: old subtask `index mod old parallelism`.
  */
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import { keyGroupOfKey, keyGroupRange } from '../state/key-groups.js';
@@ -94,7 +95,9 @@ export async function readRestoredState(
           `cannot restore operator ${op.uid}: its max parallelism was ${op.maxParallelism} and is ${target.maxParallelism} now (keyed state is split into that many key groups)`,
         );
       }
-      if (op.connector) need = true;
+      // Broadcast state: one copy is enough (each old subtask stored the same).
+      if (op.connector && (!op.broadcast || handle.subtaskIndex === subtaskIndex % handle.parallelism))
+        need = true;
       if (op.keyed) {
         const [s, e] = keyGroupRange(handle.subtaskIndex, op.maxParallelism, handle.parallelism);
         const [ms, me] = keyGroupRange(subtaskIndex, target.maxParallelism, parallelism);

@@ -166,13 +166,17 @@ export class Dispatcher extends Actor {
 
   /**
    * HA: submits again every job in the job graph store without a result (a former leader's jobs). They
-   * restart from the beginning (no checkpoints yet). Returns the recovered job ids.
+   * restart from their latest checkpoint (from the beginning if they have none). Returns the recovered
+   * job ids. A job that could not be read for a retryable reason (the store unavailable for a while) makes
+   * it throw that error once the others are recovered: calling it again is safe (a job already recovered
+   * is not submitted twice).
    */
   async recoverJobs(): Promise<string[]> {
     const ha = this.#options.ha;
     if (!ha) return [];
     const ids = await recoverableJobs(ha.jobs, ha.results);
     const recovered: string[] = [];
+    let retryable: SluiceError | undefined;
     for (const jobId of ids) {
       try {
         const stored = await ha.jobs.get(jobId);
@@ -185,12 +189,17 @@ export class Dispatcher extends Actor {
         await this.runInMailbox(() => this.#submit(graph, 'recovery', false));
         recovered.push(jobId);
       } catch (err) {
+        if (err instanceof SluiceError && err.retryable) {
+          retryable ??= err;
+          continue;
+        }
         this.log.error(
           { job: jobId, err: err instanceof Error ? err.message : String(err) },
           'job not recovered',
         );
       }
     }
+    if (retryable !== undefined) throw retryable;
     return recovered;
   }
 

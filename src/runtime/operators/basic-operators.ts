@@ -79,10 +79,20 @@ export class TimestampsAndWatermarksOperator implements StreamOperator {
   #timer: NodeJS.Timeout | undefined;
   constructor(readonly strategy: WatermarkStrategy<unknown>) {}
 
-  open(_ctx: OperatorContext, output: Output<unknown>): void {
+  open(ctx: OperatorContext, output: Output<unknown>): void {
     this.#out = output;
     if (this.strategy.kind !== 'none') {
-      this.#timer = setInterval(() => this.#emitWatermark(), this.strategy.autoWatermarkIntervalMs);
+      this.#timer = setInterval(() => {
+        // The watermark runs through the chain (windows may fire) and into the output gates, outside the
+        // task's loop: an error there (a user function, a gate that failed) fails the task.
+        try {
+          this.#emitWatermark();
+        } catch (err) {
+          this.#stop();
+          if (!ctx.fail) throw err;
+          ctx.fail(err);
+        }
+      }, this.strategy.autoWatermarkIntervalMs);
       this.#timer.unref();
     }
   }

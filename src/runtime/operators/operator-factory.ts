@@ -3,6 +3,7 @@
  */
 import type { ConnectorContext } from '../../api/connector.js';
 import type { StreamNode } from '../../jobgraph/stream-graph.js';
+import { AsyncWaitOperator } from './async-wait-operator.js';
 import {
   FilterOperator,
   FlatMapOperator,
@@ -14,6 +15,7 @@ import { KeyedProcessOperator } from './keyed-process-operator.js';
 import type { StreamOperator } from './operator.js';
 import { ProcessOperator } from './process-operator.js';
 import { SinkOperator } from './sink-operator.js';
+import { createTwoInputOperator } from './two-input-operator-factory.js';
 import { WindowOperator } from './window-operator.js';
 
 export function createOperator(node: StreamNode, connector: ConnectorContext): StreamOperator {
@@ -35,8 +37,21 @@ export function createOperator(node: StreamNode, connector: ConnectorContext): S
       return new ProcessOperator(spec.fn);
     case 'window':
       return new WindowOperator(spec);
+    case 'async':
+      return new AsyncWaitOperator(spec, {
+        restored: connector.restoredState,
+        keySelector: node.keySelector,
+      });
     case 'sink':
       return new SinkOperator(spec.sink, connector);
+    case 'coMap':
+    case 'coFlatMap':
+    case 'coProcess':
+    case 'keyedCoProcess':
+    case 'intervalJoin':
+    case 'broadcastProcess':
+    case 'keyedBroadcastProcess':
+      return createTwoInputOperator(spec, connector);
     case 'source':
       throw new Error(`source '${node.name}' can only be the head of a task`);
   }

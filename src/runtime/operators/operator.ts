@@ -40,10 +40,20 @@ export interface OperatorContext {
   processingTime(): number;
   /** The operator's current input watermark (-Infinity before the first). */
   currentWatermark(): number;
+  /**
+   * Fails the task with `error`: for work that ends outside `processElement` (an async request's result,
+   * a timer). The task stops as soon as it next waits.
+   */
+  fail?(error: unknown): void;
 }
 
 export interface StreamOperator<IN = unknown, OUT = unknown> {
   open?(ctx: OperatorContext, output: Output<OUT>): void | Promise<void>;
+  /**
+   * Every operator of the chain is open and its state restored; no input has come yet. Operators that emit
+   * without input (an async operator's restored requests) begin here.
+   */
+  start?(): void;
   processElement(value: IN, timestamp: number | undefined): void;
   /** Default (when absent): the task forwards the watermark to the output unchanged. */
   processWatermark?(watermark: number): void;
@@ -55,6 +65,11 @@ export interface StreamOperator<IN = unknown, OUT = unknown> {
    * pending transaction), as plain data; undefined for none. Called between two records.
    */
   snapshotState?(checkpointId: number): unknown;
+  /**
+   * `snapshotState` returns broadcast state, the same in every subtask: a restored subtask is given one
+   * old subtask's copy (or a few, when it reads their objects for keyed state) instead of all of them.
+   */
+  readonly broadcastState?: boolean;
   /** The checkpoint is committed: make the output it covers visible (sinks). */
   notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
   /** False while the operator holds too much unflushed output (sinks); the task then awaits `ready()`. */

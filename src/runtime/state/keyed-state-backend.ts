@@ -50,6 +50,16 @@ export class KeyedStateBackend {
     this.#keyGroup = keyGroupOf(this.#keyStr, this.maxParallelism);
   }
 
+  /**
+   * No current key (a broadcast input's record): state access fails until the next `setCurrentKey`,
+   * instead of reaching the previous record's key.
+   */
+  clearCurrentKey(): void {
+    this.#key = undefined;
+    this.#keyStr = undefined;
+    this.#keyGroup = -1;
+  }
+
   get currentKey(): unknown {
     return this.#key;
   }

@@ -36,6 +36,7 @@ import {
   type StreamOperator,
 } from '../operators/operator.js';
 import { createOperator } from '../operators/operator-factory.js';
+import { isTwoInputOperator, secondInput } from '../operators/two-input-operator.js';
 import { keyGroupRange } from '../state/key-groups.js';
 import { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { TimerService } from '../state/timer-service.js';
@@ -139,8 +140,15 @@ export async function runStreamTask(
   const sourceNode = head.spec.kind === 'source' ? head : undefined;
   const operatorNodes = sourceNode ? nodes.slice(1) : nodes;
   let failure: unknown;
+  /** Rejects `aborted` with a failure that happens outside the task's loop (timers, async operators). */
+  let rejectFailed: (err: unknown) => void = () => {};
+  /** Ends a running source when the task fails (set once the source runs). */
+  let stopSource: (err: unknown) => void = () => {};
   const fail = (err: unknown) => {
-    failure ??= err;
+    if (failure !== undefined) return;
+    failure = err;
+    rejectFailed(err);
+    stopSource(err);
   };
 
   const connector = (node: StreamNode): ConnectorContext => ({
@@ -153,10 +161,13 @@ export async function runStreamTask(
     nats: env.nc,
     checkpointing: checkpoints?.periodic === true,
     restoredState: restored?.get(node.uid)?.connector,
+    fail,
     executionAttempt: { epoch: spec.epoch ?? 0, attempt: spec.attempt },
   });
 
+  /** Rejects when the task is cancelled, or fails outside its loop: whatever the task awaits races it. */
   const aborted = new Promise<never>((_, reject) => {
+    rejectFailed = reject;
     if (env.signal.aborted) reject(env.signal.reason);
     env.signal.addEventListener('abort', () => reject(env.signal.reason), { once: true });
   });
@@ -255,6 +266,7 @@ export async function runStreamTask(
         timers,
         processingTime: () => Date.now(),
         currentWatermark: () => link.watermark,
+        fail,
       },
     };
     links.unshift(link);
@@ -263,6 +275,19 @@ export async function runStreamTask(
     downstream = linkInput(link, output);
   }
   const chainInput = downstream;
+  // A two-input operator heads its chain: records of edges marked input 1 go to its second input.
+  const headLink = sourceNode ? undefined : links[0];
+  const chainInput2 =
+    headLink && isTwoInputOperator(headLink.operator)
+      ? secondInput(headLink.operator, headLink.keyed, headLink.node.secondKeySelector, () => {
+          headLink.recordsIn++;
+        })
+      : undefined;
+  const secondInputEdges = new Set(
+    chainInput2
+      ? plan.edges.filter((e) => e.target === headLink!.node.uid && e.inputIndex === 1).map((e) => e.id)
+      : [],
+  );
 
   const blocked = (): Array<Promise<void>> => {
     const waits: Array<Promise<void>> = [];
@@ -284,7 +309,10 @@ export async function runStreamTask(
     if (waits.length > 0) {
       const started = performance.now();
       try {
-        await Promise.race([Promise.all(waits), aborted]);
+        // When the abort wins, a gate failing later (a local receiver closed) must not reject unobserved.
+        const all = Promise.all(waits);
+        all.catch(() => undefined);
+        await Promise.race([all, aborted]);
       } finally {
         backpressuredMs += performance.now() - started;
       }
@@ -379,7 +407,13 @@ export async function runStreamTask(
         if (connector) state.connector = own;
         if (keyed || connector) {
           operators[link.node.uid] = state;
-          handleOps.push({ uid: link.node.uid, maxParallelism: link.node.maxParallelism, keyed, connector });
+          handleOps.push({
+            uid: link.node.uid,
+            maxParallelism: link.node.maxParallelism,
+            keyed,
+            connector,
+            ...(link.operator.broadcastState ? { broadcast: true } : {}),
+          });
         }
       }
       if (handleOps.length > 0) bytes = encodeSubtaskState(operators);
@@ -419,6 +453,8 @@ export async function runStreamTask(
   }
 
   let inputGate: InputGate | undefined;
+  /** The task ran to its end (not failed, not cancelled). */
+  let ended = false;
   try {
     for (let i = 0; i < links.length; i++) await links[i]!.operator.open?.(links[i]!.ctx, outputs[i]!);
     if (restored !== undefined) {
@@ -435,6 +471,7 @@ export async function runStreamTask(
       }
       env.log.info({ checkpointId: checkpoints!.restore!.checkpointId }, 'state restored');
     }
+    for (const link of links) link.operator.start?.();
     if (sourceNode?.spec.kind === 'source') {
       const ctx: SourceContext<unknown> = {
         ...connector(sourceNode),
@@ -467,9 +504,11 @@ export async function runStreamTask(
         };
       }
       env.onRunning?.();
+      stopSource = (err) => sourceAbort.abort(err);
       try {
         await sourceNode.spec.source.run(ctx);
       } catch (err) {
+        if (failure !== undefined) throw failure;
         // A stop-with-savepoint ends the source through its signal: the task then ends normally.
         if (!stopped || env.signal.aborted) throw err;
       }
@@ -496,6 +535,7 @@ export async function runStreamTask(
         const frame = await Promise.race([inputGate.next(), aborted]);
         if (frame === null) break;
         const channel = frame.channel;
+        const input = chainInput2 && secondInputEdges.has(frame.edgeId) ? chainInput2 : chainInput;
         // The frame's flat items (checked by the gate): record 0, ts | null, value; watermark 1, wm; end 2.
         const items = frame.items;
         const n = items.length;
@@ -505,7 +545,7 @@ export async function runStreamTask(
           if (tag === ElementKind.Record) {
             recordsIn++;
             const ts = items[i + 1] as number | null;
-            chainInput.collect(items[i + 2], ts === null ? undefined : ts);
+            input.collect(items[i + 2], ts === null ? undefined : ts);
             i += 3;
             continue;
           }
@@ -539,14 +579,22 @@ export async function runStreamTask(
     await Promise.allSettled([...uploads]);
     Object.defineProperty(env.accumulators, inKey, { value: recordsIn, enumerable: true, writable: true });
     Object.defineProperty(env.accumulators, outKey, { value: recordsOut, enumerable: true, writable: true });
+    ended = true;
   } finally {
     if (checkpoints) {
       checkpoints.controls.trigger = undefined;
       checkpoints.controls.complete = undefined;
     }
     unregister?.();
-    inputGate?.close();
-    for (const w of writers) w.gate.close();
+    const closeGates = () => {
+      inputGate?.close();
+      for (const w of writers) w.gate.close();
+    };
+    // A failing task closes its gates only after its failure is reported (the report follows this
+    // function's rejection within the same turn of the event loop): closing fails the peers of its local
+    // channels at once, and their failure must not reach the JobMaster before the root cause.
+    const failing = !ended && !env.signal.aborted;
+    if (!failing) closeGates();
     for (const link of links) {
       link.timers.close();
       try {
@@ -555,6 +603,7 @@ export async function runStreamTask(
         env.log.warn({ err, operator: link.node.name }, 'operator close failed');
       }
     }
+    if (failing) setImmediate(closeGates);
   }
 }
 
