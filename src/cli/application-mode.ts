@@ -6,16 +6,20 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { SluiceConfig } from '../config/config.js';
 import type { ApplicationResult, ApplicationSpec } from '../entrypoint/application.js';
 import { bundleJobFile } from '../execution/job-program.js';
 import { clusterDir, isAlive, startCluster, stopCluster } from '../providers/standalone.js';
+import { ApplicationFollower } from './application-follower.js';
 import { type GlobalOptions, globalArgs } from './global-options.js';
 
 export interface ApplicationOptions {
   detached: boolean;
   parallelism: number;
   taskManagers?: number;
+  /** JobManagers to start (default 1); more need `high-availability.type: nats` (standbys). */
+  jobManagers?: number;
   shutdownOnAttachedExit: boolean;
 }
 
@@ -28,6 +32,14 @@ export async function runApplicationMode(
 ): Promise<number> {
   // Bundling first: a missing file or a syntax error fails here, before any process starts.
   const entry = resolve(job);
+  const jobManagers = options.jobManagers ?? 1;
+  const ha = config.highAvailability.type !== 'none';
+  if (jobManagers > 1 && !ha) {
+    throw new SluiceError(
+      ErrorCode.InvalidConfig,
+      `--jobmanagers ${jobManagers} needs high availability: add -D high-availability.type=nats`,
+    );
+  }
   await bundleJobFile(entry);
   const applicationId = `app-${randomBytes(4).toString('hex')}`;
   const appConfig: SluiceConfig = { ...config, clusterId: applicationId };
@@ -51,6 +63,7 @@ export async function runApplicationMode(
   try {
     state = await startCluster(appConfig, {
       taskManagers,
+      jobManagers,
       slots,
       childArgs,
       jobManagerArgs: ['--application-spec', specFile],
@@ -71,7 +84,11 @@ export async function runApplicationMode(
     return 0;
   }
 
+  // With HA the client follows the application (its result in the HA application store), not one
+  // JobManager process: the leader may die and a standby finish the application.
+  const jobManagerPids = state.processes.filter((p) => p.role === 'jobmanager').map((p) => p.pid);
   const jm = state.processes.find((p) => p.role === 'jobmanager')!;
+  const follower = ha ? await ApplicationFollower.connect(appConfig) : undefined;
   let printed = 0;
   const flushOutput = () => {
     if (!existsSync(spec.outputFile)) return;
@@ -84,14 +101,18 @@ export async function runApplicationMode(
     interrupted = true;
   };
   process.on('SIGINT', onSigint);
+  let ended: ApplicationResult | undefined;
   try {
-    while (isAlive(jm.pid) && !interrupted) {
+    while (jobManagerPids.some(isAlive) && !interrupted) {
       flushOutput();
+      ended = await follower?.result();
+      if (ended) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     flushOutput();
   } finally {
     process.off('SIGINT', onSigint);
+    await follower?.close();
   }
   if (interrupted) {
     if (options.shutdownOnAttachedExit) {
@@ -106,6 +127,15 @@ export async function runApplicationMode(
     );
     return 130;
   }
+  if (ended) {
+    // Let the JobManagers finish their shutdown (TaskManagers first), then make sure nothing is left.
+    const deadline = Date.now() + 15_000;
+    while (jobManagerPids.some(isAlive) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    await stopCluster(appConfig);
+    flushOutput();
+    return reportResult(applicationId, spec, printed, ended);
+  }
   // The JobManager asked its TaskManagers to leave; make sure nothing of the cluster is left.
   await stopCluster(appConfig);
   if (!existsSync(spec.resultFile)) {
@@ -118,9 +148,14 @@ export async function runApplicationMode(
 }
 
 /** Prints what the main wrote (from `printed` on) and the application's result; its exit status. */
-function reportResult(applicationId: string, spec: ApplicationSpec, printed = 0): number {
+function reportResult(
+  applicationId: string,
+  spec: ApplicationSpec,
+  printed = 0,
+  stored?: ApplicationResult,
+): number {
   if (existsSync(spec.outputFile)) process.stdout.write(readFileSync(spec.outputFile, 'utf8').slice(printed));
-  const result = JSON.parse(readFileSync(spec.resultFile, 'utf8')) as ApplicationResult;
+  const result = stored ?? (JSON.parse(readFileSync(spec.resultFile, 'utf8')) as ApplicationResult);
   process.stdout.write(
     `Application ${applicationId} ended: ${result.jobs.length} job(s), exit status ${result.exitCode}\n`,
   );

@@ -29,6 +29,8 @@ export interface JobManager {
   readonly resourceManager: ResourceManager;
   /** Whether this JobManager serves the cluster now (always true without HA). */
   readonly isLeader: boolean;
+  /** HA: the epoch of the current leadership (undefined while standing by, and without HA). */
+  readonly leaderEpoch: number | undefined;
   readonly nc: NatsConnection;
   /** `http://host:port` of the REST API, when it is served (`rest.enabled`). */
   readonly restUrl: string | undefined;
@@ -96,6 +98,7 @@ export async function startJobManager(
   };
   let { rm: resourceManager, d: dispatcher } = makeActors();
   let leader = false;
+  let leaderEpoch: number | undefined;
   let election: LeaderElectionService | undefined;
   const ha = config.highAvailability;
   const leadership = createLeadership({
@@ -149,6 +152,7 @@ export async function startJobManager(
         ({ rm: resourceManager, d: dispatcher } = makeActors(epoch, stores));
         const { rm, d } = { rm: resourceManager, d: dispatcher };
         leader = true;
+        leaderEpoch = epoch;
         const stopped = previous;
         previous = (async () => {
           // The actors of a former leadership are stopped (revoke did it); wait for it to finish.
@@ -191,6 +195,7 @@ export async function startJobManager(
       },
       onRevokeLeadership({ epoch, reason }) {
         leader = false;
+        leaderEpoch = undefined;
         jmLog.warn({ epoch, reason }, 'leadership revoked: stopping Dispatcher and ResourceManager');
         // At once: unsubscribe (Actor.stop unsubscribes synchronously), JobMasters end SUSPENDED without a
         // result, so the next leader recovers them.
@@ -235,6 +240,9 @@ export async function startJobManager(
     },
     get isLeader() {
       return leader;
+    },
+    get leaderEpoch() {
+      return leaderEpoch;
     },
     nc,
     restUrl: rest?.url,

@@ -11,7 +11,7 @@ import type { ClusterClient } from '../client/cluster-client.js';
 import { submitJobGraph } from '../client/job-submission.js';
 import { toJobGraph } from '../jobgraph/chaining.js';
 import type { JobGraph, Program } from '../jobgraph/job-graph.js';
-import { newJobId } from '../jobgraph/job-id.js';
+import { applicationJobId, newJobId } from '../jobgraph/job-id.js';
 import type { ArtifactRef } from '../runtime/artifacts/artifact-store.js';
 import type { JobDetails, JobEvent } from '../runtime/dispatcher/protocol.js';
 
@@ -52,13 +52,15 @@ export class ClientBridge implements ExecutionBridge {
       entry: o.entry,
       parallelism: o.parallelism,
     };
+    // Set by an application cluster's JobManager for the main it runs: fixed job ids, so that a main run
+    // again after a failover finds the jobs it submitted before (the Dispatcher attaches to them).
+    const applicationId = process.env.SLUICE_APPLICATION_ID;
     const built = toJobGraph(request.graph, {
-      jobId: newJobId(),
+      jobId: applicationId ? applicationJobId(applicationId, request.executionIndex) : newJobId(),
       name: request.jobName,
       program,
       defaultBufferTimeoutMs: o.bufferTimeoutMs,
-      // Set by an application cluster's JobManager for the main it runs.
-      ...(process.env.SLUICE_APPLICATION_ID ? { applicationId: process.env.SLUICE_APPLICATION_ID } : {}),
+      ...(applicationId ? { applicationId } : {}),
     });
     const graph: JobGraph = o.savepoint ? { ...built, savepoint: o.savepoint } : built;
     const job = await submitJobGraph(o.client, o.nc, graph, {

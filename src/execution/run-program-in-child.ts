@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import type { SluiceConfig } from '../config/config.js';
 import { envVarName } from '../config/options.js';
 
+/** Set for a child that must exit with its parent: the parent's pid (see `exitWithParent`). */
+export const EXIT_WITH_PARENT_VARIABLE = 'SLUICE_EXIT_WITH_PARENT';
+
 const SLUICE_BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
 
 export interface ProgramRunSpec {
@@ -33,6 +36,11 @@ export interface ProgramRunSpec {
   savepoint?: { path: string; allowNonRestoredState: boolean };
   /** Jobs submitted by this main belong to this application (application mode). */
   applicationId?: string;
+  /**
+   * The child exits when this process dies (it watches its parent pid): a JobManager that is killed
+   * leaves no main behind to submit jobs for a leadership it no longer holds.
+   */
+  exitWithParent?: boolean;
 }
 
 export interface ProgramChild {
@@ -64,6 +72,7 @@ export function runProgramInChild(spec: ProgramRunSpec): ProgramChild {
       ...process.env,
       ...(spec.config ? clientEnvironment(spec.config) : {}),
       ...(spec.applicationId ? { SLUICE_APPLICATION_ID: spec.applicationId } : {}),
+      ...(spec.exitWithParent ? { [EXIT_WITH_PARENT_VARIABLE]: String(process.pid) } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

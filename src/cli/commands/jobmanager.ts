@@ -34,9 +34,11 @@ export function jobManagerCommand(): Command {
       const jm = await startJobManager(config, log);
       const closed = jm.nc.closed();
       const application = spec
-        ? runApplication(jm, spec, config, log).then((result) => ({ application: result }))
+        ? runApplication(jm, spec, config, log).then(({ result, ranIt }) => ({
+            application: { exitCode: result.exitCode, ranIt },
+          }))
         : options.exitWhenJobsEnd
-          ? jobsEnded(jm, config).then((exitCode) => ({ application: { exitCode } }))
+          ? jobsEnded(jm, config).then((exitCode) => ({ application: { exitCode, ranIt: true } }))
           : new Promise<never>(() => {});
       const outcome = await Promise.race([
         shutdownSignal(),
@@ -48,7 +50,11 @@ export function jobManagerCommand(): Command {
         process.exitCode = 1;
         return;
       }
-      if (typeof outcome === 'object' && 'application' in outcome) {
+      if (typeof outcome === 'object' && 'application' in outcome && !outcome.application.ranIt) {
+        // HA: another JobManager ran the application to its end and shuts the TaskManagers down.
+        log.info({ exitCode: outcome.application.exitCode }, 'application ended; standby JobManager exits');
+        process.exitCode = outcome.application.exitCode;
+      } else if (typeof outcome === 'object' && 'application' in outcome) {
         // The application is over: its TaskManagers go, then this JobManager.
         const asked = await jm.resourceManager.shutdownTaskManagers(
           spec ? `application ${spec.applicationId} ended` : 'the jobs of this per-job cluster ended',

@@ -10,6 +10,10 @@ export function runApplicationCommand(): Command {
     .option('-d, --detached', 'print the application id and return at once')
     .option('-p, --parallelism <n>', 'default parallelism of the program (parallelism.default)')
     .option('--taskmanagers <n>', 'TaskManagers to start (default: enough slots for the parallelism)')
+    .option(
+      '--jobmanagers <n>',
+      'JobManagers to start (default 1); more are standbys and need -D high-availability.type=nats',
+    )
     .option('--sae, --shutdown-on-attached-exit', 'shut the cluster down when this client is interrupted')
     .passThroughOptions()
     .action(
@@ -20,6 +24,7 @@ export function runApplicationCommand(): Command {
           detached?: boolean;
           parallelism?: string;
           taskmanagers?: string;
+          jobmanagers?: string;
           shutdownOnAttachedExit?: boolean;
         },
       ) => {
@@ -31,11 +36,19 @@ export function runApplicationCommand(): Command {
         ) {
           throw new Error(`--taskmanagers must be an integer from 1 to 64, got '${options.taskmanagers}'`);
         }
+        const jobManagers = options.jobmanagers === undefined ? undefined : Number(options.jobmanagers);
+        if (
+          jobManagers !== undefined &&
+          (!Number.isInteger(jobManagers) || jobManagers < 1 || jobManagers > 9)
+        ) {
+          throw new Error(`--jobmanagers must be an integer from 1 to 9, got '${options.jobmanagers}'`);
+        }
         process.exitCode = await runApplicationMode(job, args, config, options, {
           detached: options.detached === true,
           parallelism: config.parallelismDefault,
           shutdownOnAttachedExit: options.shutdownOnAttachedExit === true,
           ...(taskManagers === undefined ? {} : { taskManagers }),
+          ...(jobManagers === undefined ? {} : { jobManagers }),
         });
       },
     );

@@ -9,6 +9,7 @@ import {
 } from '../../jobgraph/builtin-jobs.js';
 import { newJobId } from '../../jobgraph/job-id.js';
 import { runApplicationMode } from '../application-mode.js';
+import { exitWithParent } from '../exit-with-parent.js';
 import { configFrom, withGlobalOptions } from '../global-options.js';
 import { runPerJob } from '../per-job-mode.js';
 import { onLocalCluster, type RunOptions, runJobFile, submitBuiltinJob } from '../run-job-file.js';
@@ -42,6 +43,7 @@ export function runCommand(): Command {
     .passThroughOptions()
     .addHelpText('after', `\nBuilt-in jobs:\n${builtins}`)
     .action(async (job: string, args: string[], options: RunOptions) => {
+      exitWithParent();
       const config = configFrom(options, { 'parallelism.default': options.parallelism });
       const target = options.target ?? 'session';
       if (!(TARGETS as readonly string[]).includes(target)) {

@@ -20,6 +20,12 @@ import { JobMaster } from '../jobmaster/job-master.js';
 import { createRestartStrategy, type RestartStrategyConfig } from '../jobmaster/restart-strategy.js';
 import type { ResourceManager } from '../resourcemanager/resource-manager.js';
 import {
+  detailsFromResult,
+  isApplicationJob,
+  noCheckpoints,
+  sameApplicationJob,
+} from './application-jobs.js';
+import {
   type CheckpointsReply,
   type JobDetails,
   JobIdRequest,
@@ -201,8 +207,16 @@ export class Dispatcher extends Actor {
     const graphJson = JSON.stringify(graph);
     const known = this.#running.get(graph.jobId) ?? this.#archive.get(graph.jobId);
     if (known) {
-      // A retried submission of the same job is answered as the first one was.
+      // A retried submission of the same job is answered as the first one was; so is an application's job
+      // submitted again by its main, run again after a failover (the client attaches to the job).
       if (known.graphJson === graphJson) return { jobId: graph.jobId };
+      if (sameApplicationJob(known.graphJson, graph)) {
+        this.log.info(
+          { job: graph.jobId, name: graph.name, client, application: graph.applicationId },
+          'application job already known: the submission attaches to it',
+        );
+        return { jobId: graph.jobId };
+      }
       throw new SluiceError(
         ErrorCode.JobAlreadyExists,
         `job id ${graph.jobId} is already used by another job`,
@@ -210,7 +224,27 @@ export class Dispatcher extends Actor {
     }
     const ha = this.#options.ha;
     if (ha && store) {
-      if (await ha.results.has(graph.jobId)) {
+      const ended = await ha.results.get(graph.jobId);
+      if (ended && isApplicationJob(graph) && !this.#running.has(graph.jobId)) {
+        // It ended under a former leader: the main run again attaches to its result instead of re-running it.
+        this.#archive.set(graph.jobId, {
+          details: detailsFromResult(graph, ended),
+          graphJson,
+          checkpoints: noCheckpoints(graph.jobId),
+        });
+        this.log.info(
+          {
+            job: graph.jobId,
+            name: graph.name,
+            client,
+            application: graph.applicationId,
+            status: ended.status,
+          },
+          'application job already ended under a former leader: the submission attaches to its result',
+        );
+        return { jobId: graph.jobId };
+      }
+      if (ended) {
         throw new SluiceError(
           ErrorCode.JobAlreadyExists,
           `job ${graph.jobId} has already run in this cluster`,
