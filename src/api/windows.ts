@@ -10,7 +10,7 @@ import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { Collector } from './functions.js';
 import type { OutputTag } from './output-tag.js';
 import { EventTimeTrigger, ProcessingTimeTrigger, type Trigger } from './windowing/triggers.js';
-import { GlobalWindow, TimeWindow, type Window } from './windowing/window.js';
+import { TimeWindow, type Window } from './windowing/window.js';
 
 /** The largest timestamp (the global window's end; Sluice's MAX_WATERMARK). */
 

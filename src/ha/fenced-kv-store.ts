@@ -150,6 +150,24 @@ export class FencedKvStore<T> {
     return keys.filter((k) => k !== FENCE_KEY).sort();
   }
 
+  /**
+   * Raises the bucket's fence to `epoch` without writing a key (`LEADERSHIP_LOST` when a newer epoch holds
+   * it). A new leader calls it before it reads what it will act on: from then on no older leader's write
+   * is accepted, so it cannot change what was read (e.g. commit a checkpoint after the restore chose one).
+   */
+  async fence(epoch: number): Promise<void> {
+    const what = `raising the fence of ${this.bucket}`;
+    await retrying(
+      async () => {
+        for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++)
+          if (await this.#raiseFence(epoch)) return;
+        throw new SluiceError(ErrorCode.Timeout, `${what}: gave up after ${MAX_CAS_ATTEMPTS} conflicts`);
+      },
+      this.#retries,
+      what,
+    );
+  }
+
   /** The highest epoch that wrote to this bucket (undefined if none did, or the fence is unreadable). */
   async fenceEpoch(): Promise<number | undefined> {
     const entry = await this.#get(FENCE_KEY);

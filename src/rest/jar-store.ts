@@ -149,6 +149,14 @@ export class JarStore {
     }
   }
 
+  /**
+   * Resolves when no run is in flight or queued: a stopping JobManager lets them finish (each is bounded
+   * by RUN_TIMEOUT_MS) before it closes the connections that wait for their answers.
+   */
+  async idle(): Promise<void> {
+    while (this.#running > 0 || this.#queue.length > 0) await new Promise((r) => setTimeout(r, 50));
+  }
+
   /** Kills runs still going (the JobManager is stopping) and removes the bundles. */
   async close(): Promise<void> {
     for (const child of this.#children) child.kill();

@@ -161,7 +161,8 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
     port: bound,
     stop: (graceMs = 5_000) => {
       stopping ??= (async () => {
-        await closeServer(server, graceMs);
+        // Jar runs in flight finish first (bounded by RUN_TIMEOUT_MS): their requests wait for them.
+        await closeServer(server, graceMs, () => jars.idle());
         await jars.close();
       })();
       return stopping;
@@ -201,13 +202,18 @@ function send(
   res.end(text);
 }
 
-/** Stops accepting; idle keep-alive connections close now, busy ones when done or after `graceMs`. */
-async function closeServer(server: Server, graceMs: number): Promise<void> {
+/**
+ * Stops accepting; idle keep-alive connections close now; once `work` (long requests the server knows
+ * of) is done, busy connections close when their answer is sent or after `graceMs`.
+ */
+async function closeServer(server: Server, graceMs: number, work: () => Promise<void>): Promise<void> {
   if (!server.listening) return;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   const idle = setInterval(() => server.closeIdleConnections(), 100);
-  const force = setTimeout(() => server.closeAllConnections(), graceMs);
+  let force: NodeJS.Timeout | undefined;
   try {
+    await work();
+    force = setTimeout(() => server.closeAllConnections(), graceMs);
     await closed;
   } finally {
     clearInterval(idle);

@@ -169,6 +169,10 @@ export class CheckpointCoordinator {
         }
       }
     };
+    // Fence first: a former leader (paused, then resumed) must not commit a checkpoint after this restore
+    // chose one (found by the chaos test: a commit in flight across a SIGSTOP landed after the new
+    // leader had restored from the previous checkpoint).
+    await waitingOut('fencing the checkpoint pointers', () => store.fencePointers(this.#host.epoch));
     const stored = await waitingOut('reading the checkpoint pointer', () => store.pointer(jobId));
     const pointer = stored.checkpoints;
     this.#retained = pointer;

@@ -189,6 +189,14 @@ export class StateStore {
     return (await this.#pointers.read(jobId))?.data.checkpoints ?? [];
   }
 
+  /**
+   * Fences the pointers at `epoch` (see FencedKvStore.fence): a restore under `epoch` calls it before it
+   * reads a pointer, so a former leader resumed after a pause cannot commit a checkpoint behind its back.
+   */
+  async fencePointers(epoch: number): Promise<void> {
+    await this.#pointers.fence(epoch);
+  }
+
   /** Replaces the job's pointer: the commit point of a checkpoint. `LEADERSHIP_LOST` if a newer leader wrote. */
   async writePointer(epoch: number, jobId: string, pointer: CheckpointPointer): Promise<void> {
     await this.#pointers.write(epoch, jobId, pointer);
