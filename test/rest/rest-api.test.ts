@@ -604,8 +604,9 @@ describe('REST API', () => {
     const source = await readFile(`${FIXTURES}rest/words.ts`);
     const { body } = await upload('words.ts', source);
     const running = post(`/jars/${body.filename}/run`, { programArgsList: ['last'] });
-    // In flight means the JobManager has started the run (not merely that the client sent it).
-    await jm.waitForMessage('job file run started');
+    // In flight means the JobManager has started this run (not merely that the client sent it; earlier
+    // tests ran other jar runs on this JobManager, so match this jar's id).
+    await jm.waitForLog((l) => l.msg === 'job file run started' && l.jar === body.filename);
     jm.kill('SIGTERM');
     const answer = await running;
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
