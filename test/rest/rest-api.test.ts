@@ -603,10 +603,14 @@ describe('REST API', () => {
   it('finishes a request in flight when the JobManager stops, then stops serving', async () => {
     const source = await readFile(`${FIXTURES}rest/words.ts`);
     const { body } = await upload('words.ts', source);
+    const posted = Date.now();
     const running = post(`/jars/${body.filename}/run`, { programArgsList: ['last'] });
-    // In flight means the JobManager has started this run (not merely that the client sent it; earlier
-    // tests ran other jar runs on this JobManager, so match this jar's id).
-    await jm.waitForLog((l) => l.msg === 'job file run started' && l.jar === body.filename);
+    // In flight means the JobManager has started this run (not merely that the client sent it). Earlier
+    // tests ran the same file (same jar id) on this JobManager: only a line logged after the post counts.
+    await jm.waitForLog(
+      (l) =>
+        l.msg === 'job file run started' && l.jar === body.filename && Date.parse(String(l.time)) >= posted,
+    );
     jm.kill('SIGTERM');
     const answer = await running;
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
