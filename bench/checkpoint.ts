@@ -43,6 +43,7 @@ import { encodeSubtaskState } from '../src/runtime/checkpoint/subtask-state.js';
 import type { CheckpointsReply, JobDetails } from '../src/runtime/dispatcher/protocol.js';
 import { KeyedStateBackend } from '../src/runtime/state/keyed-state-backend.js';
 import { SLUICE_BIN, SluiceProcess } from '../test/harness/processes.js';
+import { Resources } from './resources.js';
 
 const CLUSTER = 'bench-checkpoint';
 const TOTAL_DEADLINE_MS = 8 * 60_000;
@@ -126,23 +127,6 @@ function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/** Everything the bench started, stopped in reverse order. Idempotent. */
-class Resources {
-  readonly #cleanups: Array<() => Promise<unknown>> = [];
-  #done: Promise<void> | undefined;
-  add(cleanup: () => Promise<unknown>): void {
-    this.#cleanups.push(cleanup);
-  }
-  stopAll(): Promise<void> {
-    this.#done ??= (async () => {
-      for (const cleanup of this.#cleanups.reverse()) {
-        await cleanup().catch((err: unknown) => console.error(`cleanup failed: ${String(err)}`));
-      }
-    })();
-    return this.#done;
-  }
 }
 
 interface Cluster {

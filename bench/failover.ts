@@ -34,6 +34,7 @@ import { parseLeaderElectionTimings } from '../src/ha/leader-election-timings.js
 import { LEADER_KEY, leaderBucketName } from '../src/ha/nats-kv-leader-election-driver.js';
 import { type NatsServerHandle, startNatsServer } from '../src/nats/launcher.js';
 import { SluiceProcess, sluice } from '../test/harness/processes.js';
+import { Resources } from './resources.js';
 
 const JOB = fileURLToPath(new URL('./jobs/failover-ticker.ts', import.meta.url));
 const CLUSTER = 'failover';
@@ -93,23 +94,6 @@ function summary(name: string, values: number[], goal = ''): string {
 
 const timeOf = (l: Record<string, unknown>) =>
   typeof l.time === 'number' ? l.time : Date.parse(String(l.time));
-
-/** Everything the bench started, stopped in reverse order. Idempotent. */
-class Resources {
-  readonly #cleanups: Array<() => Promise<unknown>> = [];
-  #done: Promise<void> | undefined;
-  add(cleanup: () => Promise<unknown>): void {
-    this.#cleanups.push(cleanup);
-  }
-  stopAll(): Promise<void> {
-    this.#done ??= (async () => {
-      for (const cleanup of this.#cleanups.reverse()) {
-        await cleanup().catch((err: unknown) => console.error(`cleanup failed: ${String(err)}`));
-      }
-    })();
-    return this.#done;
-  }
-}
 
 interface Sample {
   keyGoneMs: number;

@@ -38,6 +38,7 @@ import type { JobDetails } from '../src/runtime/dispatcher/protocol.js';
 import { SluiceProcess } from '../test/harness/processes.js';
 import { DEFAULT_EVENT_RATE } from './nexmark/generator.js';
 import { FLINK_PER_CORE, isQueryName, QUERY_NAMES, type QueryName } from './nexmark/queries.js';
+import { Resources } from './resources.js';
 
 const CLUSTER = 'bench-nexmark';
 const TOTAL_DEADLINE_MS = 30 * 60_000;
@@ -117,23 +118,6 @@ function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
   return ticks / CLOCK_TICKS;
-}
-
-/** Everything the bench started, stopped in reverse order. Idempotent. */
-class Resources {
-  readonly #cleanups: Array<() => Promise<unknown>> = [];
-  #done: Promise<void> | undefined;
-  add(cleanup: () => Promise<unknown>): void {
-    this.#cleanups.push(cleanup);
-  }
-  stopAll(): Promise<void> {
-    this.#done ??= (async () => {
-      for (const cleanup of this.#cleanups.reverse()) {
-        await cleanup().catch((err: unknown) => console.error(`cleanup failed: ${String(err)}`));
-      }
-    })();
-    return this.#done;
-  }
 }
 
 interface Cluster {
