@@ -19,12 +19,12 @@ import type {
   KeyedBroadcastReadOnlyContext,
   StateOf,
 } from '../../api/co-functions.js';
-import type { Collector, MapStateDescriptor, TimerServiceApi } from '../../api/functions.js';
+import type { Collector, MapStateDescriptor } from '../../api/functions.js';
 import type { TwoInputSpec } from '../../api/two-input-specs.js';
 import type { KeyedStateBackend } from '../state/keyed-state-backend.js';
 import { BroadcastStates } from './broadcast-state.js';
 import type { OperatorContext, Output } from './operator.js';
-import { runtimeContext } from './runtime-context.js';
+import { keyedTimerService, runtimeContext } from './runtime-context.js';
 import type { TwoInputStreamOperator } from './two-input-operator.js';
 
 type BroadcastSpec = Extract<TwoInputSpec, { kind: 'broadcastProcess' | 'keyedBroadcastProcess' }>;
@@ -133,14 +133,7 @@ export class CoBroadcastWithKeyedOperator extends BroadcastOperatorBase {
     super.open(ctx, output);
     const keyed = ctx.keyedState;
     const timers = ctx.timers;
-    const timerService: TimerServiceApi = {
-      currentProcessingTime: () => ctx.processingTime(),
-      currentWatermark: () => timers.currentWatermark,
-      registerEventTimeTimer: (t) => timers.registerEventTimeTimer(t),
-      registerProcessingTimeTimer: (t) => timers.registerProcessingTimeTimer(t),
-      deleteEventTimeTimer: (t) => timers.deleteEventTimeTimer(t),
-      deleteProcessingTimeTimer: (t) => timers.deleteProcessingTimeTimer(t),
-    };
+    const timerService = keyedTimerService(ctx);
     this.#keyedReadOnly = {
       ...this.readOnlyContext,
       getCurrentKey: () => keyed.currentKey,

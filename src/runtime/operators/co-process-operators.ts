@@ -13,10 +13,10 @@ import type {
   CoProcessFunction,
   KeyedCoProcessFunction,
 } from '../../api/co-functions.js';
-import type { Collector, KeyedProcessContext, OnTimerContext, TimerServiceApi } from '../../api/functions.js';
+import type { Collector, KeyedProcessContext, OnTimerContext } from '../../api/functions.js';
 import type { OutputTag } from '../../api/output-tag.js';
 import type { OperatorContext, Output } from './operator.js';
-import { runtimeContext } from './runtime-context.js';
+import { keyedTimerService, runtimeContext } from './runtime-context.js';
 import type { TwoInputStreamOperator } from './two-input-operator.js';
 
 export class CoStreamMap implements TwoInputStreamOperator {
@@ -123,14 +123,7 @@ export class KeyedCoProcessOperator implements TwoInputStreamOperator {
     this.#out = output;
     const keyed = ctx.keyedState;
     const timers = ctx.timers;
-    const timerService: TimerServiceApi = {
-      currentProcessingTime: () => ctx.processingTime(),
-      currentWatermark: () => timers.currentWatermark,
-      registerEventTimeTimer: (t) => timers.registerEventTimeTimer(t),
-      registerProcessingTimeTimer: (t) => timers.registerProcessingTimeTimer(t),
-      deleteEventTimeTimer: (t) => timers.deleteEventTimeTimer(t),
-      deleteProcessingTimeTimer: (t) => timers.deleteProcessingTimeTimer(t),
-    };
+    const timerService = keyedTimerService(ctx);
     const sideOutput = <X>(tag: OutputTag<X>, value: X) =>
       this.#out.sideOutput?.(tag.id, value, this.#outputTimestamp);
     this.#processContext = {

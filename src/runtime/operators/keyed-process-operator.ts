@@ -11,11 +11,10 @@ import type {
   KeyedProcessContext,
   KeyedProcessFunction,
   OnTimerContext,
-  TimerServiceApi,
 } from '../../api/functions.js';
 import type { OutputTag } from '../../api/output-tag.js';
 import type { OperatorContext, Output, StreamOperator } from './operator.js';
-import { runtimeContext } from './runtime-context.js';
+import { keyedTimerService, runtimeContext } from './runtime-context.js';
 
 type TimeDomain = 'EVENT_TIME' | 'PROCESSING_TIME';
 
@@ -44,14 +43,7 @@ export class KeyedProcessOperator implements StreamOperator {
     this.#out = output;
     const keyed = ctx.keyedState;
     const timers = ctx.timers;
-    const timerService: TimerServiceApi = {
-      currentProcessingTime: () => ctx.processingTime(),
-      currentWatermark: () => timers.currentWatermark,
-      registerEventTimeTimer: (t) => timers.registerEventTimeTimer(t),
-      registerProcessingTimeTimer: (t) => timers.registerProcessingTimeTimer(t),
-      deleteEventTimeTimer: (t) => timers.deleteEventTimeTimer(t),
-      deleteProcessingTimeTimer: (t) => timers.deleteProcessingTimeTimer(t),
-    };
+    const timerService = keyedTimerService(ctx);
     const sideOutput = <X>(tag: OutputTag<X>, value: X) =>
       this.#out.sideOutput?.(tag.id, value, this.#outputTimestamp);
     this.#processContext = {

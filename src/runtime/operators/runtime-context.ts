@@ -2,6 +2,7 @@ import type {
   ListStateDescriptor,
   MapStateDescriptor,
   RuntimeContext,
+  TimerServiceApi,
   ValueStateDescriptor,
 } from '../../api/functions.js';
 import {
@@ -67,5 +68,18 @@ function where(ctx: OperatorContext) {
     parallelism: ctx.parallelism,
     maxParallelism: ctx.maxParallelism,
     taskName: ctx.operatorName,
+  };
+}
+
+/** The timer service a keyed function sees: the operator's keyed timers and the task's clocks. */
+export function keyedTimerService(ctx: OperatorContext): TimerServiceApi {
+  const timers = ctx.timers;
+  return {
+    currentProcessingTime: () => ctx.processingTime(),
+    currentWatermark: () => timers.currentWatermark,
+    registerEventTimeTimer: (t) => timers.registerEventTimeTimer(t),
+    registerProcessingTimeTimer: (t) => timers.registerProcessingTimeTimer(t),
+    deleteEventTimeTimer: (t) => timers.deleteEventTimeTimer(t),
+    deleteProcessingTimeTimer: (t) => timers.deleteProcessingTimeTimer(t),
   };
 }
