@@ -305,6 +305,11 @@ function vertexBody(vertex: Vertex, accumulators: Record<string, number>) {
   if (recordsOut !== undefined) metrics['write-records'] = recordsOut;
   const backpressured = accumulators[`${vertex.name} backpressured ms`];
   if (backpressured !== undefined) metrics['backpressured-time-ms'] = backpressured;
+  // Busy time (summed over subtasks, ms) and a source's backlog: what the autoscaler reads.
+  const busy = accumulators[`${vertex.name} busy ms`];
+  if (busy !== undefined) metrics['busy-time-ms'] = busy;
+  const pending = accumulators[`${vertex.name} pending records`];
+  if (pending !== undefined) metrics['pending-records'] = pending;
   const watermark = accumulators[`${vertex.name} watermark`];
   // Flink's `currentInputWatermark`; absent until every subtask has one.
   if (watermark !== undefined && watermark > Number.MIN_SAFE_INTEGER)
