@@ -246,14 +246,16 @@ export const OPTIONS = {
     type: 'duration',
     default: '5 min',
     min: 0,
-    description: 'After a job starts or rescales, no metrics are collected for this long (they are not yet steady).',
+    description:
+      'After a job starts or rescales, no metrics are collected for this long (they are not yet steady).',
   },
   'job.autoscaler.target.utilization': {
     type: 'number',
     default: 0.7,
     min: 0.01,
     max: 1,
-    description: 'Busy share each vertex is sized for, at the rate it must process (source rate plus catch-up).',
+    description:
+      'Busy share each vertex is sized for, at the rate it must process (source rate plus catch-up).',
   },
   'job.autoscaler.target.utilization.boundary': {
     type: 'number',
