@@ -2,7 +2,7 @@
  * `job.autoscaler.*` compiled (see docs/configuration.md; the keys are the Flink Kubernetes operator's where
  * they fit). Durations in ms. The decision logic that uses it is `src/runtime/autoscaler/`.
  */
-export interface AutoscalerConfig {
+export type AutoscalerConfig = {
   enabled: boolean;
   /** false: decisions are computed, logged and shown, but not applied. */
   scalingEnabled: boolean;
@@ -19,7 +19,7 @@ export interface AutoscalerConfig {
   effectivenessThreshold: number;
   vertexMinParallelism: number;
   vertexMaxParallelism: number;
-}
+};
 
 /** Flink's defaults (the operator's), except effectiveness detection, which is on. */
 export const DEFAULT_AUTOSCALER: Readonly<AutoscalerConfig> = Object.freeze({

@@ -228,23 +228,23 @@ function crossCheckAutoscaler(
   settings: Map<OptionKey, Setting>,
   problems: string[],
 ): void {
-  const valueOf = (key: OptionKey) => {
+  const setAs = (key: OptionKey) => {
     const setting = settings.get(key);
     return setting ? `${showRaw(setting.raw)} (${setting.source})` : '';
   };
-  const shown = (key: OptionKey) => `${key} ${valueOf(key)}`;
+  const shown = (key: OptionKey) => `${key} ${setAs(key)}`;
   const window = values.get('job.autoscaler.metrics.window');
   const loop = values.get('job.autoscaler.control-loop.interval');
   if (typeof window === 'number' && typeof loop === 'number' && window < 2 * loop) {
     problems.push(
-      `job.autoscaler.metrics.window: ${valueOf('job.autoscaler.metrics.window')} must be at least twice ${shown('job.autoscaler.control-loop.interval')} (a window needs two samples)`,
+      `job.autoscaler.metrics.window: ${setAs('job.autoscaler.metrics.window')} must be at least twice ${shown('job.autoscaler.control-loop.interval')} (a window needs two samples)`,
     );
   }
   const min = values.get('job.autoscaler.vertex.min-parallelism');
   const max = values.get('job.autoscaler.vertex.max-parallelism');
   if (typeof min === 'number' && typeof max === 'number' && min > max) {
     problems.push(
-      `job.autoscaler.vertex.min-parallelism: ${valueOf('job.autoscaler.vertex.min-parallelism')} is above ${shown('job.autoscaler.vertex.max-parallelism')}`,
+      `job.autoscaler.vertex.min-parallelism: ${setAs('job.autoscaler.vertex.min-parallelism')} is above ${shown('job.autoscaler.vertex.max-parallelism')}`,
     );
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Jobs: `/jobs`, `/jobs/overview`, `/jobs/:jobid` (GET, PATCH = cancel), and per job `exceptions`,
- * `accumulators`, `checkpoints`, `savepoints`, `stop`. Shapes follow Flink's REST API v1; the
+ * `accumulators`, `checkpoints`, `savepoints`, `stop`, `autoscaler`. Shapes follow Flink's REST API v1; the
  * differences are in docs/rest-api.md.
  */
 
@@ -62,6 +62,16 @@ export function jobRoutes(router: Router, client: ClusterClient): void {
       })),
       'serialized-user-task-accumulators': {},
     });
+  });
+
+  // The autoscaler's state and its recent decisions, each with its inputs (Sluice's own; Flink has none).
+  router.get('/jobs/:jobid/autoscaler', async (ctx) => {
+    const jobId = jobIdOf(ctx.params.jobid!);
+    try {
+      return ok(await client.autoscaler(jobId));
+    } catch (err) {
+      throw unknownJobAs404(err, jobId);
+    }
   });
 
   router.get('/jobs/:jobid/checkpoints', async (ctx) => {
