@@ -9,7 +9,8 @@
  *     runs in this process), once over a local channel (in memory) and once with local channels off
  *     (records cross NATS between the two vertices);
  * (d) slots that add cores: word count on 1 TaskManager × 2 slots at parallelism 2 vs the same on
- *     1 TaskManager × 1 slot at parallelism 1 (slot worker threads, `taskmanager.slot-isolation: thread`).
+ *     1 TaskManager × 1 slot at parallelism 1 (slot worker threads, `taskmanager.slot-isolation: thread`),
+ *     the 2-slot run once over thread channels and once with them off (NATS between the slots).
  *
  * Local channels: on unless `SLUICE_LOCAL_CHANNELS=off` is set for the bench (the TaskManagers inherit it).
  * With them on, (b) at parallelism 1 never touches NATS (source and sink share a slot) and (a) sends the
@@ -18,7 +19,8 @@
  *
  * Sizes: BENCH_LINES (default 250 000 lines = 2 000 000 words), BENCH_RECORDS (default 1 000 000).
  * BENCH_ONLY=d runs only (d).
- * `-- --cpu-prof DIR`: the TaskManagers write V8 CPU profiles into DIR (summarise them with
+ * `-- --cpu-prof DIR`: the TaskManagers write V8 CPU profiles (one file per thread) into DIR/ab for (a) and
+ * (b), DIR/slots1, DIR/slots2 and DIR/slots2-nats for (d) (summarise them with
  * `npx tsx bench/profile-summary.ts DIR/*.cpuprofile`).
  */
 import { cpus } from 'node:os';
@@ -140,28 +142,56 @@ async function wordCountRate(common: string[], parallelism: number): Promise<{ r
   return { rate: (LINES * 8) / (details.durationMs / 1_000), ms: details.durationMs };
 }
 
-/** (d): the same word count on one TaskManager with 1 slot (p=1), then with 2 slots (p=2). */
+/** Node flags for a TaskManager that writes CPU profiles (one per thread: main and each slot worker). */
+function cpuProfArgs(name: string): string[] {
+  return CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}/${name}`] : [];
+}
+
+/**
+ * (d): the same word count on one TaskManager with 1 slot (p=1), then with 2 slots (p=2) — the keyBy
+ * exchange between the two slot threads over thread channels (a MessagePort), and once more with
+ * `SLUICE_THREAD_CHANNELS=off` (over NATS), the path before thread channels.
+ */
 async function slotScaling(url: string): Promise<void> {
   const common = ['--nats', url, '--cluster-id', 'bench-slots'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
   const jm = new SluiceProcess(['jobmanager', ...common, '-D', 'rest.enabled=false'], env);
+  const cases = [
+    { slots: 1, name: 'slots1', env },
+    { slots: 2, name: 'slots2', env },
+    { slots: 2, name: 'slots2-nats', env: { ...env, SLUICE_THREAD_CHANNELS: 'off' } },
+  ];
   try {
     const rates: Array<{ rate: number; ms: number }> = [];
-    for (const slots of [1, 2]) {
-      const tm = new SluiceProcess(['taskmanager', ...common, '--slots', String(slots)], env);
+    for (const c of cases) {
+      const tm = new SluiceProcess(['taskmanager', ...common, '--slots', String(c.slots)], c.env, [
+        ...cpuProfArgs(c.name),
+        SLUICE_BIN,
+      ]);
       try {
-        await waitForSlots(common, slots);
-        rates.push(await wordCountRate(common, slots));
+        await waitForSlots(common, c.slots);
+        rates.push(await wordCountRate(common, c.slots));
       } finally {
         await tm.stop();
       }
     }
-    const [one, two] = rates as [{ rate: number; ms: number }, { rate: number; ms: number }];
+    const [one, two, twoNats] = rates as [
+      { rate: number; ms: number },
+      { rate: number; ms: number },
+      { rate: number; ms: number },
+    ];
     console.log(`\n(d) word count on 1 TaskManager, slot worker threads (${cpus().length} cores)`);
-    console.log(`    1 slot,  parallelism 1  : ${fmt(one.rate)} words/s (${fmt(one.ms)} ms)`);
-    console.log(`    2 slots, parallelism 2  : ${fmt(two.rate)} words/s (${fmt(two.ms)} ms)`);
     console.log(
-      `    ratio                   : ${(two.rate / one.rate).toFixed(2)}   (goal ≥ 1.7 on 2 cores, moonshot 2.0)`,
+      `    1 slot,  parallelism 1                       : ${fmt(one.rate)} words/s (${fmt(one.ms)} ms)`,
+    );
+    console.log(
+      `    2 slots, parallelism 2, thread channels      : ${fmt(two.rate)} words/s (${fmt(two.ms)} ms)`,
+    );
+    console.log(
+      `    2 slots, parallelism 2, between slots by NATS : ${fmt(twoNats.rate)} words/s (${fmt(twoNats.ms)} ms)`,
+    );
+    console.log(
+      `    ratio                                        : ${(two.rate / one.rate).toFixed(2)}   (goal ≥ 1.7 on 2 cores, moonshot 2.0); by NATS ${(twoNats.rate / one.rate).toFixed(2)}`,
     );
   } finally {
     await jm.stop();
@@ -181,9 +211,9 @@ async function main(): Promise<void> {
   const common = ['--nats', nats.url, '--cluster-id', 'bench'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
   const jm = new SluiceProcess(['jobmanager', ...common], env);
-  const tmNodeArgs = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [];
   const tms = [0, 1].map(
-    () => new SluiceProcess(['taskmanager', ...common, '--slots', '1'], env, [...tmNodeArgs, SLUICE_BIN]),
+    () =>
+      new SluiceProcess(['taskmanager', ...common, '--slots', '1'], env, [...cpuProfArgs('ab'), SLUICE_BIN]),
   );
   try {
     // Wait until both TaskManagers registered: a tiny job at parallelism 2 must run.
