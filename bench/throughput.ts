@@ -35,6 +35,7 @@ import { appendElement, FrameBuilder } from '../src/runtime/network/frame.js';
 import { localChannelsEnabled } from '../src/runtime/network/local-channels.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/runtime/network/output-gate.js';
 import { SLUICE_BIN, SluiceProcess, sluice } from '../test/harness/processes.js';
+import { cpuSeconds } from './cpu.js';
 import { benchLine } from './jobs/shared.js';
 
 const LINES = Number(process.env.BENCH_LINES ?? 250_000);
@@ -129,8 +130,16 @@ async function waitForSlots(common: string[], parallelism: number): Promise<void
   }
 }
 
-/** Word count of LINES lines at `parallelism`; words/s over the job's duration (deploy included). */
-async function wordCountRate(common: string[], parallelism: number): Promise<{ rate: number; ms: number }> {
+/**
+ * Word count of LINES lines at `parallelism`; words/s over the job's duration (deploy included), and the
+ * CPU seconds the processes in `pids` used from submission to the end (read from /proc).
+ */
+async function wordCountRate(
+  common: string[],
+  parallelism: number,
+  pids: number[] = [],
+): Promise<{ rate: number; ms: number; cpu: number }> {
+  const cpuBefore = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const run = await sluice(
     ['run', ...common, '-p', String(parallelism), jobs('wordcount.ts'), String(LINES)],
     {},
@@ -139,7 +148,8 @@ async function wordCountRate(common: string[], parallelism: number): Promise<{ r
   if (run.code !== 0) throw new Error(`word count failed: ${run.stderr}`);
   const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
   const details = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
-  return { rate: (LINES * 8) / (details.durationMs / 1_000), ms: details.durationMs };
+  const cpu = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuBefore;
+  return { rate: (LINES * 8) / (details.durationMs / 1_000), ms: details.durationMs, cpu };
 }
 
 /** Node flags for a TaskManager that writes CPU profiles (one per thread: main and each slot worker). */
@@ -150,9 +160,11 @@ function cpuProfArgs(name: string): string[] {
 /**
  * (d): the same word count on one TaskManager with 1 slot (p=1), then with 2 slots (p=2) — the keyBy
  * exchange between the two slot threads over thread channels (a MessagePort), and once more with
- * `SLUICE_THREAD_CHANNELS=off` (over NATS), the path before thread channels.
+ * `SLUICE_THREAD_CHANNELS=off` (over NATS), the path before thread channels. Each with the CPU seconds of
+ * the TaskManager, JobManager and nats-server from submission to the job's end (less sensitive to other
+ * load on the machine than the rate).
  */
-async function slotScaling(url: string): Promise<void> {
+async function slotScaling(url: string, natsPid: number): Promise<void> {
   const common = ['--nats', url, '--cluster-id', 'bench-slots'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
   const jm = new SluiceProcess(['jobmanager', ...common, '-D', 'rest.enabled=false'], env);
@@ -162,7 +174,7 @@ async function slotScaling(url: string): Promise<void> {
     { slots: 2, name: 'slots2-nats', env: { ...env, SLUICE_THREAD_CHANNELS: 'off' } },
   ];
   try {
-    const rates: Array<{ rate: number; ms: number }> = [];
+    const rates: Array<{ rate: number; ms: number; cpu: number }> = [];
     for (const c of cases) {
       const tm = new SluiceProcess(['taskmanager', ...common, '--slots', String(c.slots)], c.env, [
         ...cpuProfArgs(c.name),
@@ -170,25 +182,23 @@ async function slotScaling(url: string): Promise<void> {
       ]);
       try {
         await waitForSlots(common, c.slots);
-        rates.push(await wordCountRate(common, c.slots));
+        rates.push(await wordCountRate(common, c.slots, [tm.pid, jm.pid, natsPid]));
       } finally {
         await tm.stop();
       }
     }
-    const [one, two, twoNats] = rates as [
-      { rate: number; ms: number },
-      { rate: number; ms: number },
-      { rate: number; ms: number },
-    ];
+    type Rate = { rate: number; ms: number; cpu: number };
+    const [one, two, twoNats] = rates as [Rate, Rate, Rate];
+    const perCpu = (r: Rate) => `${fmt((LINES * 8) / r.cpu)} words per CPU-s (${r.cpu.toFixed(2)} CPU-s)`;
     console.log(`\n(d) word count on 1 TaskManager, slot worker threads (${cpus().length} cores)`);
     console.log(
-      `    1 slot,  parallelism 1                       : ${fmt(one.rate)} words/s (${fmt(one.ms)} ms)`,
+      `    1 slot,  parallelism 1                       : ${fmt(one.rate)} words/s (${fmt(one.ms)} ms), ${perCpu(one)}`,
     );
     console.log(
-      `    2 slots, parallelism 2, thread channels      : ${fmt(two.rate)} words/s (${fmt(two.ms)} ms)`,
+      `    2 slots, parallelism 2, thread channels      : ${fmt(two.rate)} words/s (${fmt(two.ms)} ms), ${perCpu(two)}`,
     );
     console.log(
-      `    2 slots, parallelism 2, between slots by NATS : ${fmt(twoNats.rate)} words/s (${fmt(twoNats.ms)} ms)`,
+      `    2 slots, parallelism 2, between slots by NATS : ${fmt(twoNats.rate)} words/s (${fmt(twoNats.ms)} ms), ${perCpu(twoNats)}`,
     );
     console.log(
       `    ratio                                        : ${(two.rate / one.rate).toFixed(2)}   (goal ≥ 1.7 on 2 cores, moonshot 2.0); by NATS ${(twoNats.rate / one.rate).toFixed(2)}`,
@@ -204,7 +214,7 @@ async function main(): Promise<void> {
   );
   const nats = await startNatsServer();
   if (ONLY_SLOTS) {
-    await slotScaling(nats.url);
+    await slotScaling(nats.url, nats.pid);
     await nats.stop();
     return;
   }
@@ -279,7 +289,7 @@ async function main(): Promise<void> {
   if (saved === undefined) delete process.env.SLUICE_LOCAL_CHANNELS;
   else process.env.SLUICE_LOCAL_CHANNELS = saved;
   // (d)
-  await slotScaling(nats.url);
+  await slotScaling(nats.url, nats.pid);
   await nats.stop();
 }
 
