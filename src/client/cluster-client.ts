@@ -12,6 +12,7 @@ import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
 import type { JobGraph } from '../jobgraph/job-graph.js';
 import { connectNats } from '../nats/connection.js';
+import { AutoscalerReply } from '../runtime/autoscaler/protocol.js';
 import {
   CancelReply,
   CheckpointsReply,
@@ -119,6 +120,11 @@ export class ClusterClient {
       false,
       options.timeoutMs ?? 600_000,
     );
+  }
+
+  /** The job's autoscaler: its state and recent decisions (`enabled: false` and why when there is none). */
+  async autoscaler(jobId: string): Promise<AutoscalerReply> {
+    return this.#ask('autoscaler', { jobId }, AutoscalerReply, true);
   }
 
   async checkpoints(jobId: string): Promise<CheckpointsReply> {

@@ -56,6 +56,13 @@ export const ErrorCode = {
   CorruptedState: 'CORRUPTED_STATE',
   /** A checkpoint could not complete (declined, timed out, or the job is not running). */
   CheckpointFailed: 'CHECKPOINT_FAILED',
+  /**
+   * A rescale to a parallelism the job cannot have: below 1, above a vertex's max parallelism, an unknown
+   * vertex, or the two ends of a forward edge at different parallelisms.
+   */
+  InvalidRescale: 'INVALID_RESCALE',
+  /** Another rescale of the same job has not finished yet. */
+  RescaleInProgress: 'RESCALE_IN_PROGRESS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

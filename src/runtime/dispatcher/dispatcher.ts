@@ -15,8 +15,10 @@ import {
   recoverableJobs,
 } from '../../ha/job-stores.js';
 import { type JobGraph, validateJobGraph } from '../../jobgraph/job-graph.js';
+import type { JobAutoscalers } from '../autoscaler/job-autoscalers.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import { JobMaster } from '../jobmaster/job-master.js';
+import type { Rescaler } from '../jobmaster/rescale.js';
 import { createRestartStrategy, type RestartStrategyConfig } from '../jobmaster/restart-strategy.js';
 import type { ResourceManager } from '../resourcemanager/resource-manager.js';
 import {
@@ -53,6 +55,8 @@ export interface DispatcherOptions {
   stateStore?: StateStore | undefined;
   /** Ended jobs kept for `status` and `list --all`. */
   archiveSize?: number;
+  /** `job.autoscaler.*`: an autoscaler per job (when enabled), started and stopped with its JobMaster. */
+  autoscalers?: JobAutoscalers | undefined;
   /**
    * High availability: this Dispatcher runs for the leader of `epoch`. Submitted graphs go into `jobs`,
    * globally terminal results into `results` (both fenced by the epoch); JobMasters carry the epoch.
@@ -137,6 +141,11 @@ export class Dispatcher extends Actor {
           durationMs: m.durationMs,
         })),
       );
+    });
+
+    this.onAsk('autoscaler', JobIdRequest, ({ jobId }) => {
+      if (!this.#running.has(jobId) && !this.#archive.has(jobId)) throw unknownJob(jobId);
+      return this.#autoscalerStatus(jobId);
     });
 
     this.onAsk('checkpoints', JobIdRequest, ({ jobId }): CheckpointsReply => {
@@ -284,7 +293,32 @@ export class Dispatcher extends Actor {
     this.#running.set(graph.jobId, { master, graphJson });
     this.log.info({ job: graph.jobId, name: graph.name, client }, 'job submitted');
     master.start();
+    this.#options.autoscalers?.start({
+      graph,
+      rescaler: rescalerOf(master),
+      view: () => master.details(),
+      log: this.log.child({ job: graph.jobId }),
+    });
     return { jobId: graph.jobId };
+  }
+
+  #autoscalerStatus(jobId: string) {
+    const autoscalers = this.#options.autoscalers;
+    if (autoscalers) return autoscalers.status(jobId);
+    return {
+      jobId,
+      enabled: false,
+      reason: 'this JobManager runs no autoscaler',
+      decisions: [],
+      counts: {},
+      rescales: 0,
+      ineffective: {},
+    };
+  }
+
+  /** Every running job's autoscaler state, for metrics. */
+  autoscalersByJob(): Promise<ReturnType<JobAutoscalers['all']>> {
+    return this.runInMailbox(() => this.#options.autoscalers?.all() ?? []);
   }
 
   /** Jobs by status (running and archived), for metrics. */
@@ -319,6 +353,7 @@ export class Dispatcher extends Actor {
 
   /** The JobManager is stopping: running jobs end SUSPENDED (their tasks are cancelled). */
   protected override async onStop(): Promise<void> {
+    this.#options.autoscalers?.stopAll();
     const masters = [...this.#running.values()].map((r) => r.master);
     await Promise.allSettled(masters.map((m) => m.suspend('JobManager shut down')));
     // A job that ended just before may still be deleting its checkpoints: let that finish (bounded), or it
@@ -359,6 +394,7 @@ export class Dispatcher extends Actor {
     const running = this.#running.get(master.jobId);
     if (!running || !isTerminalJobStatus(master.status)) return;
     this.#running.delete(master.jobId);
+    this.#options.autoscalers?.stop(master.jobId);
     const details = master.details();
     this.#archive.set(master.jobId, {
       details,
@@ -370,6 +406,7 @@ export class Dispatcher extends Actor {
     while (this.#archive.size > limit) {
       const oldest = this.#archive.keys().next().value as string;
       this.#archive.delete(oldest);
+      this.#options.autoscalers?.forget(oldest);
     }
   }
 }
@@ -382,6 +419,18 @@ function checkpointsOf(jobId: string, master: JobMaster): CheckpointsReply {
 function summaryOf(details: JobDetails): JobSummary {
   const { vertices: _v, edges: _g, error: _e, accumulators: _a, restarts: _r, ...summary } = details;
   return summary;
+}
+
+/** TEMPORARY until the JobMaster implements Rescaler (branch rescale): a rescaler that refuses. */
+function rescalerOf(master: JobMaster): Rescaler {
+  const maybe = master as unknown as Partial<Rescaler>;
+  if (typeof maybe.rescale === 'function') return master as unknown as Rescaler;
+  return {
+    rescale: () =>
+      Promise.reject(new SluiceError(ErrorCode.IllegalState, 'this JobMaster cannot rescale yet')),
+    currentParallelism: () => Object.fromEntries(master.graph.vertices.map((v) => [v.id, v.parallelism])),
+    maxParallelism: () => Object.fromEntries(master.graph.vertices.map((v) => [v.id, v.maxParallelism])),
+  };
 }
 
 function unknownJob(jobId: string): SluiceError {

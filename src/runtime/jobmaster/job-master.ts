@@ -1,46 +1,46 @@
 /**
- * The JobMaster: one per job. Gets slots from the ResourceManager, deploys each subtask (the
- * ExecutionGraph: vertices × subtasks × attempts) to the TaskExecutor owning its slot, follows the
- * task states they report, and ends the job FINISHED, FAILED or CANCELED. Every job status change is
- * published on `events.job.<jobId>`.
+ * The JobMaster actor: one per job, on `jm.<jobId>`. A thin shell around the job's {@link ExecutionGraph}
+ * (states and legal transitions as data, execution-graph.ts) and its {@link Scheduler} (failover and
+ * restart decisions, scheduler.ts): it receives the TaskExecutors' reports and hands them on, gets slots
+ * from the ResourceManager and deploys each subtask to the TaskExecutor owning its slot, runs the job's
+ * checkpoint coordinator, and publishes every job status change on `events.job.<jobId>`.
  *
- * Size: still holds the ExecutionGraph bookkeeping, failover/restart and the actor in one file. Splitting
- * them (an execution graph with its transitions as data, unit-tested on a clock) is issue 12 item 5, not
- * done yet; reconciliation already lives in execution-reconciler.ts.
+ * Refuses (drops) reports of another leader epoch and, while this JobManager no longer leads, anything
+ * that would fail, restart or checkpoint the job.
  */
 
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { Actor, type ActorContext } from '../../actors/actor.js';
 import type { Subjects } from '../../actors/subjects.js';
-import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '../../api/job-status.js';
+import { JobStatus } from '../../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
 import type { CheckpointingConfig } from '../../config/checkpointing-config.js';
-import { systemClock } from '../../ha/clock.js';
+import { type Clock, systemClock } from '../../ha/clock.js';
 import { type JobGraph, requiredSlots } from '../../jobgraph/job-graph.js';
 import { CheckpointCoordinator, type CheckpointStats } from '../checkpoint/checkpoint-coordinator.js';
 import {
   CheckpointAckSchema,
-  type CheckpointDecline,
   CheckpointDeclineSchema,
   type CheckpointMetadata,
   type RestoreSpec,
 } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
-import type { ErrorInfo, JobDetails, JobEvent, JobSummary } from '../dispatcher/protocol.js';
+import type { JobDetails, JobEvent, JobSummary } from '../dispatcher/protocol.js';
 import type { ResourceManager, SlotAssignment } from '../resourcemanager/resource-manager.js';
-import { WATERMARK } from '../task/vertex-gauges.js';
 import {
   type DeployRequest,
+  type TaskId,
   TaskProgress as TaskProgressSchema,
   TaskStateUpdate,
-  taskName,
 } from '../taskexecutor/protocol.js';
-import { ExecutionReconciler, type ExpectedExecution, type ReconcileAction } from './execution-reconciler.js';
+import { ExecutionGraph } from './execution-graph.js';
+import { ExecutionReconciler } from './execution-reconciler.js';
 import type { RestartStrategy } from './restart-strategy.js';
+import { ALL_TASKS_RUNNING, Scheduler } from './scheduler.js';
+import { findRestore, streamDescriptor } from './task-deployment.js';
 
-/** Event message once every task of the job's current attempt runs. */
-export const ALL_TASKS_RUNNING = 'all tasks running';
+export { ALL_TASKS_RUNNING };
 
 export interface JobMasterOptions {
   slotRequestTimeoutMs: number;
@@ -70,16 +70,8 @@ export interface JobMasterOptions {
    * long (at least 3 intervals) has lost them (it restarted under the same id). Default 5000.
    */
   heartbeatTimeoutMs?: number | undefined;
-}
-
-interface Execution {
-  vertexId: string;
-  index: number;
-  attempt: number;
-  state: TaskState;
-  taskManagerId: string | null;
-  slotIndex: number;
-  accumulators: Record<string, number>;
+  /** Time for failover decisions (restart delays, cancel timeouts, reconciliation). Default: the system's. */
+  clock?: Clock | undefined;
 }
 
 export class JobMaster extends Actor {
@@ -87,23 +79,12 @@ export class JobMaster extends Actor {
   readonly #subjects: Subjects;
   readonly #rm: ResourceManager;
   readonly #options: JobMasterOptions;
-  readonly #executions: Execution[] = [];
-  #status: JobStatus = JobStatus.CREATED;
-  /** Where a FAILING / CANCELLING job ends once its tasks are down. */
-  #target: JobStatus | undefined;
-  #error: ErrorInfo | null = null;
-  readonly #startTime = Date.now();
-  #endTime: number | null = null;
-  #cancelTimer: NodeJS.Timeout | undefined;
-  #restartTimer: NodeJS.Timeout | undefined;
-  /** The job's execution attempt: every task of a restart runs with the next one. */
-  #attempt = 0;
-  #restarts = 0;
+  readonly #executionGraph: ExecutionGraph;
+  readonly #scheduler: Scheduler;
   readonly #coordinator: CheckpointCoordinator | undefined;
   /** What the current attempt's tasks restore from. */
   #restore: RestoreSpec | undefined;
-  readonly #reconciler: ExecutionReconciler;
-  #silenceTimer: NodeJS.Timeout | undefined;
+  readonly #silenceTimer: NodeJS.Timeout;
 
   constructor(
     ctx: ActorContext,
@@ -117,51 +98,47 @@ export class JobMaster extends Actor {
     this.#subjects = subjects;
     this.#rm = rm;
     this.#options = options;
-    for (const vertex of graph.vertices) {
-      for (let index = 0; index < vertex.parallelism; index++) {
-        this.#executions.push({
-          vertexId: vertex.id,
-          index,
-          attempt: 0,
-          state: TaskState.SCHEDULED,
-          taskManagerId: null,
-          slotIndex: -1,
-          accumulators: {},
-        });
-      }
-    }
+    const clock = options.clock ?? systemClock;
     const heartbeatMs = options.heartbeatIntervalMs ?? 1_000;
-    this.#reconciler = new ExecutionReconciler({
-      jobId: graph.jobId,
-      clock: systemClock,
-      graceMs: heartbeatMs,
-      silenceMs: Math.max(3 * heartbeatMs, options.heartbeatTimeoutMs ?? 5_000),
+    this.#executionGraph = new ExecutionGraph(graph, { log: this.log });
+    this.#scheduler = new Scheduler({
+      graph: this.#executionGraph,
+      reconciler: new ExecutionReconciler({
+        jobId: graph.jobId,
+        clock,
+        graceMs: heartbeatMs,
+        silenceMs: Math.max(3 * heartbeatMs, options.heartbeatTimeoutMs ?? 5_000),
+        epoch: options.epoch,
+      }),
+      restartStrategy: options.restartStrategy,
+      clock,
+      log: this.log,
+      cancelTimeoutMs: options.cancelTimeoutMs,
       epoch: options.epoch,
+      actions: {
+        cancelTasksOn: (tm) => this.#tellCancel(tm),
+        cancelExecutions: (tm, tasks) => this.#tellCancelExecutions(tm, tasks),
+        publish: (message) => this.#publish(message),
+        allRunning: () => this.#coordinator?.startPeriodic(),
+        stopping: (status) => this.#coordinator?.pause(`job ${status}`),
+        releaseSlots: () => void this.#rm.releaseSlots(this.jobId).catch(() => undefined),
+        scheduleAttempt: () => void this.#schedule(),
+        terminated: (status) => this.#terminated(status),
+        inMailbox: (fn) => void this.runInMailbox(fn).catch(() => undefined),
+        leading: () => this.#leading(),
+      },
     });
     // Every TaskExecutor heartbeat: the executions it holds. Validated by the reconciler (bad ones are
     // counted drops), so the schema here takes anything.
-    this.onTell('executions', z.unknown(), (body) => {
-      if (!this.#leading() || isTerminalJobStatus(this.#status)) return;
-      const result = this.#reconciler.onReport(body, this.#expectedExecutions());
-      if (!result.accepted) {
-        const dropped = this.#reconciler.dropped;
-        const level = dropped === 1 || dropped % 100 === 0 ? 'warn' : 'debug';
-        this.log[level]({ reason: result.reason, dropped }, 'execution report dropped');
-        return;
-      }
-      this.#reconcile(result.actions);
-    });
+    this.onTell('executions', z.unknown(), (body) => this.#scheduler.onExecutionReport(body));
     this.#silenceTimer = setInterval(() => {
-      void this.runInMailbox(() => {
-        if (!this.#leading() || isTerminalJobStatus(this.#status)) return;
-        this.#reconcile(this.#reconciler.checkSilence(this.#expectedExecutions()));
-      }).catch(() => undefined);
+      void this.runInMailbox(() => this.#scheduler.checkSilence()).catch(() => undefined);
     }, heartbeatMs);
     this.#silenceTimer.unref?.();
     this.onTell('task-state', TaskStateUpdate, (update) => {
       // Under HA, a task of the same job deployed by a former leader reports here too: not ours.
       if (update.epoch !== this.#options.epoch || !this.#leading()) return;
-      this.#onTaskState(update);
+      this.#scheduler.onTaskState(update);
     });
     const cp = options.checkpointing;
     this.#coordinator = cp
@@ -184,14 +161,11 @@ export class JobMaster extends Actor {
     this.onTell('decline', CheckpointDeclineSchema, (decline) => {
       if (decline.epoch !== this.#options.epoch || !this.#leading()) return;
       this.#coordinator?.onDecline(decline);
-      if (decline.taskGone) this.#taskGone(decline.task, decline.taskManagerId);
+      if (decline.taskGone) this.#scheduler.onTaskGone(decline.task, decline.taskManagerId);
     });
     this.onTell('task-progress', TaskProgressSchema, (progress) => {
       if (progress.epoch !== this.#options.epoch) return;
-      const { task } = progress;
-      const e = this.#execution(task);
-      if (!e || e.attempt !== task.attempt || e.taskManagerId !== progress.taskManagerId) return;
-      if (!isTerminalTaskState(e.state)) e.accumulators = progress.accumulators;
+      this.#scheduler.onTaskProgress(progress.task, progress.taskManagerId, progress.accumulators);
     });
   }
 
@@ -200,7 +174,7 @@ export class JobMaster extends Actor {
   }
 
   get status(): JobStatus {
-    return this.#status;
+    return this.#executionGraph.status;
   }
 
   override start(): void {
@@ -211,39 +185,19 @@ export class JobMaster extends Actor {
 
   /** Cancels the job; resolves with the status it is in afterwards (CANCELLING or terminal). */
   cancel(): Promise<JobStatus> {
-    return this.runInMailbox(() => {
-      if (isTerminalJobStatus(this.#status) || this.#status === JobStatus.CANCELLING) return this.#status;
-      this.log.info('cancelling job');
-      this.#stopTasks(JobStatus.CANCELLING, JobStatus.CANCELED);
-      return this.#status;
-    });
+    return this.runInMailbox(() => this.#scheduler.cancel());
   }
 
   /** The JobManager is going away: stop the tasks and end the job SUSPENDED. */
   suspend(reason: string): Promise<void> {
-    return this.runInMailbox(() => {
-      if (isTerminalJobStatus(this.#status)) return;
-      this.#error = { message: reason };
-      for (const tm of this.#taskManagersInUse()) {
-        this.#tellCancel(tm);
-      }
-      this.#terminate(JobStatus.SUSPENDED);
-    }).catch(() => undefined);
+    return this.runInMailbox(() => this.#scheduler.suspend(reason)).catch(() => undefined);
   }
 
   /** The ResourceManager lost a TaskManager that held slots of this job. */
   taskManagerLost(taskManagerId: string, reason: string): void {
-    void this.runInMailbox(() => {
-      if (!this.#leading()) return;
-      for (const e of this.#executions) {
-        if (e.taskManagerId !== taskManagerId || isTerminalTaskState(e.state)) continue;
-        const error = {
-          message: `TaskManager ${taskManagerId} lost: ${reason}`,
-          location: this.#taskLocation(e),
-        };
-        this.#onExecutionEnded(e, TaskState.FAILED, error);
-      }
-    }).catch(() => undefined);
+    void this.runInMailbox(() => this.#scheduler.onTaskManagerLost(taskManagerId, reason)).catch(
+      () => undefined,
+    );
   }
 
   /**
@@ -259,8 +213,8 @@ export class JobMaster extends Actor {
           'this JobManager has no state store: savepoints are off',
         );
       }
-      if (this.#status !== JobStatus.RUNNING) {
-        throw new SluiceError(ErrorCode.IllegalState, `job ${this.jobId} is ${this.#status}, not RUNNING`);
+      if (this.status !== JobStatus.RUNNING) {
+        throw new SluiceError(ErrorCode.IllegalState, `job ${this.jobId} is ${this.status}, not RUNNING`);
       }
       const base = (dir ?? coordinator.config.savepointsDir).replace(/\/+$/, '');
       const path = `${base}/savepoint-${this.jobId.slice(0, 6)}-${randomBytes(6).toString('hex')}`;
@@ -280,117 +234,30 @@ export class JobMaster extends Actor {
     return { ...stats, intervalMs: this.#coordinator?.config.intervalMs ?? 0 };
   }
 
-  /** What this JobMaster believes about each execution of the current attempt (for reconciliation). */
-  #expectedExecutions(): ExpectedExecution[] {
-    return this.#executions.map((e) => ({
-      vertexId: e.vertexId,
-      subtaskIndex: e.index,
-      attempt: e.attempt,
-      taskManagerId: e.taskManagerId,
-      state: e.state,
-    }));
-  }
-
-  /** Applies what reconciliation found: missed states, vanished executions, executions to cancel. */
-  #reconcile(actions: ReconcileAction[]): void {
-    const cancels = new Map<string, ReconcileAction['task'][]>();
-    for (const action of actions) {
-      if (action.kind === 'apply') {
-        const e = this.#execution(action.task);
-        this.log.warn(
-          { task: e ? this.#taskLocation(e) : action.task, state: action.state },
-          'applying a task state whose report was lost (reconciled from a heartbeat)',
-        );
-        this.#onTaskState({
-          task: action.task,
-          taskManagerId: e?.taskManagerId ?? '',
-          state: action.state,
-          ...(action.error ? { error: action.error } : {}),
-          ...(this.#options.epoch !== undefined ? { epoch: this.#options.epoch } : {}),
-        });
-      } else if (action.kind === 'missing') {
-        this.#taskGone(
-          action.task,
-          action.taskManagerId,
-          `not reported by its TaskExecutor for ${action.missingMs} ms`,
-        );
-      } else {
-        const list = cancels.get(action.taskManagerId) ?? [];
-        list.push(action.task);
-        cancels.set(action.taskManagerId, list);
-      }
-    }
-    const epoch = this.#options.epoch;
-    for (const [tm, tasks] of cancels) {
-      this.log.warn(
-        { taskManager: tm, tasks: tasks.length },
-        'a TaskExecutor runs executions this JobMaster does not know: cancelling them',
-      );
-      try {
-        this.ctx.rpc.tell(
-          `${this.#subjects.taskExecutor(tm)}.cancel-executions`,
-          'cancel-executions',
-          { tasks },
-          epoch === undefined ? {} : { epoch },
-        );
-      } catch (err) {
-        this.log.debug({ err }, 'cancel-executions not sent');
-      }
-    }
-  }
-
-  /** A TaskExecutor no longer has a task this JobMaster counts as running: its final state was lost. */
-  #taskGone(
-    task: CheckpointDecline['task'],
-    taskManagerId: string,
-    why = 'is no longer running there',
-  ): void {
-    const e = this.#execution(task);
-    if (
-      !e ||
-      e.attempt !== task.attempt ||
-      e.taskManagerId !== taskManagerId ||
-      isTerminalTaskState(e.state)
-    ) {
-      return;
-    }
-    this.#onExecutionEnded(e, TaskState.FAILED, {
-      message: `task ${this.#taskLocation(e)} ${why} (its final state never arrived)`,
-      location: this.#taskLocation(e),
-    });
-  }
-
-  /** The execution of a task id's vertex and subtask (any attempt: callers compare it). */
-  #execution(task: { vertexId: string; subtaskIndex: number }): Execution | undefined {
-    return this.#executions.find((x) => x.vertexId === task.vertexId && x.index === task.subtaskIndex);
-  }
-
-  #leading(): boolean {
-    return this.#options.stillLeading?.() ?? true;
-  }
-
   summary(): JobSummary {
-    const end = this.#endTime ?? Date.now();
+    const g = this.#executionGraph;
+    const end = g.endTime ?? Date.now();
     return {
       jobId: this.jobId,
       name: this.graph.name,
-      status: this.#status,
+      status: g.status,
       parallelism: requiredSlots(this.graph),
-      startTime: this.#startTime,
-      endTime: this.#endTime,
-      durationMs: end - this.#startTime,
+      startTime: g.startTime,
+      endTime: g.endTime,
+      durationMs: end - g.startTime,
       applicationId: this.graph.applicationId ?? null,
     };
   }
 
   details(): JobDetails {
+    const g = this.#executionGraph;
     return {
       ...this.summary(),
       vertices: this.graph.vertices.map((v) => ({
         id: v.id,
         name: v.name,
         parallelism: v.parallelism,
-        subtasks: this.#executions
+        subtasks: g.executions
           .filter((e) => e.vertexId === v.id)
           .map((e) => ({
             index: e.index,
@@ -398,320 +265,17 @@ export class JobMaster extends Actor {
             attempt: e.attempt,
             taskManagerId: e.taskManagerId,
           })),
-        accumulators: this.#accumulators(v.id),
+        accumulators: g.accumulators(v.id),
       })),
       edges: this.graph.edges.map((e) => ({
         source: e.source,
         target: e.target,
         partitioner: e.partitioner,
       })),
-      error: this.#error,
-      accumulators: this.#accumulators(),
-      restarts: this.#restarts,
+      error: this.#scheduler.error,
+      accumulators: g.accumulators(),
+      restarts: g.restarts,
     };
-  }
-
-  async #schedule(): Promise<void> {
-    if (this.#coordinator) {
-      try {
-        const restore = await this.#findRestore(this.#coordinator);
-        // Suspended or cancelled meanwhile (e.g. leadership lost during the read): nothing to start.
-        if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) return;
-        this.#restore = restore;
-      } catch (err) {
-        await this.runInMailbox(() => {
-          if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) return;
-          this.#error = { message: err instanceof Error ? err.message : String(err) };
-          this.log.error({ err }, "cannot restore the job's state");
-          this.#terminate(JobStatus.FAILED);
-        }).catch(() => undefined);
-        return;
-      }
-    }
-    const needed = requiredSlots(this.graph);
-    let slots: SlotAssignment[];
-    try {
-      slots = await this.#rm.requestSlots(
-        this.jobId,
-        needed,
-        this.#options.slotRequestTimeoutMs,
-        (_, message) => this.#publish(message),
-      );
-    } catch (err) {
-      await this.runInMailbox(() => {
-        if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) return;
-        this.#error = { message: err instanceof Error ? err.message : String(err) };
-        this.#terminate(JobStatus.FAILED);
-      }).catch(() => undefined);
-      return;
-    }
-    await this.runInMailbox(() => this.#deployAll(slots)).catch(() => this.#rm.releaseSlots(this.jobId));
-  }
-
-  #deployAll(slots: SlotAssignment[]): void {
-    if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) {
-      void this.#rm.releaseSlots(this.jobId);
-      return;
-    }
-    this.#setStatus(JobStatus.RUNNING);
-    for (const e of this.#executions) {
-      const slot = slots[e.index]!;
-      e.taskManagerId = slot.taskManagerId;
-      e.slotIndex = slot.slotIndex;
-      e.state = TaskState.DEPLOYING;
-      const vertex = this.graph.vertices.find((v) => v.id === e.vertexId)!;
-      const request: DeployRequest = {
-        task: { jobId: this.jobId, vertexId: e.vertexId, subtaskIndex: e.index, attempt: e.attempt },
-        vertexName: vertex.name,
-        parallelism: vertex.parallelism,
-        slotIndex: slot.slotIndex,
-        operator: vertex.operator,
-        ...(vertex.operator.kind === 'chain' ? { stream: this.#streamDescriptor(vertex.id) } : {}),
-      };
-      this.ctx.rpc
-        .ask(
-          `${this.#subjects.taskExecutor(slot.taskManagerId)}.deploy`,
-          'deploy',
-          request,
-          this.#options.epoch === undefined ? {} : { epoch: this.#options.epoch },
-        )
-        .catch((err: unknown) =>
-          this.runInMailbox(() => {
-            if (e.state !== TaskState.DEPLOYING) return;
-            const message = `deployment to TaskManager ${slot.taskManagerId} failed: ${isSluiceError(err) ? err.message : String(err)}`;
-            this.#onExecutionEnded(e, TaskState.FAILED, { message, location: this.#taskLocation(e) });
-          }),
-        )
-        .catch(() => undefined);
-    }
-  }
-
-  /** The latest usable checkpoint, else the savepoint the job was started from, else nothing. */
-  async #findRestore(coordinator: CheckpointCoordinator): Promise<RestoreSpec | undefined> {
-    const latest = await coordinator.latestRestore();
-    if (latest) {
-      this.log.info(
-        { checkpointId: latest.checkpointId },
-        `restoring from checkpoint ${latest.checkpointId}`,
-      );
-      return latest;
-    }
-    const savepoint = this.graph.savepoint;
-    if (!savepoint) return undefined;
-    const { restore } = await coordinator.savepointRestore(savepoint.path);
-    const uids = new Set(
-      this.graph.vertices.flatMap((v) =>
-        v.operator.kind === 'chain' ? v.operator.operators.map((o) => o.uid) : [],
-      ),
-    );
-    const missing = [
-      ...new Set(
-        restore.handles.flatMap((h) => h.operators.map((o) => o.uid)).filter((uid) => !uids.has(uid)),
-      ),
-    ];
-    if (missing.length > 0 && !savepoint.allowNonRestoredState) {
-      throw new SluiceError(
-        ErrorCode.InvalidJob,
-        `savepoint '${savepoint.path}' has state for operators this job does not have (${missing.join(', ')}); is it a savepoint of another job? Pass --allow-non-restored-state to skip that state`,
-      );
-    }
-    this.log.info(
-      { savepoint: savepoint.path, skipped: missing },
-      `restoring from savepoint ${savepoint.path}`,
-    );
-    return restore;
-  }
-
-  /** The current attempt's subtasks when every one of them runs (the coordinator triggers only then). */
-  #runningTasks() {
-    if (this.#status !== JobStatus.RUNNING) return undefined;
-    if (!this.#executions.every((e) => e.state === TaskState.RUNNING && e.taskManagerId !== null))
-      return undefined;
-    const sources = new Set(
-      this.graph.vertices.filter((v) => !this.graph.edges.some((e) => e.target === v.id)).map((v) => v.id),
-    );
-    return {
-      attempt: this.#attempt,
-      all: this.#executions.map((e) => ({
-        task: { jobId: this.jobId, vertexId: e.vertexId, subtaskIndex: e.index, attempt: e.attempt },
-        taskManagerId: e.taskManagerId!,
-        source: sources.has(e.vertexId),
-      })),
-    };
-  }
-
-  #tellTaskExecutor(taskManagerId: string, type: 'trigger' | 'complete', body: unknown): void {
-    const epoch = this.#options.epoch;
-    try {
-      this.ctx.rpc.tell(
-        `${this.#subjects.taskExecutor(taskManagerId)}.${type}`,
-        type,
-        body,
-        epoch === undefined ? {} : { epoch },
-      );
-    } catch (err) {
-      this.log.warn({ err, taskManagerId, type }, 'could not reach a TaskExecutor');
-    }
-  }
-
-  /** A vertex's channels: its incoming and outgoing edges with the parallelism on the other side. */
-  #streamDescriptor(vertexId: string): NonNullable<DeployRequest['stream']> {
-    const parallelismOf = (id: string) => this.graph.vertices.find((v) => v.id === id)!.parallelism;
-    return {
-      attempt: this.#attempt,
-      inputs: this.graph.edges
-        .filter((edge) => edge.target === vertexId)
-        .map((edge, inputIndex) => ({
-          edgeId: edge.id,
-          sourceParallelism: parallelismOf(edge.source),
-          inputIndex,
-        })),
-      outputs: this.graph.edges
-        .filter((edge) => edge.source === vertexId)
-        .map((edge) => ({ edgeId: edge.id, targetParallelism: parallelismOf(edge.target) })),
-      bufferTimeoutMs: this.graph.bufferTimeoutMs,
-      ...(this.graph.program ? { program: this.graph.program } : {}),
-      ...(this.#coordinator && this.#coordinator.config.intervalMs > 0
-        ? { checkpointing: { mode: this.#coordinator.config.mode } }
-        : {}),
-      ...(this.#restore ? { restore: this.#restoreFor(vertexId) } : {}),
-    };
-  }
-
-  /** The handles holding state of a vertex's operators. */
-  #restoreFor(vertexId: string): RestoreSpec {
-    const restore = this.#restore!;
-    const vertex = this.graph.vertices.find((v) => v.id === vertexId)!;
-    const uids = new Set(vertex.operator.kind === 'chain' ? vertex.operator.operators.map((o) => o.uid) : []);
-    return {
-      checkpointId: restore.checkpointId,
-      handles: restore.handles.filter((h) => h.object !== null && h.operators.some((o) => uids.has(o.uid))),
-    };
-  }
-
-  #onTaskState(update: TaskStateUpdate): void {
-    const { task } = update;
-    const e = this.#execution(task);
-    if (!e || e.attempt !== task.attempt || e.taskManagerId !== update.taskManagerId) {
-      this.log.debug({ task, from: update.taskManagerId }, 'state update for an unknown or old attempt');
-      return;
-    }
-    if (isTerminalTaskState(e.state)) return;
-    if (update.accumulators) e.accumulators = update.accumulators;
-    if (isTerminalTaskState(update.state)) {
-      this.#onExecutionEnded(e, update.state, update.error);
-    } else {
-      e.state = update.state;
-      if (
-        update.state === TaskState.RUNNING &&
-        this.#status === JobStatus.RUNNING &&
-        this.#executions.every((x) => x.state === TaskState.RUNNING)
-      ) {
-        this.#publish(ALL_TASKS_RUNNING);
-        this.#coordinator?.startPeriodic();
-      }
-    }
-  }
-
-  #onExecutionEnded(e: Execution, reported: TaskState, reportedError?: ErrorInfo): void {
-    // A task may only end CANCELED when this JobMaster cancelled it; otherwise its job lost it.
-    const unexpected =
-      reported === TaskState.CANCELED &&
-      (this.#status === JobStatus.RUNNING || this.#status === JobStatus.CREATED);
-    const state = unexpected ? TaskState.FAILED : reported;
-    const error = unexpected
-      ? { message: `task ${this.#taskLocation(e)} was cancelled without the JobMaster asking` }
-      : reportedError;
-    e.state = state;
-    if (
-      state === TaskState.FAILED &&
-      (this.#status === JobStatus.RUNNING || this.#status === JobStatus.CREATED)
-    ) {
-      this.#error = error ?? { message: `task ${this.#taskLocation(e)} failed` };
-      this.log.warn(
-        { error: this.#error.message, location: this.#error.location },
-        'task failed; failing the job',
-      );
-      this.#stopTasks(JobStatus.FAILING, JobStatus.FAILED);
-    }
-    this.#maybeTerminate();
-  }
-
-  /** Moves to FAILING/CANCELLING and cancels every task that still runs; ends at `target`. */
-  #stopTasks(transitional: JobStatus, target: JobStatus): void {
-    this.#target = target;
-    if (this.#status === JobStatus.CREATED || this.#status === JobStatus.RESTARTING) {
-      // Waiting for slots or for a restart: nothing is deployed.
-      this.#terminate(target);
-      return;
-    }
-    this.#setStatus(transitional);
-    this.#coordinator?.pause(`job ${transitional}`);
-    for (const tm of this.#taskManagersInUse()) this.#tellCancel(tm);
-    this.#cancelTimer = setTimeout(() => {
-      void this.runInMailbox(() => {
-        if (isTerminalJobStatus(this.#status)) return;
-        const stuck = this.#executions.filter((x) => !isTerminalTaskState(x.state));
-        this.log.warn(
-          { tasks: stuck.map((x) => this.#taskLocation(x)) },
-          `tasks did not stop within ${this.#options.cancelTimeoutMs} ms; giving up on them`,
-        );
-        for (const x of stuck) x.state = TaskState.CANCELED;
-        this.#maybeTerminate();
-      }).catch(() => undefined);
-    }, this.#options.cancelTimeoutMs);
-    this.#maybeTerminate();
-  }
-
-  #maybeTerminate(): void {
-    if (isTerminalJobStatus(this.#status) || this.#status === JobStatus.RESTARTING) return;
-    if (!this.#executions.every((e) => isTerminalTaskState(e.state))) return;
-    if (this.#target === JobStatus.FAILED) {
-      this.#failOrRestart();
-    } else if (this.#target) {
-      this.#terminate(this.#target);
-    } else if (this.#executions.every((e) => e.state === TaskState.FINISHED)) {
-      this.#terminate(JobStatus.FINISHED);
-    } else {
-      this.#terminate(JobStatus.CANCELED);
-    }
-  }
-
-  /** Every task is down after a failure: the restart strategy decides between a restart and FAILED. */
-  #failOrRestart(): void {
-    clearTimeout(this.#cancelTimer);
-    const delay = this.#options.restartStrategy.onFailure(Date.now());
-    if (delay === undefined) {
-      if (this.#restarts > 0) {
-        this.log.warn({ strategy: this.#options.restartStrategy.describe() }, 'restart strategy gave up');
-      }
-      this.#terminate(JobStatus.FAILED);
-      return;
-    }
-    this.#target = undefined;
-    const message = `restarting in ${delay} ms after: ${this.#error?.message ?? 'a failure'} (${this.#options.restartStrategy.describe()})`;
-    this.log.info({ delayMs: delay, attempt: this.#attempt + 1 }, message);
-    this.#status = JobStatus.RESTARTING;
-    this.#publish(message);
-    void this.#rm.releaseSlots(this.jobId).catch(() => undefined);
-    this.#restartTimer = setTimeout(() => {
-      void this.runInMailbox(() => this.#restart()).catch(() => undefined);
-    }, delay);
-  }
-
-  #restart(): void {
-    if (this.#status !== JobStatus.RESTARTING) return;
-    this.#attempt++;
-    this.#restarts++;
-    this.#reconciler.reset();
-    for (const e of this.#executions) {
-      e.attempt = this.#attempt;
-      e.state = TaskState.SCHEDULED;
-      e.taskManagerId = null;
-      e.slotIndex = -1;
-      e.accumulators = {};
-    }
-    void this.#schedule();
   }
 
   /**
@@ -720,28 +284,126 @@ export class JobMaster extends Actor {
    * connection, so that cleanup never runs on a draining connection.
    */
   get terminated(): Promise<void> {
-    return this.#terminated;
+    return this.#terminatedPromise;
   }
 
   #markTerminated: () => void = () => undefined;
-  readonly #terminated = new Promise<void>((resolve) => {
+  readonly #terminatedPromise = new Promise<void>((resolve) => {
     this.#markTerminated = resolve;
   });
 
-  #terminate(status: JobStatus): void {
-    clearTimeout(this.#cancelTimer);
+  #leading(): boolean {
+    return this.#options.stillLeading?.() ?? true;
+  }
+
+  /** Restores state (if the job checkpoints), gets slots and deploys the current attempt. */
+  async #schedule(): Promise<void> {
+    const scheduler = this.#scheduler;
+    if (this.#coordinator) {
+      try {
+        const restore = await findRestore(this.graph, this.#coordinator, this.log);
+        // Suspended or cancelled meanwhile (e.g. leadership lost during the read): nothing to start.
+        if (!scheduler.awaitingDeployment) return;
+        this.#restore = restore;
+      } catch (err) {
+        await this.runInMailbox(() => {
+          if (!scheduler.awaitingDeployment) return;
+          this.log.error({ err }, "cannot restore the job's state");
+          scheduler.schedulingFailed(err instanceof Error ? err.message : String(err));
+        }).catch(() => undefined);
+        return;
+      }
+    }
+    let slots: SlotAssignment[];
+    try {
+      slots = await this.#rm.requestSlots(
+        this.jobId,
+        requiredSlots(this.graph),
+        this.#options.slotRequestTimeoutMs,
+        (_, message) => this.#publish(message),
+      );
+    } catch (err) {
+      await this.runInMailbox(() =>
+        scheduler.schedulingFailed(err instanceof Error ? err.message : String(err)),
+      ).catch(() => undefined);
+      return;
+    }
+    await this.runInMailbox(() => this.#deployAll(slots)).catch(() => this.#rm.releaseSlots(this.jobId));
+  }
+
+  #deployAll(slots: SlotAssignment[]): void {
+    const executions = this.#scheduler.deploy(slots);
+    if (!executions) {
+      void this.#rm.releaseSlots(this.jobId);
+      return;
+    }
+    const g = this.#executionGraph;
+    const checkpointing =
+      this.#coordinator && this.#coordinator.config.intervalMs > 0
+        ? this.#coordinator.config.mode
+        : undefined;
+    for (const e of executions) {
+      const vertex = this.graph.vertices.find((v) => v.id === e.vertexId)!;
+      const request: DeployRequest = {
+        task: g.taskId(e),
+        vertexName: vertex.name,
+        parallelism: vertex.parallelism,
+        slotIndex: e.slotIndex,
+        operator: vertex.operator,
+        ...(vertex.operator.kind === 'chain'
+          ? { stream: streamDescriptor(this.graph, vertex.id, g.attempt, checkpointing, this.#restore) }
+          : {}),
+      };
+      const taskManagerId = e.taskManagerId!;
+      this.ctx.rpc
+        .ask(
+          `${this.#subjects.taskExecutor(taskManagerId)}.deploy`,
+          'deploy',
+          request,
+          this.#options.epoch === undefined ? {} : { epoch: this.#options.epoch },
+        )
+        .catch((err: unknown) =>
+          this.runInMailbox(() =>
+            this.#scheduler.deployFailed(
+              e,
+              `deployment to TaskManager ${taskManagerId} failed: ${isSluiceError(err) ? err.message : String(err)}`,
+            ),
+          ),
+        )
+        .catch(() => undefined);
+    }
+  }
+
+  /** The current attempt's subtasks when every one of them runs (the coordinator triggers only then). */
+  #runningTasks() {
+    const g = this.#executionGraph;
+    if (g.status !== JobStatus.RUNNING) return undefined;
+    if (!g.executions.every((e) => e.state === 'RUNNING' && e.taskManagerId !== null)) return undefined;
+    const sources = new Set(
+      this.graph.vertices.filter((v) => !this.graph.edges.some((e) => e.target === v.id)).map((v) => v.id),
+    );
+    return {
+      attempt: g.attempt,
+      all: g.executions.map((e) => ({
+        task: g.taskId(e),
+        taskManagerId: e.taskManagerId!,
+        source: sources.has(e.vertexId),
+      })),
+    };
+  }
+
+  /** The job reached a terminal status: release its slots, settle its checkpoints, stop. */
+  #terminated(status: JobStatus): void {
     clearInterval(this.#silenceTimer);
-    clearTimeout(this.#restartTimer);
     this.#coordinator?.shutdown(`job ${status}`);
+    const g = this.#executionGraph;
     // A finished or cancelled job's checkpoints are deleted (a failed or suspended job's are kept).
     const discard = (): Promise<void> | undefined =>
       status === JobStatus.FINISHED || status === JobStatus.CANCELED
         ? this.#coordinator?.discardAll()
         : undefined;
-    this.#endTime = Date.now();
-    this.#setStatus(status);
     this.log.info(
-      { status, durationMs: this.#endTime - this.#startTime, accumulators: this.#accumulators() },
+      { status, durationMs: (g.endTime ?? Date.now()) - g.startTime, accumulators: g.accumulators() },
       'job ended',
     );
     void this.#rm
@@ -758,21 +420,15 @@ export class JobMaster extends Actor {
       });
   }
 
-  #setStatus(status: JobStatus): void {
-    if (this.#status === status) return;
-    this.log.info({ from: this.#status, to: status }, `job ${status}`);
-    this.#status = status;
-    this.#publish();
-  }
-
   #publish(message?: string): void {
+    const g = this.#executionGraph;
     const event: JobEvent = {
       jobId: this.jobId,
       name: this.graph.name,
-      status: this.#status,
+      status: g.status,
       timestamp: Date.now(),
-      error: this.#error,
-      accumulators: this.#accumulators(),
+      error: this.#scheduler?.error ?? null,
+      accumulators: g.accumulators(),
       ...(message === undefined ? {} : { message }),
     };
     try {
@@ -782,20 +438,18 @@ export class JobMaster extends Actor {
     }
   }
 
-  /**
-   * Accumulators summed over subtasks (of one vertex, or of the whole job); a vertex's `… watermark` is the
-   * minimum instead (the event time every subtask has reached).
-   */
-  #accumulators(vertexId?: string): Record<string, number> {
-    const total: Record<string, number> = {};
-    for (const e of this.#executions) {
-      if (vertexId !== undefined && e.vertexId !== vertexId) continue;
-      for (const [k, v] of Object.entries(e.accumulators)) {
-        if (k.endsWith(` ${WATERMARK}`)) total[k] = Math.min(total[k] ?? Number.POSITIVE_INFINITY, v);
-        else total[k] = (total[k] ?? 0) + v;
-      }
+  #tellTaskExecutor(taskManagerId: string, type: 'trigger' | 'complete', body: unknown): void {
+    const epoch = this.#options.epoch;
+    try {
+      this.ctx.rpc.tell(
+        `${this.#subjects.taskExecutor(taskManagerId)}.${type}`,
+        type,
+        body,
+        epoch === undefined ? {} : { epoch },
+      );
+    } catch (err) {
+      this.log.warn({ err, taskManagerId, type }, 'could not reach a TaskExecutor');
     }
-    return total;
   }
 
   #tellCancel(taskManagerId: string): void {
@@ -808,21 +462,17 @@ export class JobMaster extends Actor {
     );
   }
 
-  #taskManagersInUse(): Set<string> {
-    const tms = new Set<string>();
-    for (const e of this.#executions) {
-      if (e.taskManagerId && !isTerminalTaskState(e.state)) tms.add(e.taskManagerId);
+  #tellCancelExecutions(taskManagerId: string, tasks: TaskId[]): void {
+    const epoch = this.#options.epoch;
+    try {
+      this.ctx.rpc.tell(
+        `${this.#subjects.taskExecutor(taskManagerId)}.cancel-executions`,
+        'cancel-executions',
+        { tasks },
+        epoch === undefined ? {} : { epoch },
+      );
+    } catch (err) {
+      this.log.debug({ err }, 'cancel-executions not sent');
     }
-    return tms;
-  }
-
-  #taskLocation(e: Execution): string {
-    const vertex = this.graph.vertices.find((v) => v.id === e.vertexId)!;
-    const name = taskName(
-      { jobId: this.jobId, vertexId: e.vertexId, subtaskIndex: e.index, attempt: e.attempt },
-      vertex.name,
-      vertex.parallelism,
-    );
-    return e.taskManagerId ? `${name} on ${e.taskManagerId}` : name;
   }
 }
