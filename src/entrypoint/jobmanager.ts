@@ -89,6 +89,13 @@ export async function startJobManager(
       restartStrategy: config.restartStrategy,
       checkpointing: config.checkpointing,
       stateStore,
+      reactive:
+        config.scheduler.mode === 'reactive'
+          ? {
+              stabilizationTimeoutMs: config.scheduler.stabilizationTimeoutMs,
+              cooldownAfterRescalingMs: config.scheduler.cooldownAfterRescalingMs,
+            }
+          : undefined,
       ha:
         epoch !== undefined && stores
           ? { epoch, ...stores, ...(stillLeading === undefined ? {} : { stillLeading }) }

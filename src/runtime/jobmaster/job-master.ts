@@ -37,6 +37,24 @@ import {
   taskName,
 } from '../taskexecutor/protocol.js';
 import { ExecutionReconciler, type ExpectedExecution, type ReconcileAction } from './execution-reconciler.js';
+import {
+  type ReactiveModeOptions,
+  ReactiveScalingPolicy,
+  reactiveParallelism,
+  sameParallelism,
+} from './reactive-mode.js';
+import {
+  describeRescale,
+  maxParallelismOf,
+  parallelismOf,
+  RescaleCause,
+  type RescaleRecord,
+  type RescaleRequest,
+  type RescaleResult,
+  type Rescaler,
+  resolveRescaleTarget,
+  type VertexParallelism,
+} from './rescale.js';
 import type { RestartStrategy } from './restart-strategy.js';
 
 /** Event message once every task of the job's current attempt runs. */
@@ -70,6 +88,25 @@ export interface JobMasterOptions {
    * long (at least 3 intervals) has lost them (it restarted under the same id). Default 5000.
    */
   heartbeatTimeoutMs?: number | undefined;
+  /** `scheduler-mode: reactive`: the job uses every slot it can have and follows TaskManagers. */
+  reactive?: ReactiveModeOptions | undefined;
+}
+
+/** Rescales kept for REST and the dashboard. */
+const RESCALE_HISTORY = 10;
+
+/** The rescale under way (one at a time). */
+interface RescaleInFlight {
+  request: RescaleRequest;
+  previous: VertexParallelism;
+  target: VertexParallelism;
+  record: RescaleRecord;
+  /** checkpointing: the old tasks run; deploying: they were told to stop and the new ones deployed. */
+  phase: 'checkpointing' | 'deploying';
+  /** When the old tasks were told to stop (performance.now). */
+  stoppedAt: number;
+  resolve: (result: RescaleResult) => void;
+  reject: (err: Error) => void;
 }
 
 interface Execution {
@@ -82,8 +119,9 @@ interface Execution {
   accumulators: Record<string, number>;
 }
 
-export class JobMaster extends Actor {
-  readonly graph: JobGraph;
+export class JobMaster extends Actor implements Rescaler {
+  /** The job's graph; a rescale replaces it with one at the new parallelism. */
+  #graph: JobGraph;
   readonly #subjects: Subjects;
   readonly #rm: ResourceManager;
   readonly #options: JobMasterOptions;
@@ -104,6 +142,13 @@ export class JobMaster extends Actor {
   #restore: RestoreSpec | undefined;
   readonly #reconciler: ExecutionReconciler;
   #silenceTimer: NodeJS.Timeout | undefined;
+  /** The slots the current attempt's tasks were deployed to. */
+  #slots: SlotAssignment[] = [];
+  #rescale: RescaleInFlight | undefined;
+  readonly #rescales: RescaleRecord[] = [];
+  readonly #reactive: ReactiveScalingPolicy | undefined;
+  #reactiveTimer: NodeJS.Timeout | undefined;
+  #unsubscribeSlots: (() => void) | undefined;
 
   constructor(
     ctx: ActorContext,
@@ -113,22 +158,14 @@ export class JobMaster extends Actor {
     options: JobMasterOptions,
   ) {
     super(ctx, 'JobMaster', subjects.jobMaster(graph.jobId), { job: graph.jobId });
-    this.graph = graph;
+    this.#graph = graph;
     this.#subjects = subjects;
     this.#rm = rm;
     this.#options = options;
-    for (const vertex of graph.vertices) {
-      for (let index = 0; index < vertex.parallelism; index++) {
-        this.#executions.push({
-          vertexId: vertex.id,
-          index,
-          attempt: 0,
-          state: TaskState.SCHEDULED,
-          taskManagerId: null,
-          slotIndex: -1,
-          accumulators: {},
-        });
-      }
+    this.#buildExecutions();
+    if (options.reactive) {
+      this.#reactive = new ReactiveScalingPolicy(options.reactive, systemClock);
+      this.#unsubscribeSlots = rm.onSlotsChanged(() => this.#reactiveCheck());
     }
     const heartbeatMs = options.heartbeatIntervalMs ?? 1_000;
     this.#reconciler = new ExecutionReconciler({
@@ -196,7 +233,11 @@ export class JobMaster extends Actor {
   }
 
   get jobId(): string {
-    return this.graph.jobId;
+    return this.#graph.jobId;
+  }
+
+  get graph(): JobGraph {
+    return this.#graph;
   }
 
   get status(): JobStatus {
@@ -278,6 +319,258 @@ export class JobMaster extends Actor {
       retained: [],
     };
     return { ...stats, intervalMs: this.#coordinator?.config.intervalMs ?? 0 };
+  }
+
+  currentParallelism(): VertexParallelism {
+    return parallelismOf(this.#graph);
+  }
+
+  maxParallelism(): VertexParallelism {
+    return maxParallelismOf(this.#graph);
+  }
+
+  /** The rescale under way (if any) and the last ones, newest last. */
+  rescaleHistory(): RescaleRecord[] {
+    return this.#rescales.map((r) => ({ ...r }));
+  }
+
+  /**
+   * Rescales the running job (the contract is in rescale.ts): reserves the slots, takes a checkpoint, stops
+   * the old tasks and deploys the new ones at once (another attempt: their channels are their own), which
+   * restore from the latest committed checkpoint. Resolves once every new task runs.
+   */
+  rescale(request: RescaleRequest): Promise<RescaleResult> {
+    return this.runInMailbox(() => {
+      const previous = this.currentParallelism();
+      const running = this.#rescale;
+      if (running) {
+        throw new SluiceError(
+          ErrorCode.RescaleInProgress,
+          `job ${this.jobId} is already being rescaled (${running.request.cause}: ${describeRescale(running.previous, running.target)}); ask again once it is done`,
+        );
+      }
+      if (this.#status !== JobStatus.RUNNING) {
+        throw new SluiceError(
+          ErrorCode.IllegalState,
+          `job ${this.jobId} is ${this.#status}: only a RUNNING job can be rescaled`,
+        );
+      }
+      const target = resolveRescaleTarget(this.#graph, request.target);
+      if (sameParallelism(target, previous)) {
+        return { done: Promise.resolve<RescaleResult>({ jobId: this.jobId, previous, target }) };
+      }
+      if (!this.#coordinator) {
+        throw new SluiceError(
+          ErrorCode.IllegalState,
+          `job ${this.jobId} cannot be rescaled: this JobManager has no state store, and a rescale moves the job's state through a checkpoint (set state.checkpoints.dir)`,
+        );
+      }
+      if (!this.#executions.every((e) => e.state === TaskState.RUNNING)) {
+        throw new SluiceError(
+          ErrorCode.IllegalState,
+          `job ${this.jobId} cannot be rescaled yet: not every task runs (a rescale starts from a checkpoint)`,
+        );
+      }
+      let resolve: (r: RescaleResult) => void = () => undefined;
+      let reject: (e: Error) => void = () => undefined;
+      const done = new Promise<RescaleResult>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      const record: RescaleRecord = {
+        cause: request.cause,
+        reason: request.reason,
+        previous,
+        target,
+        status: 'IN_PROGRESS',
+        startTime: Date.now(),
+        endTime: null,
+        checkpointId: null,
+        downtimeMs: null,
+      };
+      this.#rescales.push(record);
+      if (this.#rescales.length > RESCALE_HISTORY) this.#rescales.shift();
+      const inflight: RescaleInFlight = {
+        request,
+        previous,
+        target,
+        record,
+        phase: 'checkpointing',
+        stoppedAt: 0,
+        resolve,
+        reject,
+      };
+      this.#rescale = inflight;
+      this.log.info(
+        { cause: request.cause, reason: request.reason, previous, target },
+        `rescaling: ${describeRescale(previous, target)}`,
+      );
+      void this.#runRescale(inflight);
+      return { done };
+    }).then(({ done }) => done);
+  }
+
+  async #runRescale(inflight: RescaleInFlight): Promise<void> {
+    const coordinator = this.#coordinator!;
+    const needed = Math.max(...Object.values(inflight.target));
+    try {
+      // Before anything stops: a rescale the cluster cannot give slots for leaves the job as it was.
+      await this.#rm.reserveSlots(this.jobId, needed);
+      try {
+        await coordinator.triggerCheckpoint();
+      } catch (err) {
+        await this.runInMailbox(() => {
+          if (this.#status === JobStatus.RUNNING) void this.#rm.releaseSlotsExcept(this.jobId, this.#slots);
+        });
+        throw err;
+      }
+      // No checkpoint may commit after the one restored from (its sinks would publish what the new tasks
+      // replay): stop triggering, wait for commits under way, then restore from the latest one.
+      await this.runInMailbox(() => {
+        if (this.#rescale === inflight && this.#status === JobStatus.RUNNING) coordinator.pause('rescaling');
+      });
+      await coordinator.settle();
+      const deploy = await this.runInMailbox(() => this.#stopForRescale(inflight));
+      if (!deploy) return;
+      const slots = await this.#rm
+        .reassignSlots(this.jobId, needed, this.#options.slotRequestTimeoutMs, (_, message) =>
+          this.#publish(message),
+        )
+        .catch(async (err: unknown) => {
+          await this.runInMailbox(() => this.#rescaleDeployFailed(inflight, err));
+          return undefined;
+        });
+      if (!slots) return;
+      await this.runInMailbox(() => {
+        if (this.#rescale !== inflight || this.#status !== JobStatus.RESTARTING) {
+          return;
+        }
+        this.#deployAll(slots);
+      });
+    } catch (err) {
+      await this.runInMailbox(() => this.#failRescale(inflight, err)).catch(() => undefined);
+    }
+  }
+
+  /** The rescale's checkpoint is committed: old tasks stop, the new attempt is built. False: not going on. */
+  #stopForRescale(inflight: RescaleInFlight): boolean {
+    if (this.#rescale !== inflight) return false;
+    if (this.#status !== JobStatus.RUNNING) {
+      this.#failRescale(inflight, new SluiceError(ErrorCode.IllegalState, `job became ${this.#status}`));
+      return false;
+    }
+    const restore = this.#coordinator!.latestCompleted()!;
+    inflight.phase = 'deploying';
+    inflight.stoppedAt = performance.now();
+    inflight.record.checkpointId = restore.checkpointId;
+    for (const tm of this.#taskManagersInUse()) this.#tellCancel(tm);
+    this.#status = JobStatus.RESTARTING;
+    this.#publish(
+      `rescaling (${inflight.request.cause}: ${inflight.request.reason}): ${describeRescale(inflight.previous, inflight.target)}, from checkpoint ${restore.checkpointId}`,
+    );
+    this.#attempt++;
+    this.#applyParallelism(inflight.target);
+    this.#restore = restore;
+    this.#reconciler.reset();
+    return true;
+  }
+
+  /** The new tasks could not get their slots: the job restarts (at its old parallelism unless reactive). */
+  #rescaleDeployFailed(inflight: RescaleInFlight, err: unknown): void {
+    if (this.#rescale !== inflight || this.#status !== JobStatus.RESTARTING) return;
+    this.#failRescale(inflight, err);
+    if (!this.#reactive) this.#applyParallelism(inflight.previous);
+    this.#error = { message: `rescale failed: ${err instanceof Error ? err.message : String(err)}` };
+    this.#target = JobStatus.FAILED;
+    this.#failOrRestart();
+  }
+
+  #completeRescale(inflight: RescaleInFlight): void {
+    this.#rescale = undefined;
+    const downtimeMs = Math.round(performance.now() - inflight.stoppedAt);
+    inflight.record.status = 'COMPLETED';
+    inflight.record.endTime = Date.now();
+    inflight.record.downtimeMs = downtimeMs;
+    this.#reactive?.rescaled();
+    this.log.info(
+      { cause: inflight.request.cause, downtimeMs, checkpointId: inflight.record.checkpointId },
+      `rescaled: ${describeRescale(inflight.previous, inflight.target)} (${downtimeMs} ms from stopping the old tasks until every new one ran)`,
+    );
+    inflight.resolve({ jobId: this.jobId, previous: inflight.previous, target: inflight.target, downtimeMs });
+  }
+
+  #failRescale(inflight: RescaleInFlight, err: unknown): void {
+    if (this.#rescale !== inflight) return;
+    this.#rescale = undefined;
+    const message = err instanceof Error ? err.message : String(err);
+    inflight.record.status = 'FAILED';
+    inflight.record.endTime = Date.now();
+    inflight.record.failure = message;
+    this.log.warn({ cause: inflight.request.cause, err: message }, 'rescale failed');
+    inflight.reject(
+      isSluiceError(err)
+        ? err
+        : new SluiceError(ErrorCode.IllegalState, `rescale of job ${this.jobId} failed: ${message}`),
+    );
+  }
+
+  /** Replaces the graph's parallelism and builds the executions of the current attempt for it. */
+  #applyParallelism(target: VertexParallelism): void {
+    this.#graph = {
+      ...this.#graph,
+      vertices: this.#graph.vertices.map((v) => ({ ...v, parallelism: target[v.id] ?? v.parallelism })),
+    };
+    this.#buildExecutions();
+  }
+
+  #buildExecutions(): void {
+    this.#executions.length = 0;
+    for (const vertex of this.#graph.vertices) {
+      for (let index = 0; index < vertex.parallelism; index++) {
+        this.#executions.push({
+          vertexId: vertex.id,
+          index,
+          attempt: this.#attempt,
+          state: TaskState.SCHEDULED,
+          taskManagerId: null,
+          slotIndex: -1,
+          accumulators: {},
+        });
+      }
+    }
+  }
+
+  /** Reactive mode: the cluster's slots changed (or a wait ended): rescale the job to them when due. */
+  #reactiveCheck(): void {
+    const policy = this.#reactive;
+    if (!policy || isTerminalJobStatus(this.#status)) return;
+    void this.#rm
+      .availableSlotsFor(this.jobId)
+      .then((available) =>
+        this.runInMailbox(() => {
+          policy.observeSlots(available);
+          clearTimeout(this.#reactiveTimer);
+          if (!this.#leading() || this.#status !== JobStatus.RUNNING || this.#rescale) return;
+          if (!this.#executions.every((e) => e.state === TaskState.RUNNING)) return;
+          const decision = policy.decide(this.#graph, this.currentParallelism());
+          if (decision.kind === 'wait') {
+            this.log.debug({ waitMs: decision.waitMs, why: decision.why }, 'reactive mode: waiting');
+            this.#reactiveTimer = setTimeout(() => this.#reactiveCheck(), decision.waitMs + 5);
+            this.#reactiveTimer.unref?.();
+          } else if (decision.kind === 'rescale') {
+            this.rescale({
+              target: decision.target,
+              cause: RescaleCause.Reactive,
+              reason: `${available} slots available`,
+            })
+              .then(() => this.#reactiveCheck())
+              .catch((err: unknown) =>
+                this.log.warn({ err: (err as Error).message }, 'reactive mode: rescale did not happen'),
+              );
+          }
+        }),
+      )
+      .catch(() => undefined);
   }
 
   /** What this JobMaster believes about each execution of the current attempt (for reconciliation). */
@@ -373,20 +666,20 @@ export class JobMaster extends Actor {
     const end = this.#endTime ?? Date.now();
     return {
       jobId: this.jobId,
-      name: this.graph.name,
+      name: this.#graph.name,
       status: this.#status,
-      parallelism: requiredSlots(this.graph),
+      parallelism: requiredSlots(this.#graph),
       startTime: this.#startTime,
       endTime: this.#endTime,
       durationMs: end - this.#startTime,
-      applicationId: this.graph.applicationId ?? null,
+      applicationId: this.#graph.applicationId ?? null,
     };
   }
 
   details(): JobDetails {
     return {
       ...this.summary(),
-      vertices: this.graph.vertices.map((v) => ({
+      vertices: this.#graph.vertices.map((v) => ({
         id: v.id,
         name: v.name,
         parallelism: v.parallelism,
@@ -400,7 +693,7 @@ export class JobMaster extends Actor {
           })),
         accumulators: this.#accumulators(v.id),
       })),
-      edges: this.graph.edges.map((e) => ({
+      edges: this.#graph.edges.map((e) => ({
         source: e.source,
         target: e.target,
         partitioner: e.partitioner,
@@ -428,7 +721,23 @@ export class JobMaster extends Actor {
         return;
       }
     }
-    const needed = requiredSlots(this.graph);
+    if (this.#reactive) {
+      // Reactive mode: the job starts (or restarts) at the parallelism the slots it can have allow.
+      const available = await this.#rm.availableSlotsFor(this.jobId).catch(() => 0);
+      await this.runInMailbox(() => {
+        if (this.#status !== JobStatus.CREATED && this.#status !== JobStatus.RESTARTING) return;
+        const target = reactiveParallelism(this.#graph, Math.max(1, available));
+        this.#reactive?.observeSlots(available);
+        this.#reactive?.rescaled();
+        if (sameParallelism(target, this.currentParallelism())) return;
+        this.log.info(
+          { available, target },
+          `reactive mode: ${describeRescale(this.currentParallelism(), target)} (${available} slots available)`,
+        );
+        this.#applyParallelism(target);
+      });
+    }
+    const needed = requiredSlots(this.#graph);
     let slots: SlotAssignment[];
     try {
       slots = await this.#rm.requestSlots(
@@ -454,12 +763,13 @@ export class JobMaster extends Actor {
       return;
     }
     this.#setStatus(JobStatus.RUNNING);
+    this.#slots = slots;
     for (const e of this.#executions) {
       const slot = slots[e.index]!;
       e.taskManagerId = slot.taskManagerId;
       e.slotIndex = slot.slotIndex;
       e.state = TaskState.DEPLOYING;
-      const vertex = this.graph.vertices.find((v) => v.id === e.vertexId)!;
+      const vertex = this.#graph.vertices.find((v) => v.id === e.vertexId)!;
       const request: DeployRequest = {
         task: { jobId: this.jobId, vertexId: e.vertexId, subtaskIndex: e.index, attempt: e.attempt },
         vertexName: vertex.name,
@@ -496,11 +806,11 @@ export class JobMaster extends Actor {
       );
       return latest;
     }
-    const savepoint = this.graph.savepoint;
+    const savepoint = this.#graph.savepoint;
     if (!savepoint) return undefined;
     const { restore } = await coordinator.savepointRestore(savepoint.path);
     const uids = new Set(
-      this.graph.vertices.flatMap((v) =>
+      this.#graph.vertices.flatMap((v) =>
         v.operator.kind === 'chain' ? v.operator.operators.map((o) => o.uid) : [],
       ),
     );
@@ -528,7 +838,7 @@ export class JobMaster extends Actor {
     if (!this.#executions.every((e) => e.state === TaskState.RUNNING && e.taskManagerId !== null))
       return undefined;
     const sources = new Set(
-      this.graph.vertices.filter((v) => !this.graph.edges.some((e) => e.target === v.id)).map((v) => v.id),
+      this.#graph.vertices.filter((v) => !this.#graph.edges.some((e) => e.target === v.id)).map((v) => v.id),
     );
     return {
       attempt: this.#attempt,
@@ -556,21 +866,21 @@ export class JobMaster extends Actor {
 
   /** A vertex's channels: its incoming and outgoing edges with the parallelism on the other side. */
   #streamDescriptor(vertexId: string): NonNullable<DeployRequest['stream']> {
-    const parallelismOf = (id: string) => this.graph.vertices.find((v) => v.id === id)!.parallelism;
+    const parallelismOf = (id: string) => this.#graph.vertices.find((v) => v.id === id)!.parallelism;
     return {
       attempt: this.#attempt,
-      inputs: this.graph.edges
+      inputs: this.#graph.edges
         .filter((edge) => edge.target === vertexId)
         .map((edge, inputIndex) => ({
           edgeId: edge.id,
           sourceParallelism: parallelismOf(edge.source),
           inputIndex,
         })),
-      outputs: this.graph.edges
+      outputs: this.#graph.edges
         .filter((edge) => edge.source === vertexId)
         .map((edge) => ({ edgeId: edge.id, targetParallelism: parallelismOf(edge.target) })),
-      bufferTimeoutMs: this.graph.bufferTimeoutMs,
-      ...(this.graph.program ? { program: this.graph.program } : {}),
+      bufferTimeoutMs: this.#graph.bufferTimeoutMs,
+      ...(this.#graph.program ? { program: this.#graph.program } : {}),
       ...(this.#coordinator && this.#coordinator.config.intervalMs > 0
         ? { checkpointing: { mode: this.#coordinator.config.mode } }
         : {}),
@@ -581,7 +891,7 @@ export class JobMaster extends Actor {
   /** The handles holding state of a vertex's operators. */
   #restoreFor(vertexId: string): RestoreSpec {
     const restore = this.#restore!;
-    const vertex = this.graph.vertices.find((v) => v.id === vertexId)!;
+    const vertex = this.#graph.vertices.find((v) => v.id === vertexId)!;
     const uids = new Set(vertex.operator.kind === 'chain' ? vertex.operator.operators.map((o) => o.uid) : []);
     return {
       checkpointId: restore.checkpointId,
@@ -609,6 +919,9 @@ export class JobMaster extends Actor {
       ) {
         this.#publish(ALL_TASKS_RUNNING);
         this.#coordinator?.startPeriodic();
+        const rescale = this.#rescale;
+        if (rescale?.phase === 'deploying') this.#completeRescale(rescale);
+        this.#reactiveCheck();
       }
     }
   }
@@ -640,6 +953,15 @@ export class JobMaster extends Actor {
   /** Moves to FAILING/CANCELLING and cancels every task that still runs; ends at `target`. */
   #stopTasks(transitional: JobStatus, target: JobStatus): void {
     this.#target = target;
+    if (this.#rescale) {
+      this.#failRescale(
+        this.#rescale,
+        new SluiceError(
+          ErrorCode.IllegalState,
+          `job ${this.jobId} is ${transitional} (${this.#error?.message ?? 'cancelled'})`,
+        ),
+      );
+    }
     if (this.#status === JobStatus.CREATED || this.#status === JobStatus.RESTARTING) {
       // Waiting for slots or for a restart: nothing is deployed.
       this.#terminate(target);
@@ -729,6 +1051,14 @@ export class JobMaster extends Actor {
   });
 
   #terminate(status: JobStatus): void {
+    if (this.#rescale) {
+      this.#failRescale(
+        this.#rescale,
+        new SluiceError(ErrorCode.IllegalState, `job ${this.jobId} ended ${status}`),
+      );
+    }
+    clearTimeout(this.#reactiveTimer);
+    this.#unsubscribeSlots?.();
     clearTimeout(this.#cancelTimer);
     clearInterval(this.#silenceTimer);
     clearTimeout(this.#restartTimer);
@@ -768,7 +1098,7 @@ export class JobMaster extends Actor {
   #publish(message?: string): void {
     const event: JobEvent = {
       jobId: this.jobId,
-      name: this.graph.name,
+      name: this.#graph.name,
       status: this.#status,
       timestamp: Date.now(),
       error: this.#error,
@@ -817,7 +1147,7 @@ export class JobMaster extends Actor {
   }
 
   #taskLocation(e: Execution): string {
-    const vertex = this.graph.vertices.find((v) => v.id === e.vertexId)!;
+    const vertex = this.#graph.vertices.find((v) => v.id === e.vertexId)!;
     const name = taskName(
       { jobId: this.jobId, vertexId: e.vertexId, subtaskIndex: e.index, attempt: e.attempt },
       vertex.name,
