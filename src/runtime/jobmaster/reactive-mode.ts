@@ -15,10 +15,17 @@
  *   `jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling` ago.
  * When neither holds yet it says how long to wait. It does not decide anything about a job that lost slots:
  * its tasks there failed, and the JobMaster's restart schedules it at the parallelism it can still have.
+ *
+ * {@link ReactiveScaler} applies the policy to one running job: it hears of every change of the cluster's
+ * slots from the ResourceManager, asks how many the job could have, and rescales it (cause `reactive`)
+ * when the policy says so, or looks again when the policy's wait is over.
  */
+import { JobStatus } from '../../api/job-status.js';
+import type { Logger } from '../../common/log.js';
 import type { Clock } from '../../ha/clock.js';
 import type { JobGraph } from '../../jobgraph/job-graph.js';
-import type { VertexParallelism } from './rescale.js';
+import type { ResourceManager } from '../resourcemanager/resource-manager.js';
+import { RescaleCause, type Rescaler, type VertexParallelism } from './rescale.js';
 
 export interface ReactiveModeOptions {
   /** `jobmanager.adaptive-scheduler.resource-stabilization-timeout`. */
@@ -104,5 +111,79 @@ export class ReactiveScalingPolicy {
       }
     }
     return { kind: 'rescale', target };
+  }
+}
+
+export interface ReactiveHost {
+  jobId: string;
+  log: Logger;
+  rm: ResourceManager;
+  rescaler: Rescaler;
+  jobGraph(): JobGraph;
+  status(): JobStatus;
+  /** Every task of the current attempt runs and no rescale is under way. */
+  steady(): boolean;
+  leading(): boolean;
+  runInMailbox<T>(fn: () => T): Promise<T>;
+}
+
+export class ReactiveScaler {
+  readonly #host: ReactiveHost;
+  readonly policy: ReactiveScalingPolicy;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #unsubscribe: () => void;
+  #closed = false;
+
+  constructor(host: ReactiveHost, options: ReactiveModeOptions, clock: Clock) {
+    this.#host = host;
+    this.policy = new ReactiveScalingPolicy(options, clock);
+    this.#unsubscribe = host.rm.onSlotsChanged(() => this.check());
+  }
+
+  /** Sizes a job that is about to be (re)deployed: the parallelism its slots allow now. */
+  async sizeForDeployment(): Promise<{ available: number; target: VertexParallelism }> {
+    const available = await this.#host.rm.availableSlotsFor(this.#host.jobId).catch(() => 0);
+    this.policy.observeSlots(available);
+    this.policy.rescaled();
+    return { available, target: reactiveParallelism(this.#host.jobGraph(), Math.max(1, available)) };
+  }
+
+  /** Looks at the job's slots and rescales it when due (any time: it checks the job's state itself). */
+  check(): void {
+    const host = this.#host;
+    if (this.#closed) return;
+    void host.rm
+      .availableSlotsFor(host.jobId)
+      .then((available) => host.runInMailbox(() => this.#decide(available)))
+      .catch(() => undefined);
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#unsubscribe();
+  }
+
+  #decide(available: number): void {
+    const host = this.#host;
+    this.policy.observeSlots(available);
+    clearTimeout(this.#timer);
+    if (this.#closed || !host.leading() || host.status() !== JobStatus.RUNNING || !host.steady()) return;
+    const decision = this.policy.decide(host.jobGraph(), host.rescaler.currentParallelism());
+    if (decision.kind === 'wait') {
+      host.log.debug({ waitMs: decision.waitMs, why: decision.why }, 'reactive mode: waiting');
+      this.#timer = setTimeout(() => this.check(), decision.waitMs + 5);
+      this.#timer.unref?.();
+    } else if (decision.kind === 'rescale') {
+      host.rescaler
+        .rescale({
+          target: decision.target,
+          cause: RescaleCause.Reactive,
+          reason: `${available} slots available`,
+        })
+        .catch((err: unknown) =>
+          host.log.warn({ err: (err as Error).message }, 'reactive mode: the rescale did not happen'),
+        );
+    }
   }
 }
