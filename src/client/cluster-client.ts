@@ -12,6 +12,7 @@ import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
 import type { JobGraph } from '../jobgraph/job-graph.js';
 import { connectNats } from '../nats/connection.js';
+import { AutoscalerReply } from '../runtime/autoscaler/protocol.js';
 import {
   CancelReply,
   CheckpointsReply,
@@ -149,6 +150,11 @@ export class ClusterClient {
   /** A running job's parallelism per vertex, its bounds and its last rescales. */
   async resourceRequirements(jobId: string): Promise<ResourceRequirementsReply> {
     return this.#ask('resource-requirements', { jobId }, ResourceRequirementsReply, true);
+  }
+
+  /** The job's autoscaler: its state and recent decisions (`enabled: false` and why when there is none). */
+  async autoscaler(jobId: string): Promise<AutoscalerReply> {
+    return this.#ask('autoscaler', { jobId }, AutoscalerReply, true);
   }
 
   async checkpoints(jobId: string): Promise<CheckpointsReply> {

@@ -238,6 +238,109 @@ export const OPTIONS = {
     default: '127.0.0.1',
     description: 'Address the metrics endpoint listens on.',
   },
+  'job.autoscaler.enabled': {
+    type: 'boolean',
+    default: false,
+    description:
+      "Run the autoscaler for every job of this JobManager: it sizes each vertex from its busy time, its records and its sources' backlog, and rescales the job (see docs/deployment.md, Elastic scaling).",
+  },
+  'job.autoscaler.scaling.enabled': {
+    type: 'boolean',
+    default: true,
+    description:
+      'Whether the autoscaler applies its decisions; `false` only computes, logs and shows them (advice mode).',
+  },
+  'job.autoscaler.control-loop.interval': {
+    type: 'duration',
+    default: '10 s',
+    min: 100,
+    description: "How often the autoscaler samples a job's metrics and evaluates it.",
+  },
+  'job.autoscaler.metrics.window': {
+    type: 'duration',
+    default: '15 min',
+    min: 1,
+    description:
+      'Metrics are averaged over this window; no decision is taken before a full window has been collected since the last rescale.',
+  },
+  'job.autoscaler.stabilization.interval': {
+    type: 'duration',
+    default: '5 min',
+    min: 0,
+    description:
+      'After a job starts or rescales, no metrics are collected for this long (they are not yet steady).',
+  },
+  'job.autoscaler.target.utilization': {
+    type: 'number',
+    default: 0.7,
+    min: 0.01,
+    max: 1,
+    description:
+      'Busy share each vertex is sized for, at the rate it must process (source rate plus catch-up).',
+  },
+  'job.autoscaler.target.utilization.boundary': {
+    type: 'number',
+    default: 0.3,
+    min: 0,
+    max: 1,
+    description:
+      'No vertex is rescaled while its utilisation stays within target ± boundary (0.7 ± 0.3: from 0.4 to 1.0).',
+  },
+  'job.autoscaler.catch-up.duration': {
+    type: 'duration',
+    default: '30 min',
+    min: 1,
+    description:
+      "A source's backlog (JetStream: its consumer's pending messages) should be worked off within this time: it adds backlog ÷ duration to the rate a vertex is sized for.",
+  },
+  'job.autoscaler.scale-up.max-factor': {
+    type: 'number',
+    default: 100000,
+    min: 0,
+    description: 'A vertex grows to at most parallelism × (1 + factor) in one rescale.',
+  },
+  'job.autoscaler.scale-down.max-factor': {
+    type: 'number',
+    default: 0.6,
+    min: 0,
+    max: 1,
+    description:
+      'A vertex shrinks to at least parallelism × (1 − factor) in one rescale (1: no limit; 0: never down).',
+  },
+  'job.autoscaler.scale-down.interval': {
+    type: 'duration',
+    default: '1 h',
+    min: 0,
+    description: 'Least time between two scale-downs of a job (a scale-down wanted earlier waits).',
+  },
+  'job.autoscaler.scaling.effectiveness.detection.enabled': {
+    type: 'boolean',
+    default: true,
+    description:
+      "After a scale-up, compare the vertex's new processing rate with the expected one; when it grew by less than the threshold, the vertex is not scaled up again (the decision says so). Flink's default is false.",
+  },
+  'job.autoscaler.scaling.effectiveness.threshold': {
+    type: 'number',
+    default: 0.1,
+    min: 0,
+    max: 1,
+    description: 'A scale-up that delivered less than this share of its expected rate gain was ineffective.',
+  },
+  'job.autoscaler.vertex.min-parallelism': {
+    type: 'int',
+    default: 1,
+    min: 1,
+    max: 32768,
+    description: 'The autoscaler never sets a vertex below this parallelism.',
+  },
+  'job.autoscaler.vertex.max-parallelism': {
+    type: 'int',
+    default: 200,
+    min: 1,
+    max: 32768,
+    description:
+      "The autoscaler never sets a vertex above this parallelism (nor above the vertex's max parallelism, nor above the slots the cluster can offer).",
+  },
   'restart-strategy.type': {
     type: 'enum',
     values: ['none', 'fixed-delay', 'exponential-delay', 'failure-rate'],

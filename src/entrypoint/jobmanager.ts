@@ -14,13 +14,16 @@ import type { SluiceConfig } from '../config/config.js';
 import { JobGraphStore, JobResultStore } from '../ha/job-stores.js';
 import { LeaderElectionService } from '../ha/leader-election.js';
 import { createLeadership } from '../ha/leadership.js';
+import { registerAutoscalerMetrics } from '../metrics/autoscaler-metrics.js';
 import { registerJobManagerMetrics } from '../metrics/jobmanager-metrics.js';
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { type RestServer, startRestServer } from '../rest/server.js';
+import { JobAutoscalers } from '../runtime/autoscaler/job-autoscalers.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
 import { Dispatcher } from '../runtime/dispatcher/dispatcher.js';
 import { ResourceManager } from '../runtime/resourcemanager/resource-manager.js';
+import type { WorkerPool } from '../runtime/resourcemanager/worker-pool.js';
 
 export interface JobManager {
   readonly id: string;
@@ -41,6 +44,8 @@ export interface JobManager {
 export interface JobManagerOptions {
   /** Serve the REST API; default `rest.enabled`. */
   rest?: boolean;
+  /** A pool of TaskManagers to grow when slots are short and shrink when idle (standalone provider). */
+  workerPool?: WorkerPool | undefined;
 }
 
 export async function startJobManager(
@@ -96,6 +101,18 @@ export async function startJobManager(
               cooldownAfterRescalingMs: config.scheduler.cooldownAfterRescalingMs,
             }
           : undefined,
+      autoscalers: config.autoscaler.enabled
+        ? new JobAutoscalers({
+            config: config.autoscaler,
+            // The job's own slots, the free ones, and what a TaskManager pool can still add.
+            slotCapacity: async (held) => {
+              const tms = await rm.taskManagers();
+              const free = tms.reduce((n, tm) => n + tm.slotsFree, 0);
+              const headroom = options.workerPool?.headroomSlots() ?? 0;
+              return held + free + headroom;
+            },
+          })
+        : undefined,
       ha:
         epoch !== undefined && stores
           ? { epoch, ...stores, ...(stillLeading === undefined ? {} : { stillLeading }) }
@@ -235,6 +252,7 @@ export async function startJobManager(
     () => leader,
     () => leadership.knownEpoch(),
   );
+  registerAutoscalerMetrics(metrics.registry, () => dispatcher);
 
   let stopping: Promise<void> | undefined;
   return {

@@ -102,6 +102,8 @@ function snapshot(id: number, task: WorkerTask): TaskProgressSnapshot {
     vertex: counters.vertex,
     subtask: counters.subtask,
     backpressuredMs: counters.backpressuredMs(),
+    busyMs: counters.busyMs?.() ?? 0,
+    ...(counters.pendingRecords?.() === undefined ? {} : { pendingRecords: counters.pendingRecords()! }),
     operators: counters.operators.map((o) => ({
       name: o.name,
       uid: o.uid,

@@ -15,6 +15,7 @@ import {
   recoverableJobs,
 } from '../../ha/job-stores.js';
 import { type JobGraph, validateJobGraph } from '../../jobgraph/job-graph.js';
+import type { JobAutoscalers } from '../autoscaler/job-autoscalers.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import { JobMaster } from '../jobmaster/job-master.js';
 import type { ReactiveModeOptions } from '../jobmaster/reactive-mode.js';
@@ -59,6 +60,8 @@ export interface DispatcherOptions {
   reactive?: ReactiveModeOptions | undefined;
   /** Ended jobs kept for `status` and `list --all`. */
   archiveSize?: number;
+  /** `job.autoscaler.*`: an autoscaler per job (when enabled), started and stopped with its JobMaster. */
+  autoscalers?: JobAutoscalers | undefined;
   /**
    * High availability: this Dispatcher runs for the leader of `epoch`. Submitted graphs go into `jobs`,
    * globally terminal results into `results` (both fenced by the epoch); JobMasters carry the epoch.
@@ -171,6 +174,11 @@ export class Dispatcher extends Actor {
         schedulerMode: this.#options.reactive ? 'reactive' : 'default',
         rescales: master.rescaleHistory(),
       };
+    });
+
+    this.onAsk('autoscaler', JobIdRequest, ({ jobId }) => {
+      if (!this.#running.has(jobId) && !this.#archive.has(jobId)) throw unknownJob(jobId);
+      return this.#autoscalerStatus(jobId);
     });
 
     this.onAsk('checkpoints', JobIdRequest, ({ jobId }): CheckpointsReply => {
@@ -319,6 +327,12 @@ export class Dispatcher extends Actor {
     this.#running.set(graph.jobId, { master, graphJson });
     this.log.info({ job: graph.jobId, name: graph.name, client }, 'job submitted');
     master.start();
+    this.#options.autoscalers?.start({
+      graph,
+      rescaler: master,
+      view: () => master.details(),
+      log: this.log.child({ job: graph.jobId }),
+    });
     return { jobId: graph.jobId };
   }
 
@@ -342,6 +356,25 @@ export class Dispatcher extends Actor {
    */
   jobMaster(jobId: string): JobMaster | undefined {
     return this.#running.get(jobId)?.master;
+  }
+
+  #autoscalerStatus(jobId: string) {
+    const autoscalers = this.#options.autoscalers;
+    if (autoscalers) return autoscalers.status(jobId);
+    return {
+      jobId,
+      enabled: false,
+      reason: 'this JobManager runs no autoscaler',
+      decisions: [],
+      counts: {},
+      rescales: 0,
+      ineffective: {},
+    };
+  }
+
+  /** Every running job's autoscaler state, for metrics. */
+  autoscalersByJob(): Promise<ReturnType<JobAutoscalers['all']>> {
+    return this.runInMailbox(() => this.#options.autoscalers?.all() ?? []);
   }
 
   /** Jobs by status (running and archived), for metrics. */
@@ -376,6 +409,7 @@ export class Dispatcher extends Actor {
 
   /** The JobManager is stopping: running jobs end SUSPENDED (their tasks are cancelled). */
   protected override async onStop(): Promise<void> {
+    this.#options.autoscalers?.stopAll();
     const masters = [...this.#running.values()].map((r) => r.master);
     await Promise.allSettled(masters.map((m) => m.suspend('JobManager shut down')));
     // A job that ended just before may still be deleting its checkpoints: let that finish (bounded), or it
@@ -416,6 +450,7 @@ export class Dispatcher extends Actor {
     const running = this.#running.get(master.jobId);
     if (!running || !isTerminalJobStatus(master.status)) return;
     this.#running.delete(master.jobId);
+    this.#options.autoscalers?.stop(master.jobId);
     const details = master.details();
     this.#archive.set(master.jobId, {
       details,
@@ -427,6 +462,7 @@ export class Dispatcher extends Actor {
     while (this.#archive.size > limit) {
       const oldest = this.#archive.keys().next().value as string;
       this.#archive.delete(oldest);
+      this.#options.autoscalers?.forget(oldest);
     }
   }
 }

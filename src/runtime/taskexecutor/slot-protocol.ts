@@ -36,6 +36,8 @@ export interface CountersSnapshot {
   vertex: string;
   subtask: number;
   backpressuredMs: number;
+  busyMs?: number;
+  pendingRecords?: number;
   operators: Array<{ name: string; uid: string; recordsIn: number; recordsOut: number }>;
 }
 

@@ -260,6 +260,8 @@ class SlotThread {
       vertex: counters.vertex,
       subtask: counters.subtask,
       backpressuredMs: () => latest().backpressuredMs,
+      busyMs: () => latest().busyMs ?? 0,
+      pendingRecords: () => latest().pendingRecords,
       operators: counters.operators.map((o, i) => ({
         name: o.name,
         uid: o.uid,
