@@ -72,18 +72,21 @@ connected.catch((err: unknown) => {
 const environment: Promise<TaskRunEnvironment> = connected.then((nc) => {
   let artifacts: Promise<ArtifactCache> | undefined;
   let stateStore: Promise<StateStore> | undefined;
+  const plans = new DefaultPlanResolver(() => {
+    artifacts ??= ArtifactStore.open(nc, config.clusterId).then((store) => new ArtifactCache(store));
+    artifacts.catch(() => {
+      artifacts = undefined;
+    });
+    return artifacts;
+  });
+  // This thread runs no heartbeats: load the API job bundles link against before the first job comes.
+  plans.warmUp();
   return {
     nc,
     subjects: new Subjects(config.clusterId),
     clusterId: config.clusterId,
     log,
-    plans: new DefaultPlanResolver(() => {
-      artifacts ??= ArtifactStore.open(nc, config.clusterId).then((store) => new ArtifactCache(store));
-      artifacts.catch(() => {
-        artifacts = undefined;
-      });
-      return artifacts;
-    }),
+    plans,
     stateStore: () => {
       stateStore ??= StateStore.open(nc, config.clusterId, { replicas: config.highAvailability.replicas });
       stateStore.catch(() => {

@@ -1,14 +1,13 @@
 import { Command } from 'commander';
 import { exitCodeFor, isTerminalJobStatus } from '../../api/job-status.js';
-import { ClusterClient } from '../../client/cluster-client.js';
 import type { SluiceConfig } from '../../config/config.js';
-import { readApplicationSpec, runApplication } from '../../entrypoint/application.js';
-import { type JobManager, startJobManager } from '../../entrypoint/jobmanager.js';
+import type { JobManager } from '../../entrypoint/jobmanager.js';
 import { configFrom, type GlobalOptions, processLogger, withGlobalOptions } from '../global-options.js';
 import { shutdownSignal } from '../signals.js';
 
 /** Resolves once at least one job was submitted and every job has ended; the worst job's exit status. */
 async function jobsEnded(jm: JobManager, config: SluiceConfig): Promise<number> {
+  const { ClusterClient } = await import('../../client/cluster-client.js');
   const client = ClusterClient.on(jm.nc, config);
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
@@ -30,6 +29,9 @@ export function jobManagerCommand(): Command {
     .action(async (options: GlobalOptions & { applicationSpec?: string; exitWhenJobsEnd?: boolean }) => {
       const config = configFrom(options);
       const log = processLogger(config);
+      // Loaded here, not at the top: every sluice command would otherwise load the whole JobManager.
+      const { readApplicationSpec, runApplication } = await import('../../entrypoint/application.js');
+      const { startJobManager } = await import('../../entrypoint/jobmanager.js');
       const spec = options.applicationSpec ? await readApplicationSpec(options.applicationSpec) : undefined;
       const jm = await startJobManager(config, log);
       const closed = jm.nc.closed();
