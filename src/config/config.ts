@@ -49,6 +49,12 @@ export interface SluiceConfig {
     cancellationTimeoutMs: number;
   };
   jobmanager: { id?: string; memoryProcessBytes?: number };
+  /** `scheduler-mode` and `jobmanager.adaptive-scheduler.*` (reactive mode). */
+  scheduler: {
+    mode: 'default' | 'reactive';
+    stabilizationTimeoutMs: number;
+    cooldownAfterRescalingMs: number;
+  };
   parallelismDefault: number;
   /** execution.buffer-timeout */
   bufferTimeoutMs: number;
@@ -315,6 +321,11 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       id: str('jobmanager.id'),
       memoryProcessBytes: optNum('jobmanager.memory.process.size'),
     }),
+    scheduler: {
+      mode: oneOf(OPTIONS['scheduler-mode'].values, str('scheduler-mode')),
+      stabilizationTimeoutMs: num('jobmanager.adaptive-scheduler.resource-stabilization-timeout'),
+      cooldownAfterRescalingMs: num('jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling'),
+    },
     parallelismDefault: num('parallelism.default'),
     bufferTimeoutMs: num('execution.buffer-timeout'),
     checkpointing: {

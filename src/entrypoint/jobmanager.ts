@@ -95,6 +95,13 @@ export async function startJobManager(
       restartStrategy: config.restartStrategy,
       checkpointing: config.checkpointing,
       stateStore,
+      reactive:
+        config.scheduler.mode === 'reactive'
+          ? {
+              stabilizationTimeoutMs: config.scheduler.stabilizationTimeoutMs,
+              cooldownAfterRescalingMs: config.scheduler.cooldownAfterRescalingMs,
+            }
+          : undefined,
       autoscalers: config.autoscaler.enabled
         ? new JobAutoscalers({
             config: config.autoscaler,

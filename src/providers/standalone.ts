@@ -141,6 +141,18 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
       state.processes.push(jm);
       save();
       progress(`Starting JobManager (pid ${jm.pid}, log ${jm.log})`);
+      // TaskManagers start with the JobManager, not after it: they register as soon as its
+      // ResourceManager answers, and a process start costs most of a second on a busy host.
+      const slotArgs = options.slots === undefined ? [] : ['--slots', String(options.slots)];
+      for (let i = 0; i < fixedTaskManagers; i++) {
+        const tm = spawnDaemon(dir, 'taskmanager', `taskmanager-${i}`, [...options.childArgs, ...slotArgs], {
+          ...options.env,
+          ...heapLimit(config.taskmanager.memoryProcessBytes),
+        });
+        state.processes.push(tm);
+        save();
+        progress(`Starting TaskManager ${i} (pid ${tm.pid}, log ${tm.log})`);
+      }
       await waitFor(
         readyBy,
         jm,
@@ -166,16 +178,6 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
         progress(`Starting standby JobManager ${i} (pid ${standby.pid}, log ${standby.log})`);
       }
 
-      const slotArgs = options.slots === undefined ? [] : ['--slots', String(options.slots)];
-      for (let i = 0; i < fixedTaskManagers; i++) {
-        const tm = spawnDaemon(dir, 'taskmanager', `taskmanager-${i}`, [...options.childArgs, ...slotArgs], {
-          ...options.env,
-          ...heapLimit(config.taskmanager.memoryProcessBytes),
-        });
-        state.processes.push(tm);
-        save();
-        progress(`Starting TaskManager ${i} (pid ${tm.pid}, log ${tm.log})`);
-      }
       await waitFor(readyBy, state.processes[0]!, async () => {
         const overview = await client.overview(1_000).catch(() => undefined);
         return (overview?.taskManagers.length ?? 0) >= (pool ? pool.min : fixedTaskManagers);

@@ -1,7 +1,4 @@
 import { Command } from 'commander';
-import { bundleJobFile, localBundleFile } from '../../execution/job-program.js';
-import { planProgram } from '../../execution/planner.js';
-import { toJobGraph } from '../../jobgraph/chaining.js';
 import type { JobGraph } from '../../jobgraph/job-graph.js';
 import { table } from '../format.js';
 import { configFrom, type GlobalOptions, withGlobalOptions } from '../global-options.js';
@@ -52,6 +49,9 @@ export function infoCommand(): Command {
         const config = configFrom(options, { 'parallelism.default': options.parallelism });
         const index = Number(options.execution) - 1;
         if (!Number.isInteger(index) || index < 0) throw new Error(`--execution must be a positive integer`);
+        const { bundleJobFile, localBundleFile } = await import('../../execution/job-program.js');
+        const { planProgram } = await import('../../execution/planner.js');
+        const { toJobGraph } = await import('../../jobgraph/chaining.js');
         const file = await localBundleFile(await bundleJobFile(job));
         const { graph, jobName } = await planProgram(
           file,

@@ -1,11 +1,7 @@
 import { Command } from 'commander';
 import { exitCodeFor, isTerminalJobStatus } from '../../api/job-status.js';
-import { ClusterClient } from '../../client/cluster-client.js';
 import type { SluiceConfig } from '../../config/config.js';
-import { readApplicationSpec, runApplication } from '../../entrypoint/application.js';
-import { type JobManager, startJobManager } from '../../entrypoint/jobmanager.js';
-import { clusterDir } from '../../providers/standalone.js';
-import { parseTaskManagers, TaskManagerPool } from '../../providers/taskmanager-pool.js';
+import type { JobManager } from '../../entrypoint/jobmanager.js';
 import {
   configFrom,
   type GlobalOptions,
@@ -17,6 +13,7 @@ import { shutdownSignal } from '../signals.js';
 
 /** Resolves once at least one job was submitted and every job has ended; the worst job's exit status. */
 async function jobsEnded(jm: JobManager, config: SluiceConfig): Promise<number> {
+  const { ClusterClient } = await import('../../client/cluster-client.js');
   const client = ClusterClient.on(jm.nc, config);
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
@@ -49,23 +46,11 @@ export function jobManagerCommand(): Command {
       ) => {
         const config = configFrom(options);
         const log = processLogger(config);
+        // Loaded here, not at the top: every sluice command would otherwise load the whole JobManager.
+        const { readApplicationSpec, runApplication } = await import('../../entrypoint/application.js');
+        const { startJobManager } = await import('../../entrypoint/jobmanager.js');
         const spec = options.applicationSpec ? await readApplicationSpec(options.applicationSpec) : undefined;
-        const range =
-          options.taskmanagerPool === undefined ? undefined : parseTaskManagers(options.taskmanagerPool);
-        if (typeof range === 'number') {
-          throw new Error(`--taskmanager-pool must be a range MIN..MAX, got '${options.taskmanagerPool}'`);
-        }
-        const workerPool = range
-          ? new TaskManagerPool({
-              ...range,
-              slotsPerTaskManager: config.taskmanager.numberOfTaskSlots,
-              idleTimeoutMs: config.taskManagerIdleTimeoutMs,
-              dir: clusterDir(config),
-              // The pool's TaskManagers get this JobManager's configuration sources.
-              taskManagerArgs: globalArgs(options),
-              log: log.child({ cluster: config.clusterId, process: 'jobmanager', actor: 'TaskManagerPool' }),
-            })
-          : undefined;
+        const workerPool = await taskManagerPool(options, config, log);
         const jm = await startJobManager(config, log, { workerPool });
         const closed = jm.nc.closed();
         const application = spec
@@ -110,4 +95,28 @@ export function jobManagerCommand(): Command {
         log.flush();
       },
     );
+}
+
+/** `--taskmanager-pool MIN..MAX`: the pool this JobManager keeps while it leads (standalone provider). */
+async function taskManagerPool(
+  options: GlobalOptions & { taskmanagerPool?: string },
+  config: SluiceConfig,
+  log: ReturnType<typeof processLogger>,
+) {
+  if (options.taskmanagerPool === undefined) return undefined;
+  const { parseTaskManagers, TaskManagerPool } = await import('../../providers/taskmanager-pool.js');
+  const { clusterDir } = await import('../../providers/standalone.js');
+  const range = parseTaskManagers(options.taskmanagerPool);
+  if (typeof range === 'number') {
+    throw new Error(`--taskmanager-pool must be a range MIN..MAX, got '${options.taskmanagerPool}'`);
+  }
+  return new TaskManagerPool({
+    ...range,
+    slotsPerTaskManager: config.taskmanager.numberOfTaskSlots,
+    idleTimeoutMs: config.taskManagerIdleTimeoutMs,
+    dir: clusterDir(config),
+    // The pool's TaskManagers get this JobManager's configuration sources.
+    taskManagerArgs: globalArgs(options),
+    log: log.child({ cluster: config.clusterId, process: 'jobmanager', actor: 'TaskManagerPool' }),
+  });
 }
