@@ -112,6 +112,19 @@ export async function startJobManager(
               const headroom = options.workerPool?.headroomSlots() ?? 0;
               return held + free + headroom;
             },
+            // A rescale needs its slots free: a pool starts TaskManagers for the missing ones first.
+            acquireSlots: async (needed, held) => {
+              const pool = options.workerPool;
+              if (!pool) return;
+              const free = async () => (await rm.taskManagers()).reduce((n, tm) => n + tm.slotsFree, 0);
+              const missing = needed - held - (await free());
+              if (missing <= 0) return;
+              pool.requestSlots(missing);
+              const deadline = Date.now() + config.slotRequestTimeoutMs;
+              while (needed - held > (await free()) && Date.now() < deadline) {
+                await new Promise((r) => setTimeout(r, 200));
+              }
+            },
           })
         : undefined,
       ha:

@@ -371,9 +371,11 @@ function jobView(jobId) {
         built = false;
         return;
       }
-      const [exceptions, checkpoints] = await Promise.all([
+      const [exceptions, checkpoints, autoscaler] = await Promise.all([
         api(`/jobs/${jobId}/exceptions`),
         api(`/jobs/${jobId}/checkpoints`),
+        // Shown when the JobManager runs one; an older JobManager has no such endpoint.
+        api(`/jobs/${jobId}/autoscaler`).catch(() => null),
       ]);
       if (!stillHere()) return;
       if (!built) {
@@ -387,7 +389,7 @@ function jobView(jobId) {
       }
       title.textContent = job.name;
       cancel.disabled = ENDED.has(job.state) || job.state === 'CANCELLING';
-      body.replaceChildren(...jobBody(job, exceptions, checkpoints));
+      body.replaceChildren(...jobBody(job, exceptions, checkpoints), ...autoscalerSection(autoscaler));
     },
   };
 }
@@ -496,6 +498,84 @@ function jobBody(job, exceptions, checkpoints) {
       ),
     );
   }
+  return parts;
+}
+
+/**
+ * The job's autoscaler (GET /jobs/:jobid/autoscaler): its state, counts, and its recent decisions, each
+ * with its reason and, for the latest evaluated one, every vertex's inputs (busy time, rates, backlog).
+ */
+function autoscalerSection(autoscaler) {
+  if (!autoscaler?.enabled) return [];
+  const latest = autoscaler.latest;
+  const evaluated = (autoscaler.decisions ?? []).find((d) => (d.vertices ?? []).length > 0);
+  const counts = Object.entries(autoscaler.counts ?? {})
+    .map(([outcome, n]) => `${n} ${outcome}`)
+    .join(', ');
+  const parts = [
+    h('h3', {}, 'Autoscaler'),
+    h(
+      'p',
+      { 'aria-label': 'Autoscaler state' },
+      'State: ',
+      h('span', { 'data-testid': 'autoscaler-state' }, autoscaler.state ?? '—'),
+      autoscaler.scalingEnabled ? '' : ' (advice only: job.autoscaler.scaling.enabled is false)',
+      ` · ${autoscaler.rescales ?? 0} rescales · ${counts || 'no evaluations yet'}`,
+    ),
+  ];
+  if (latest)
+    parts.push(h('p', { class: 'muted' }, `Latest, ${fmtTime(latest.timestamp)}: ${latest.reason}`));
+  for (const [vertex, why] of Object.entries(autoscaler.ineffective ?? {})) {
+    parts.push(h('p', { class: 'muted' }, `Not scaled up any more (${vertex}): ${why}`));
+  }
+  if (evaluated) {
+    const rate = (x) => (x === null || x === undefined ? '—' : fmtNumber(Math.round(x)));
+    parts.push(
+      table(
+        `Inputs of the decision of ${fmtTime(evaluated.timestamp)}`,
+        [
+          'Vertex',
+          'Parallelism',
+          'Target',
+          'Busy ms/s',
+          'Records in/s',
+          'True rate/subtask',
+          'Target rate',
+          'Utilisation',
+          'Backlog',
+        ],
+        evaluated.vertices.map((v) => [
+          v.name,
+          num(v.parallelism),
+          num(v.targetParallelism),
+          rate(v.busyTimeMsPerSecond),
+          rate(v.recordsInPerSecond),
+          rate(v.trueProcessingRate),
+          rate(v.targetDataRate),
+          v.utilization === null ? '—' : v.utilization.toFixed(2),
+          v.backlog === null ? '—' : num(v.backlog),
+        ]),
+        'No vertices.',
+      ),
+    );
+  }
+  const decisions = (autoscaler.decisions ?? []).slice(0, 10);
+  parts.push(
+    table(
+      'Recent autoscaler decisions',
+      ['When', 'Outcome', 'Reason'],
+      decisions.map((d) => [
+        fmtTime(d.timestamp),
+        d.outcome,
+        d.error
+          ? `${d.reason}: ${d.error}`
+          : d.rescale?.downtimeMs !== undefined
+            ? `${d.reason} (downtime ${fmtNumber(d.rescale.downtimeMs)} ms)`
+            : d.reason,
+      ]),
+      'No decisions yet: the autoscaler waits for the stabilisation interval and a full metrics window.',
+    ),
+  );
   return parts;
 }
 

@@ -106,7 +106,10 @@ interface Resource {
     selector?: { matchLabels?: Record<string, string> } | Record<string, string>;
     serviceName?: string;
     podManagementPolicy?: string;
-    strategy?: { type?: string };
+    strategy?: {
+      type?: string;
+      rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string };
+    };
     template?: { metadata?: Metadata; spec?: PodSpec };
     volumeClaimTemplates?: Array<{ metadata?: Metadata }>;
     clusterIP?: string;
@@ -114,6 +117,18 @@ interface Resource {
     ports?: Array<{ name?: string; port?: number; targetPort?: string | number }>;
     maxUnavailable?: number | string;
     backoffLimit?: number;
+    // HorizontalPodAutoscaler
+    scaleTargetRef?: { apiVersion?: string; kind?: string; name?: string };
+    minReplicas?: number;
+    maxReplicas?: number;
+    metrics?: Array<{
+      type?: string;
+      resource?: { name?: string; target?: { type?: string; averageUtilization?: number } };
+    }>;
+    behavior?: {
+      scaleDown?: { stabilizationWindowSeconds?: number };
+      scaleUp?: { stabilizationWindowSeconds?: number };
+    };
   };
 }
 interface Kustomization {
@@ -376,6 +391,8 @@ describe('deploy/k8s: every YAML document', () => {
         'ConfigMap/sluice-config',
         'Deployment/sluice-jobmanager',
         'Deployment/sluice-taskmanager',
+        'HorizontalPodAutoscaler/sluice-taskmanager',
+        'PodDisruptionBudget/sluice-jobmanager',
         'Service/sluice-jobmanager',
         'ConfigMap/sluice-application',
         'Job/sluice-application',
@@ -400,6 +417,7 @@ describe('deploy/k8s: every YAML document', () => {
       StatefulSet: 'apps/v1',
       Job: 'batch/v1',
       PodDisruptionBudget: 'policy/v1',
+      HorizontalPodAutoscaler: 'autoscaling/v2',
     };
     for (const d of docs) {
       expect(expected[d.resource.kind ?? ''], `${nameOf(d)}: a kind these manifests know`).toBeDefined();
@@ -585,7 +603,7 @@ describe('deploy/k8s: Services and the PodDisruptionBudget', () => {
   });
 
   it('the NATS PodDisruptionBudget allows one server down and selects the NATS pods', () => {
-    const pdbs = ofKind('PodDisruptionBudget');
+    const pdbs = ofKind('PodDisruptionBudget').filter((d) => d.resource.metadata?.name === 'nats');
     expect(pdbs).toHaveLength(1);
     const pdb = pdbs[0]!;
     expect(pdb.resource.spec?.maxUnavailable).toBe(1);
@@ -798,8 +816,11 @@ describe('deploy/k8s: Sluice containers', () => {
     const restPort = jm!.use.container.ports?.find((p) => p.name === 'rest')?.containerPort;
     expect(restPort).toBe(jm!.config.rest.port);
     expect(jm!.config.rest.bindAddress).toBe('0.0.0.0');
-    // The TaskManagers offer enough slots for a job at the default parallelism.
-    const tmReplicas = tm!.use.workload.resource.spec?.replicas ?? 1;
+    // The TaskManagers offer enough slots for a job at the default parallelism (at the HPA's minimum).
+    const hpa = ofKind('HorizontalPodAutoscaler').find(
+      (d) => d.resource.spec?.scaleTargetRef?.name === tm!.use.workload.resource.metadata?.name,
+    );
+    const tmReplicas = hpa?.resource.spec?.minReplicas ?? tm!.use.workload.resource.spec?.replicas ?? 1;
     expect(tm!.config.taskmanager.numberOfTaskSlots * tmReplicas).toBeGreaterThanOrEqual(
       tm!.config.parallelismDefault,
     );
@@ -819,12 +840,88 @@ describe('deploy/k8s: Sluice containers', () => {
     }
   });
 
-  it('the JobManager runs as exactly one replica, replaced (not rolled) on update, until HA exists', () => {
+  it('runs two JobManagers with high availability on NATS (a leader and a standby), rolled one at a time', async () => {
     const jm = workloads.find((w) => w.resource.metadata?.name === 'sluice-jobmanager')!;
-    expect(jm.resource.spec?.replicas).toBe(1);
-    expect(jm.resource.spec?.strategy?.type).toBe('Recreate');
-    const text = readFileSync(join(ROOT, jm.file), 'utf8');
-    expect(text, 'the comment shows the HA value').toMatch(/^\s*#\s*replicas: 2\s*$/m);
+    expect(jm.resource.spec?.replicas).toBe(2);
+    expect(jm.resource.spec?.strategy?.type).toBe('RollingUpdate');
+    expect(jm.resource.spec?.strategy?.rollingUpdate?.maxUnavailable).toBe(0);
+    const use = cliUses().find((u) => u.workload === jm && u.argv[0] === 'jobmanager')!;
+    const { config } = await loadFor(use);
+    expect(config.highAvailability.type).toBe('nats');
+    // The HA buckets are replicated on every NATS server of the StatefulSet.
+    const nats = ofKind('StatefulSet').find((d) => d.resource.metadata?.name === 'nats')!;
+    expect(config.highAvailability.replicas).toBe(nats.resource.spec?.replicas);
+    // Heartbeats and the lease: a failover takes about a lease; the lease is shorter than heartbeat.timeout,
+    // so the TaskManagers are still registered when the standby takes over.
+    expect(config.highAvailability.leaseMs).toBeLessThan(config.heartbeat.timeoutMs);
+    // One JobManager may be evicted at a time.
+    const pdb = ofKind('PodDisruptionBudget').find((d) => d.resource.metadata?.name === 'sluice-jobmanager')!;
+    expect(pdb.resource.spec?.maxUnavailable).toBe(1);
+    const selector =
+      (pdb.resource.spec?.selector as { matchLabels?: Record<string, string> } | undefined)?.matchLabels ??
+      {};
+    expect(
+      workloads.filter((w) => matches(selector, templateLabels(w))).map((w) => w.resource.metadata?.name),
+    ).toEqual(['sluice-jobmanager']);
+    // Nothing says there is one JobManager without leader election any more.
+    for (const file of ['deploy/k8s/README.md', 'docs/deployment.md', jm.file]) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      expect(text, file).not.toMatch(
+        /without leader election|until HA exists|Exactly one until|no recovery yet/i,
+      );
+    }
+  });
+
+  it('runs the TaskManagers in reactive mode, scaled on CPU by a HorizontalPodAutoscaler that owns the replicas', async () => {
+    const tm = workloads.find((w) => w.resource.metadata?.name === 'sluice-taskmanager')!;
+    const hpas = ofKind('HorizontalPodAutoscaler');
+    expect(hpas).toHaveLength(1);
+    const hpa = hpas[0]!.resource.spec!;
+    expect(hpa.scaleTargetRef).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'sluice-taskmanager',
+    });
+    expect(hpa.minReplicas).toBeGreaterThanOrEqual(1);
+    expect(hpa.maxReplicas).toBeGreaterThan(hpa.minReplicas!);
+    const cpu = hpa.metrics?.find((m) => m.type === 'Resource' && m.resource?.name === 'cpu');
+    expect(cpu?.resource?.target?.type).toBe('Utilization');
+    expect(cpu?.resource?.target?.averageUtilization).toBeGreaterThan(0);
+    expect(cpu?.resource?.target?.averageUtilization).toBeLessThanOrEqual(100);
+    // Every pod that leaves restarts the job: scale down slowly.
+    expect(hpa.behavior?.scaleDown?.stabilizationWindowSeconds).toBeGreaterThanOrEqual(60);
+    // The HPA owns the replica count; CPU utilisation needs a CPU request.
+    expect(tm.resource.spec?.replicas).toBeUndefined();
+    for (const c of containersOf(tm)) expect(c.resources?.requests?.cpu, nameOf(tm)).toBeDefined();
+    // The JobManagers run the jobs in reactive mode; a leaving TaskManager restarts a job (restart strategy
+    // not `none`) from a checkpoint.
+    const jmUse = cliUses().find(
+      (u) => u.workload.resource.metadata?.name === 'sluice-jobmanager' && u.argv[0] === 'jobmanager',
+    )!;
+    const { config } = await loadFor(jmUse);
+    expect(config.scheduler.mode).toBe('reactive');
+    expect(config.restartStrategy.type).not.toBe('none');
+    expect(config.checkpointing.intervalMs).toBeGreaterThan(0);
+  });
+
+  it('enables the autoscaler where it fits: advice only beside reactive mode, scaling in the application', async () => {
+    const loaded = await Promise.all(
+      cliUses()
+        .filter((u) => ['jobmanager', 'run-application'].includes(u.argv[0] ?? ''))
+        .map((u) => loadFor(u)),
+    );
+    const session = loaded.find((l) => l.use.workload.resource.metadata?.name === 'sluice-jobmanager')!;
+    expect(session.config.autoscaler.enabled).toBe(true);
+    // Reactive mode sizes the session's jobs: the autoscaler must not fight it.
+    expect(session.config.scheduler.mode === 'reactive' && session.config.autoscaler.scalingEnabled).toBe(
+      false,
+    );
+    const app = loaded.find((l) => l.use.workload.resource.metadata?.name === 'sluice-application')!;
+    expect(app.config.autoscaler).toMatchObject({ enabled: true, scalingEnabled: true });
+    expect(app.config.scheduler.mode).not.toBe('reactive');
+    // A rescale restores from a checkpoint.
+    expect(app.config.checkpointing.intervalMs).toBeGreaterThan(0);
+    expect(app.config.autoscaler.metricsWindowMs).toBeGreaterThan(app.config.checkpointing.intervalMs);
   });
 
   it('writes only to mounted volumes: read-only root file system, an emptyDir for the temp dir', () => {

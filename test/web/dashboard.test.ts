@@ -46,7 +46,21 @@ describe('web dashboard', () => {
     console.log(`dashboard screenshots: ${SHOTS}`);
     nats = await startNatsServer();
     const common = ['--nats', nats.url, '--cluster-id', 'web'];
-    jm = new SluiceProcess(['jobmanager', ...common, '-D', 'rest.port=0']);
+    // The autoscaler in advice mode with test-sized windows: its decisions show on the job page.
+    const autoscaler = [
+      'job.autoscaler.enabled=true',
+      'job.autoscaler.scaling.enabled=false',
+      'job.autoscaler.control-loop.interval=500 ms',
+      'job.autoscaler.metrics.window=2 s',
+      'job.autoscaler.stabilization.interval=1 s',
+    ];
+    jm = new SluiceProcess([
+      'jobmanager',
+      ...common,
+      '-D',
+      'rest.port=0',
+      ...autoscaler.flatMap((d) => ['-D', d]),
+    ]);
     url = String((await jm.waitForMessage('REST API listening')).url);
     tm = new SluiceProcess(['taskmanager', ...common, '--slots', '2']);
     await tm.waitForMessage('registered at ResourceManager');
@@ -233,6 +247,20 @@ describe('web dashboard', () => {
     expect(await jobState().textContent()).toBe('RUNNING');
     const seen = (await counts(vertices[0].name))[1]!;
     await shot('06-job-running-live-counts');
+
+    // The autoscaler (advice only) evaluated the job: its state, and each vertex's inputs.
+    const inputs = page.getByRole('table', { name: /^Inputs of the decision of / });
+    await inputs.waitFor({ timeout: 20_000 });
+    expect(await page.getByTestId('autoscaler-state').textContent()).toMatch(/^(no-change|advice|waiting)$/);
+    expect(await page.getByLabel('Autoscaler state').textContent()).toContain('advice only');
+    const busy = await inputs
+      .getByRole('row', { name: new RegExp(`^${escapeRegExp(vertices[0].name)}`) })
+      .getByRole('cell')
+      .nth(3)
+      .textContent();
+    expect(Number(busy?.replace(/,/g, ''))).toBeGreaterThan(0);
+    await page.getByRole('table', { name: 'Recent autoscaler decisions' }).waitFor();
+    await shot('06b-autoscaler');
 
     await page.getByRole('button', { name: 'Trigger savepoint' }).click();
     const notice = page.getByRole('status').filter({ hasText: 'Savepoint completed' });
