@@ -109,7 +109,7 @@ export class JobAutoscaler {
   readonly #decisions: AutoscalerDecisionRecord[] = [];
   readonly #counts: Record<string, number> = {};
   #rescales = 0;
-  #lastLogged = '';
+  #lastLogged: string = '';
 
   constructor(options: JobAutoscalerOptions) {
     this.#o = options;
@@ -238,14 +238,12 @@ export class JobAutoscaler {
     if (decision.outcome !== ScalingOutcome.Waiting) this.#keep(record);
     if (decision.outcome !== ScalingOutcome.Rescale) this.#count(record);
     const ineffective = Object.values(decision.ineffective);
-    const key = `${decision.outcome}`;
-    const level =
-      decision.outcome === ScalingOutcome.Rescale || ineffective.length > 0 || key !== this.#lastLogged
-        ? decision.outcome === ScalingOutcome.Waiting
-          ? 'debug'
-          : 'info'
-        : 'debug';
-    this.#lastLogged = key;
+    const notable =
+      decision.outcome === ScalingOutcome.Rescale ||
+      ineffective.length > 0 ||
+      decision.outcome !== this.#lastLogged;
+    const level = decision.outcome !== ScalingOutcome.Waiting && notable ? 'info' : 'debug';
+    this.#lastLogged = decision.outcome;
     this.#o.log[level](
       {
         outcome: decision.outcome,
