@@ -24,6 +24,8 @@ import {
   ListReply,
   type Overview,
   OverviewReply,
+  RescaleReply,
+  ResourceRequirementsReply,
   SavepointReply,
   SubmitReply,
 } from '../runtime/dispatcher/protocol.js';
@@ -120,6 +122,34 @@ export class ClusterClient {
       false,
       options.timeoutMs ?? 600_000,
     );
+  }
+
+  /**
+   * Rescales a running job (every vertex to `parallelism`, and/or single `vertices`) and waits until its
+   * new tasks run. Not retried: a rescale is not idempotent while it runs (a second one is refused).
+   */
+  async rescale(
+    jobId: string,
+    options: { parallelism?: number; vertices?: Record<string, number>; reason?: string; timeoutMs?: number },
+  ): Promise<RescaleReply> {
+    return this.#ask(
+      'rescale',
+      {
+        jobId,
+        ...(options.parallelism === undefined ? {} : { parallelism: options.parallelism }),
+        ...(options.vertices === undefined ? {} : { vertices: options.vertices }),
+        cause: 'user',
+        reason: options.reason ?? 'asked by a user',
+      },
+      RescaleReply,
+      false,
+      options.timeoutMs ?? 600_000,
+    );
+  }
+
+  /** A running job's parallelism per vertex, its bounds and its last rescales. */
+  async resourceRequirements(jobId: string): Promise<ResourceRequirementsReply> {
+    return this.#ask('resource-requirements', { jobId }, ResourceRequirementsReply, true);
   }
 
   /** The job's autoscaler: its state and recent decisions (`enabled: false` and why when there is none). */

@@ -35,6 +35,8 @@ export interface SluiceConfig {
   rpc: { askTimeoutMs: number; askRetries: number; maxMessageBytes: number };
   heartbeat: { intervalMs: number; timeoutMs: number };
   slotRequestTimeoutMs: number;
+  /** resourcemanager.taskmanager-timeout: an idle TaskManager of a pool is stopped after this long. */
+  taskManagerIdleTimeoutMs: number;
   taskmanager: {
     numberOfTaskSlots: number;
     registrationTimeoutMs: number;
@@ -47,6 +49,12 @@ export interface SluiceConfig {
     cancellationTimeoutMs: number;
   };
   jobmanager: { id?: string; memoryProcessBytes?: number };
+  /** `scheduler-mode` and `jobmanager.adaptive-scheduler.*` (reactive mode). */
+  scheduler: {
+    mode: 'default' | 'reactive';
+    stabilizationTimeoutMs: number;
+    cooldownAfterRescalingMs: number;
+  };
   parallelismDefault: number;
   /** execution.buffer-timeout */
   bufferTimeoutMs: number;
@@ -299,6 +307,7 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
     },
     heartbeat: { intervalMs: num('heartbeat.interval'), timeoutMs: num('heartbeat.timeout') },
     slotRequestTimeoutMs: num('slot.request.timeout'),
+    taskManagerIdleTimeoutMs: num('resourcemanager.taskmanager-timeout'),
     taskmanager: compact({
       numberOfTaskSlots: num('taskmanager.numberOfTaskSlots'),
       registrationTimeoutMs: num('taskmanager.registration.timeout'),
@@ -312,6 +321,11 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       id: str('jobmanager.id'),
       memoryProcessBytes: optNum('jobmanager.memory.process.size'),
     }),
+    scheduler: {
+      mode: oneOf(OPTIONS['scheduler-mode'].values, str('scheduler-mode')),
+      stabilizationTimeoutMs: num('jobmanager.adaptive-scheduler.resource-stabilization-timeout'),
+      cooldownAfterRescalingMs: num('jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling'),
+    },
     parallelismDefault: num('parallelism.default'),
     bufferTimeoutMs: num('execution.buffer-timeout'),
     checkpointing: {

@@ -135,6 +135,13 @@ export const OPTIONS = {
     max: 1024,
     description: 'Number of task slots a TaskManager offers.',
   },
+  'resourcemanager.taskmanager-timeout': {
+    type: 'duration',
+    default: '30 s',
+    min: 0,
+    description:
+      'A TaskManager of a pool (`sluice cluster start --taskmanagers MIN..MAX`) whose slots have all been free this long is stopped, while more than MIN run.',
+  },
   'taskmanager.registration.timeout': {
     type: 'duration',
     default: '5 min',
@@ -186,6 +193,27 @@ export const OPTIONS = {
     max: 60000,
     description:
       'How long a network buffer may wait for more records before it is sent; 0 sends every record at once (lowest latency, lower throughput).',
+  },
+  'scheduler-mode': {
+    type: 'enum',
+    default: 'default',
+    values: ['default', 'reactive'],
+    description:
+      "`reactive` (Flink's Reactive Mode): every job uses all free slots, up to its max parallelism, and is rescaled from a checkpoint when TaskManagers join or leave; `default` keeps the parallelism a job was submitted (or last rescaled) with.",
+  },
+  'jobmanager.adaptive-scheduler.resource-stabilization-timeout': {
+    type: 'duration',
+    default: '1 s',
+    min: 0,
+    description:
+      'Reactive mode: after the slots available to a job change, wait until they have not changed for this long before rescaling the job to them (several TaskManagers starting together cause one rescale).',
+  },
+  'jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling': {
+    type: 'duration',
+    default: '5 s',
+    min: 0,
+    description:
+      'Reactive mode: a job is not scaled up again sooner than this after its last rescale ended (against flapping). A job that lost slots restarts at once, at the parallelism it can still have.',
   },
   'jobmanager.memory.process.size': {
     type: 'memory',

@@ -234,7 +234,7 @@ function percentile(values: number[], q: number): number {
 }
 
 /** A job id from the path (case-insensitive, as Flink's JobID); anything else names no job: 404. */
-function jobIdOf(raw: string): string {
+export function jobIdOf(raw: string): string {
   const jobId = raw.toLowerCase();
   if (!isJobId(jobId)) throw notFound(`job ${raw} not found`);
   return jobId;
@@ -249,7 +249,7 @@ async function jobDetails(client: ClusterClient, raw: string): Promise<JobDetail
   }
 }
 
-function unknownJobAs404(err: unknown, jobId: string): unknown {
+export function unknownJobAs404(err: unknown, jobId: string): unknown {
   return isSluiceError(err, ErrorCode.UnknownJob) ? notFound(`job ${jobId} not found`) : err;
 }
 

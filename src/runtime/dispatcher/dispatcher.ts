@@ -18,7 +18,7 @@ import { type JobGraph, validateJobGraph } from '../../jobgraph/job-graph.js';
 import type { JobAutoscalers } from '../autoscaler/job-autoscalers.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import { JobMaster } from '../jobmaster/job-master.js';
-import type { Rescaler } from '../jobmaster/rescale.js';
+import type { ReactiveModeOptions } from '../jobmaster/reactive-mode.js';
 import { createRestartStrategy, type RestartStrategyConfig } from '../jobmaster/restart-strategy.js';
 import type { ResourceManager } from '../resourcemanager/resource-manager.js';
 import {
@@ -35,6 +35,9 @@ import {
   ListRequest,
   type Overview,
   OverviewRequest,
+  type RescaleReply,
+  RescaleRequestSchema,
+  type ResourceRequirementsReply,
   type SavepointReply,
   SavepointRequest,
   SubmitRequest,
@@ -53,6 +56,8 @@ export interface DispatcherOptions {
   checkpointing?: CheckpointingConfig;
   /** Where checkpoints and savepoints go; without it jobs neither checkpoint nor take savepoints. */
   stateStore?: StateStore | undefined;
+  /** `scheduler-mode: reactive`: every job uses all the slots it can have, rescaled as they change. */
+  reactive?: ReactiveModeOptions | undefined;
   /** Ended jobs kept for `status` and `list --all`. */
   archiveSize?: number;
   /** `job.autoscaler.*`: an autoscaler per job (when enabled), started and stopped with its JobMaster. */
@@ -141,6 +146,34 @@ export class Dispatcher extends Actor {
           durationMs: m.durationMs,
         })),
       );
+    });
+
+    this.onAsk('rescale', RescaleRequestSchema, (request): LaterReply<RescaleReply> => {
+      const master = this.#runningMaster(request.jobId);
+      const target: Record<string, number> = {};
+      if (request.parallelism !== undefined) {
+        for (const id of Object.keys(master.currentParallelism())) target[id] = request.parallelism;
+      }
+      Object.assign(target, request.vertices ?? {});
+      return new LaterReply(
+        master.rescale({ target, cause: request.cause, reason: request.reason }).then((r) => ({
+          jobId: r.jobId,
+          previous: { ...r.previous },
+          target: { ...r.target },
+          ...(r.downtimeMs === undefined ? {} : { downtimeMs: r.downtimeMs }),
+        })),
+      );
+    });
+
+    this.onAsk('resource-requirements', JobIdRequest, ({ jobId }): ResourceRequirementsReply => {
+      const master = this.#runningMaster(jobId);
+      return {
+        jobId,
+        parallelism: { ...master.currentParallelism() },
+        maxParallelism: { ...master.maxParallelism() },
+        schedulerMode: this.#options.reactive ? 'reactive' : 'default',
+        rescales: master.rescaleHistory(),
+      };
     });
 
     this.onAsk('autoscaler', JobIdRequest, ({ jobId }) => {
@@ -287,6 +320,7 @@ export class Dispatcher extends Actor {
       stillLeading: ha?.stillLeading,
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
       heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs,
+      reactive: this.#options.reactive,
       epoch: ha?.epoch,
       onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
     });
@@ -295,11 +329,33 @@ export class Dispatcher extends Actor {
     master.start();
     this.#options.autoscalers?.start({
       graph,
-      rescaler: rescalerOf(master),
+      rescaler: master,
       view: () => master.details(),
       log: this.log.child({ job: graph.jobId }),
     });
     return { jobId: graph.jobId };
+  }
+
+  /** The JobMaster of a job that runs; UNKNOWN_JOB, or ILLEGAL_STATE for a job that has ended. */
+  #runningMaster(jobId: string): JobMaster {
+    const running = this.#running.get(jobId);
+    if (running) return running.master;
+    const archived = this.#archive.get(jobId);
+    if (archived) {
+      throw new SluiceError(
+        ErrorCode.IllegalState,
+        `job ${jobId} has already ended (${archived.details.status})`,
+      );
+    }
+    throw unknownJob(jobId);
+  }
+
+  /**
+   * The JobMaster of a running job, for in-process callers (the autoscaler): undefined when the job does
+   * not run here.
+   */
+  jobMaster(jobId: string): JobMaster | undefined {
+    return this.#running.get(jobId)?.master;
   }
 
   #autoscalerStatus(jobId: string) {
@@ -419,18 +475,6 @@ function checkpointsOf(jobId: string, master: JobMaster): CheckpointsReply {
 function summaryOf(details: JobDetails): JobSummary {
   const { vertices: _v, edges: _g, error: _e, accumulators: _a, restarts: _r, ...summary } = details;
   return summary;
-}
-
-/** TEMPORARY until the JobMaster implements Rescaler (branch rescale): a rescaler that refuses. */
-function rescalerOf(master: JobMaster): Rescaler {
-  const maybe = master as unknown as Partial<Rescaler>;
-  if (typeof maybe.rescale === 'function') return master as unknown as Rescaler;
-  return {
-    rescale: () =>
-      Promise.reject(new SluiceError(ErrorCode.IllegalState, 'this JobMaster cannot rescale yet')),
-    currentParallelism: () => Object.fromEntries(master.graph.vertices.map((v) => [v.id, v.parallelism])),
-    maxParallelism: () => Object.fromEntries(master.graph.vertices.map((v) => [v.id, v.maxParallelism])),
-  };
 }
 
 function unknownJob(jobId: string): SluiceError {

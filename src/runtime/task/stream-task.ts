@@ -166,7 +166,8 @@ export async function runStreamTask(
     jobId: spec.jobId,
     clusterId: spec.clusterId,
     subtaskIndex: spec.subtaskIndex,
-    parallelism: node.parallelism,
+    // The vertex's parallelism now (a rescale changes it; the program's plan keeps the submitted one).
+    parallelism: spec.parallelism,
     log: env.log.child({ operator: node.name }),
     signal: env.signal,
     nats: env.nc,
@@ -286,7 +287,7 @@ export async function runStreamTask(
         operatorUid: node.uid,
         operatorName: node.name,
         subtaskIndex: spec.subtaskIndex,
-        parallelism: node.parallelism,
+        parallelism: spec.parallelism,
         maxParallelism: node.maxParallelism,
         log: env.log.child({ operator: node.name }),
         signal: env.signal,
