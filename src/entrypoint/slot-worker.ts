@@ -2,7 +2,8 @@
  * The worker thread of one TaskManager slot (`taskmanager.slot-isolation: thread`): runs the tasks the
  * TaskExecutor deploys into that slot, on its own event loop, its own NATS connection (data, credits,
  * artifacts, state) and its own plans (a job's bundle is imported and its main run to execute() once per
- * job in this worker, shared by the job's tasks in the slot).
+ * job in this worker, shared by the job's tasks in the slot), and its thread channels: a port to each
+ * other slot's worker, for the frames between subtasks of different slots (network/thread-channels.ts).
  *
  * It promises: every deployed task ends with exactly one `ended` message; `running`, `ack`, `decline`
  * and periodic `progress` (accumulators and operator counters) go to the main thread, which owns the
@@ -18,6 +19,7 @@ import type { TaskCounters } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { ArtifactCache, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
+import { installThreadChannelHub, ThreadChannelHub } from '../runtime/network/thread-channels.js';
 import type { TaskControls } from '../runtime/task/stream-task.js';
 import type { TaskContext } from '../runtime/taskexecutor/builtin-tasks.js';
 import type { DeployRequest } from '../runtime/taskexecutor/protocol.js';
@@ -57,6 +59,9 @@ const log = createLogger({
   },
 });
 const post = (message: FromSlotWorker) => port.postMessage(message);
+// Thread channels to the other slots' workers (their ports come as 'peer' messages).
+const hub = new ThreadChannelHub({ process: data.processToken, slot: data.slotIndex }, log);
+installThreadChannelHub(hub);
 const tasks = new Map<number, WorkerTask>();
 
 const connected = connectNats(config.nats, {
@@ -214,6 +219,9 @@ port.on('message', (message: ToSlotWorker) => {
     }
     case 'complete':
       tasks.get(message.id)?.controls.complete?.(message.checkpointId);
+      break;
+    case 'peer':
+      hub.addPeer(message.slot, message.port);
       break;
     case 'stop':
       void stop();
