@@ -3,6 +3,7 @@ import { bundleJobFile, localBundleFile } from '../../execution/job-program.js';
 import { planProgram } from '../../execution/planner.js';
 import { toJobGraph } from '../../jobgraph/chaining.js';
 import type { JobGraph } from '../../jobgraph/job-graph.js';
+import type { JobId } from '../../jobgraph/job-id.js';
 import { table } from '../format.js';
 import { configFrom, type GlobalOptions, withGlobalOptions } from '../global-options.js';
 
@@ -58,7 +59,7 @@ export function infoCommand(): Command {
           { args, executionIndex: index, entry: job, parallelism: config.parallelismDefault },
           `info-${Date.now()}`,
         );
-        const jobGraph = toJobGraph(graph, { jobId: '0'.repeat(32), name: jobName });
+        const jobGraph = toJobGraph(graph, { jobId: '0'.repeat(32) as JobId, name: jobName });
         process.stdout.write(
           options.json ? `${JSON.stringify(jobGraph, null, 2)}\n` : `${jobGraphText(jobGraph)}\n`,
         );

@@ -10,32 +10,28 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { Actor, type ActorContext } from '../../actors/actor.js';
+import { fencedGateway } from '../../actors/protocol.js';
 import type { Subjects } from '../../actors/subjects.js';
 import { JobStatus } from '../../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
+import type { JobId } from '../../common/ids.js';
 import type { CheckpointingConfig } from '../../config/checkpointing-config.js';
 import { type Clock, systemClock } from '../../ha/clock.js';
 import { type JobGraph, requiredSlots } from '../../jobgraph/job-graph.js';
-import { CheckpointCoordinator, type CheckpointStats } from '../checkpoint/checkpoint-coordinator.js';
 import {
-  CheckpointAckSchema,
-  CheckpointDeclineSchema,
-  type CheckpointMetadata,
-  type RestoreSpec,
-} from '../checkpoint/protocol.js';
+  CheckpointCoordinator,
+  type CheckpointStats,
+  type TaskExecutorCheckpointMessage,
+} from '../checkpoint/checkpoint-coordinator.js';
+import type { CheckpointMetadata, RestoreSpec } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import type { JobDetails, JobEvent, JobSummary } from '../dispatcher/protocol.js';
 import type { ResourceManager, SlotAssignment } from '../resourcemanager/resource-manager.js';
-import {
-  type DeployRequest,
-  type TaskId,
-  TaskProgress as TaskProgressSchema,
-  TaskStateUpdate,
-} from '../taskexecutor/protocol.js';
+import { type DeployRequest, TaskExecutorProtocol, type TaskId } from '../taskexecutor/protocol.js';
 import { ExecutionGraph } from './execution-graph.js';
 import { ExecutionReconciler } from './execution-reconciler.js';
+import { JobMasterProtocol } from './protocol.js';
 import type { RestartStrategy } from './restart-strategy.js';
 import { ALL_TASKS_RUNNING, Scheduler } from './scheduler.js';
 import { findRestore, streamDescriptor } from './task-deployment.js';
@@ -128,18 +124,10 @@ export class JobMaster extends Actor {
         leading: () => this.#leading(),
       },
     });
-    // Every TaskExecutor heartbeat: the executions it holds. Validated by the reconciler (bad ones are
-    // counted drops), so the schema here takes anything.
-    this.onTell('executions', z.unknown(), (body) => this.#scheduler.onExecutionReport(body));
     this.#silenceTimer = setInterval(() => {
       void this.runInMailbox(() => this.#scheduler.checkSilence()).catch(() => undefined);
     }, heartbeatMs);
     this.#silenceTimer.unref?.();
-    this.onTell('task-state', TaskStateUpdate, (update) => {
-      // Under HA, a task of the same job deployed by a former leader reports here too: not ours.
-      if (update.epoch !== this.#options.epoch || !this.#leading()) return;
-      this.#scheduler.onTaskState(update);
-    });
     const cp = options.checkpointing;
     this.#coordinator = cp
       ? new CheckpointCoordinator({
@@ -150,26 +138,34 @@ export class JobMaster extends Actor {
           store: cp.store,
           config: cp.config,
           runningTasks: () => (this.#leading() ? this.#runningTasks() : undefined),
-          tellTaskExecutor: (tm, type, body) => this.#tellTaskExecutor(tm, type, body),
+          tellTaskExecutor: (tm, ...message) => this.#tellTaskExecutor(tm, ...message),
           runInMailbox: (fn) => this.runInMailbox(fn),
         })
       : undefined;
-    this.onTell('ack', CheckpointAckSchema, (ack) => {
-      if (ack.epoch !== this.#options.epoch || !this.#leading()) return;
-      this.#coordinator?.onAck(ack);
-    });
-    this.onTell('decline', CheckpointDeclineSchema, (decline) => {
-      if (decline.epoch !== this.#options.epoch || !this.#leading()) return;
-      this.#coordinator?.onDecline(decline);
-      if (decline.taskGone) this.#scheduler.onTaskGone(decline.task, decline.taskManagerId);
-    });
-    this.onTell('task-progress', TaskProgressSchema, (progress) => {
-      if (progress.epoch !== this.#options.epoch) return;
-      this.#scheduler.onTaskProgress(progress.task, progress.taskManagerId, progress.accumulators);
-    });
+    // Reports of tasks a former leader deployed (another epoch) are dropped by the fence, before these.
+    this.serve(
+      JobMasterProtocol,
+      {
+        'task-state': (update) => {
+          if (this.#leading()) this.#scheduler.onTaskState(update);
+        },
+        'task-progress': (p) => this.#scheduler.onTaskProgress(p.task, p.taskManagerId, p.accumulators),
+        ack: (ack) => {
+          if (this.#leading()) this.#coordinator?.onAck(ack);
+        },
+        decline: (decline) => {
+          if (!this.#leading()) return;
+          this.#coordinator?.onDecline(decline);
+          if (decline.taskGone) this.#scheduler.onTaskGone(decline.task, decline.taskManagerId);
+        },
+        // Validated by the reconciler (bad ones are counted drops).
+        executions: (body) => this.#scheduler.onExecutionReport(body),
+      },
+      { own: options.epoch },
+    );
   }
 
-  get jobId(): string {
+  get jobId(): JobId {
     return this.graph.jobId;
   }
 
@@ -355,13 +351,8 @@ export class JobMaster extends Actor {
           : {}),
       };
       const taskManagerId = e.taskManagerId!;
-      this.ctx.rpc
-        .ask(
-          `${this.#subjects.taskExecutor(taskManagerId)}.deploy`,
-          'deploy',
-          request,
-          this.#options.epoch === undefined ? {} : { epoch: this.#options.epoch },
-        )
+      this.#taskExecutor(taskManagerId)
+        .ask('deploy', request)
         .catch((err: unknown) =>
           this.runInMailbox(() =>
             this.#scheduler.deployFailed(
@@ -438,39 +429,33 @@ export class JobMaster extends Actor {
     }
   }
 
-  #tellTaskExecutor(taskManagerId: string, type: 'trigger' | 'complete', body: unknown): void {
-    const epoch = this.#options.epoch;
+  /** The gateway to a TaskExecutor: every command carries this JobManager's leader epoch (HA). */
+  #taskExecutor(taskManagerId: string) {
+    return fencedGateway(
+      this.ctx.rpc,
+      this.#subjects,
+      this.#options.epoch,
+      TaskExecutorProtocol,
+      taskManagerId,
+    );
+  }
+
+  #tellTaskExecutor(taskManagerId: string, ...message: TaskExecutorCheckpointMessage): void {
     try {
-      this.ctx.rpc.tell(
-        `${this.#subjects.taskExecutor(taskManagerId)}.${type}`,
-        type,
-        body,
-        epoch === undefined ? {} : { epoch },
-      );
+      if (message[0] === 'trigger') this.#taskExecutor(taskManagerId).tell('trigger', message[1]);
+      else this.#taskExecutor(taskManagerId).tell('complete', message[1]);
     } catch (err) {
-      this.log.warn({ err, taskManagerId, type }, 'could not reach a TaskExecutor');
+      this.log.warn({ err, taskManagerId, type: message[0] }, 'could not reach a TaskExecutor');
     }
   }
 
   #tellCancel(taskManagerId: string): void {
-    const epoch = this.#options.epoch;
-    this.ctx.rpc.tell(
-      `${this.#subjects.taskExecutor(taskManagerId)}.cancel`,
-      'cancel',
-      { jobId: this.jobId },
-      epoch === undefined ? {} : { epoch },
-    );
+    this.#taskExecutor(taskManagerId).tell('cancel', { jobId: this.jobId });
   }
 
   #tellCancelExecutions(taskManagerId: string, tasks: TaskId[]): void {
-    const epoch = this.#options.epoch;
     try {
-      this.ctx.rpc.tell(
-        `${this.#subjects.taskExecutor(taskManagerId)}.cancel-executions`,
-        'cancel-executions',
-        { tasks },
-        epoch === undefined ? {} : { epoch },
-      );
+      this.#taskExecutor(taskManagerId).tell('cancel-executions', { tasks });
     } catch (err) {
       this.log.debug({ err }, 'cancel-executions not sent');
     }
