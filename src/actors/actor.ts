@@ -152,6 +152,11 @@ export abstract class Actor {
     }
   }
 
+  /** Counts a message its handler refused as invalid (e.g. a report validated there) in `stats.dropped`. */
+  protected countDropped(code: ErrorCode): void {
+    this.#count(this.stats.dropped, code);
+  }
+
   /** Hook for subclasses: release what the actor holds. Runs after the mailbox is idle. */
   protected async onStop(): Promise<void> {}
 

@@ -158,8 +158,10 @@ export class JobMaster extends Actor {
           this.#coordinator?.onDecline(decline);
           if (decline.taskGone) this.#scheduler.onTaskGone(decline.task, decline.taskManagerId);
         },
-        // Validated by the reconciler (bad ones are counted drops).
-        executions: (body) => this.#scheduler.onExecutionReport(body),
+        // Validated by the reconciler: a bad one changes nothing and counts in stats.dropped.
+        executions: (body) => {
+          if (!this.#scheduler.onExecutionReport(body)) this.countDropped(ErrorCode.InvalidMessage);
+        },
       },
       { own: options.epoch },
     );
