@@ -36,6 +36,7 @@ import { loadConfig } from '../src/config/config.js';
 import { startNatsServer } from '../src/nats/launcher.js';
 import type { JobDetails } from '../src/runtime/dispatcher/protocol.js';
 import { SluiceProcess } from '../test/harness/processes.js';
+import { cpuSeconds } from './cpu.js';
 import { DEFAULT_EVENT_RATE } from './nexmark/generator.js';
 import { FLINK_PER_CORE, isQueryName, QUERY_NAMES, type QueryName } from './nexmark/queries.js';
 import { Resources } from './resources.js';
@@ -106,19 +107,6 @@ function parseArgs(argv: string[]): Options {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const kps = (n: number) => `${(n / 1000).toFixed(2)} K/s`;
-
-/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every Linux Node runs on). */
-const CLOCK_TICKS = 100;
-
-/** CPU seconds (user + system, with reaped children) a process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (in parentheses, may hold spaces): state is field 3; utime, stime,
-  // cutime and cstime are fields 14 to 17.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
-  return ticks / CLOCK_TICKS;
-}
 
 interface Cluster {
   client: ClusterClient;

@@ -9,7 +9,8 @@
  *     runs in this process), once over a local channel (in memory) and once with local channels off
  *     (records cross NATS between the two vertices);
  * (d) slots that add cores: word count on 1 TaskManager × 2 slots at parallelism 2 vs the same on
- *     1 TaskManager × 1 slot at parallelism 1 (slot worker threads, `taskmanager.slot-isolation: thread`).
+ *     1 TaskManager × 1 slot at parallelism 1 (slot worker threads, `taskmanager.slot-isolation: thread`),
+ *     the 2-slot run once over thread channels and once with them off (NATS between the slots).
  *
  * Local channels: on unless `SLUICE_LOCAL_CHANNELS=off` is set for the bench (the TaskManagers inherit it).
  * With them on, (b) at parallelism 1 never touches NATS (source and sink share a slot) and (a) sends the
@@ -18,7 +19,8 @@
  *
  * Sizes: BENCH_LINES (default 250 000 lines = 2 000 000 words), BENCH_RECORDS (default 1 000 000).
  * BENCH_ONLY=d runs only (d).
- * `-- --cpu-prof DIR`: the TaskManagers write V8 CPU profiles into DIR (summarise them with
+ * `-- --cpu-prof DIR`: the TaskManagers write V8 CPU profiles (one file per thread) into DIR/ab for (a) and
+ * (b), DIR/slots1, DIR/slots2 and DIR/slots2-nats for (d) (summarise them with
  * `npx tsx bench/profile-summary.ts DIR/*.cpuprofile`).
  */
 import { cpus } from 'node:os';
@@ -33,6 +35,7 @@ import { appendElement, FrameBuilder } from '../src/runtime/network/frame.js';
 import { localChannelsEnabled } from '../src/runtime/network/local-channels.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/runtime/network/output-gate.js';
 import { SLUICE_BIN, SluiceProcess, sluice } from '../test/harness/processes.js';
+import { cpuSeconds } from './cpu.js';
 import { benchLine } from './jobs/shared.js';
 
 const LINES = Number(process.env.BENCH_LINES ?? 250_000);
@@ -127,8 +130,16 @@ async function waitForSlots(common: string[], parallelism: number): Promise<void
   }
 }
 
-/** Word count of LINES lines at `parallelism`; words/s over the job's duration (deploy included). */
-async function wordCountRate(common: string[], parallelism: number): Promise<{ rate: number; ms: number }> {
+/**
+ * Word count of LINES lines at `parallelism`; words/s over the job's duration (deploy included), and the
+ * CPU seconds the processes in `pids` used from submission to the end (read from /proc).
+ */
+async function wordCountRate(
+  common: string[],
+  parallelism: number,
+  pids: number[] = [],
+): Promise<{ rate: number; ms: number; cpu: number }> {
+  const cpuBefore = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const run = await sluice(
     ['run', ...common, '-p', String(parallelism), jobs('wordcount.ts'), String(LINES)],
     {},
@@ -137,31 +148,60 @@ async function wordCountRate(common: string[], parallelism: number): Promise<{ r
   if (run.code !== 0) throw new Error(`word count failed: ${run.stderr}`);
   const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
   const details = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
-  return { rate: (LINES * 8) / (details.durationMs / 1_000), ms: details.durationMs };
+  const cpu = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuBefore;
+  return { rate: (LINES * 8) / (details.durationMs / 1_000), ms: details.durationMs, cpu };
 }
 
-/** (d): the same word count on one TaskManager with 1 slot (p=1), then with 2 slots (p=2). */
-async function slotScaling(url: string): Promise<void> {
+/** Node flags for a TaskManager that writes CPU profiles (one per thread: main and each slot worker). */
+function cpuProfArgs(name: string): string[] {
+  return CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}/${name}`] : [];
+}
+
+/**
+ * (d): the same word count on one TaskManager with 1 slot (p=1), then with 2 slots (p=2) — the keyBy
+ * exchange between the two slot threads over thread channels (a MessagePort), and once more with
+ * `SLUICE_THREAD_CHANNELS=off` (over NATS), the path before thread channels. Each with the CPU seconds of
+ * the TaskManager, JobManager and nats-server from submission to the job's end (less sensitive to other
+ * load on the machine than the rate).
+ */
+async function slotScaling(url: string, natsPid: number): Promise<void> {
   const common = ['--nats', url, '--cluster-id', 'bench-slots'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
   const jm = new SluiceProcess(['jobmanager', ...common, '-D', 'rest.enabled=false'], env);
+  const cases = [
+    { slots: 1, name: 'slots1', env },
+    { slots: 2, name: 'slots2', env },
+    { slots: 2, name: 'slots2-nats', env: { ...env, SLUICE_THREAD_CHANNELS: 'off' } },
+  ];
   try {
-    const rates: Array<{ rate: number; ms: number }> = [];
-    for (const slots of [1, 2]) {
-      const tm = new SluiceProcess(['taskmanager', ...common, '--slots', String(slots)], env);
+    const rates: Array<{ rate: number; ms: number; cpu: number }> = [];
+    for (const c of cases) {
+      const tm = new SluiceProcess(['taskmanager', ...common, '--slots', String(c.slots)], c.env, [
+        ...cpuProfArgs(c.name),
+        SLUICE_BIN,
+      ]);
       try {
-        await waitForSlots(common, slots);
-        rates.push(await wordCountRate(common, slots));
+        await waitForSlots(common, c.slots);
+        rates.push(await wordCountRate(common, c.slots, [tm.pid, jm.pid, natsPid]));
       } finally {
         await tm.stop();
       }
     }
-    const [one, two] = rates as [{ rate: number; ms: number }, { rate: number; ms: number }];
+    type Rate = { rate: number; ms: number; cpu: number };
+    const [one, two, twoNats] = rates as [Rate, Rate, Rate];
+    const perCpu = (r: Rate) => `${fmt((LINES * 8) / r.cpu)} words per CPU-s (${r.cpu.toFixed(2)} CPU-s)`;
     console.log(`\n(d) word count on 1 TaskManager, slot worker threads (${cpus().length} cores)`);
-    console.log(`    1 slot,  parallelism 1  : ${fmt(one.rate)} words/s (${fmt(one.ms)} ms)`);
-    console.log(`    2 slots, parallelism 2  : ${fmt(two.rate)} words/s (${fmt(two.ms)} ms)`);
     console.log(
-      `    ratio                   : ${(two.rate / one.rate).toFixed(2)}   (goal ≥ 1.7 on 2 cores, moonshot 2.0)`,
+      `    1 slot,  parallelism 1                       : ${fmt(one.rate)} words/s (${fmt(one.ms)} ms), ${perCpu(one)}`,
+    );
+    console.log(
+      `    2 slots, parallelism 2, thread channels      : ${fmt(two.rate)} words/s (${fmt(two.ms)} ms), ${perCpu(two)}`,
+    );
+    console.log(
+      `    2 slots, parallelism 2, between slots by NATS : ${fmt(twoNats.rate)} words/s (${fmt(twoNats.ms)} ms), ${perCpu(twoNats)}`,
+    );
+    console.log(
+      `    ratio                                        : ${(two.rate / one.rate).toFixed(2)}   (goal ≥ 1.7 on 2 cores, moonshot 2.0); by NATS ${(twoNats.rate / one.rate).toFixed(2)}`,
     );
   } finally {
     await jm.stop();
@@ -174,16 +214,16 @@ async function main(): Promise<void> {
   );
   const nats = await startNatsServer();
   if (ONLY_SLOTS) {
-    await slotScaling(nats.url);
+    await slotScaling(nats.url, nats.pid);
     await nats.stop();
     return;
   }
   const common = ['--nats', nats.url, '--cluster-id', 'bench'];
   const env = { SLUICE_LOG_LEVEL: 'warn' };
   const jm = new SluiceProcess(['jobmanager', ...common], env);
-  const tmNodeArgs = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [];
   const tms = [0, 1].map(
-    () => new SluiceProcess(['taskmanager', ...common, '--slots', '1'], env, [...tmNodeArgs, SLUICE_BIN]),
+    () =>
+      new SluiceProcess(['taskmanager', ...common, '--slots', '1'], env, [...cpuProfArgs('ab'), SLUICE_BIN]),
   );
   try {
     // Wait until both TaskManagers registered: a tiny job at parallelism 2 must run.
@@ -249,7 +289,7 @@ async function main(): Promise<void> {
   if (saved === undefined) delete process.env.SLUICE_LOCAL_CHANNELS;
   else process.env.SLUICE_LOCAL_CHANNELS = saved;
   // (d)
-  await slotScaling(nats.url);
+  await slotScaling(nats.url, nats.pid);
   await nats.stop();
 }
 

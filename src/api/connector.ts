@@ -51,6 +51,12 @@ export interface SourceContext<T> extends ConnectorContext {
    * `restoredState`). A source that registers nothing restarts from its beginning after a failure.
    */
   onCheckpoint(snapshot: () => unknown): void;
+  /**
+   * Reports this subtask's backlog: records it has not read yet (Flink's `pendingRecords` gauge; a
+   * JetStream source reports its consumer's `num_pending`, its share of it). The autoscaler sizes the job to
+   * catch up with it. Call it as often as is convenient; a source that never calls it has no backlog metric.
+   */
+  setPendingRecords(records: number): void;
 }
 
 export interface Source<T> {

@@ -12,6 +12,7 @@ import {
   cancelCommand,
   checkpointsCommand,
   listCommand,
+  rescaleCommand,
   savepointCommand,
   statusCommand,
   stopCommand,
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
     savepointCommand(),
     stopCommand(),
     checkpointsCommand(),
+    rescaleCommand(),
   ]) {
     program.addCommand(command);
   }

@@ -7,7 +7,7 @@ import { bundleJobFile, localBundleFile, uploadBundle } from '../execution/job-p
 import { closeLocalCluster, runLocally } from '../execution/local-bridge.js';
 import { runProgram } from '../execution/run-program.js';
 import type { JobGraph } from '../jobgraph/job-graph.js';
-import { type LocalCluster, startLocalCluster } from '../minicluster/local-cluster.js';
+import type { LocalCluster } from '../minicluster/local-cluster.js';
 import { duration, errorText } from './format.js';
 import { clientLogger, type GlobalOptions } from './global-options.js';
 
@@ -26,6 +26,7 @@ export async function onLocalCluster(
   options: RunOptions,
   fn: (local: LocalCluster) => Promise<number>,
 ): Promise<number> {
+  const { startLocalCluster } = await import('../minicluster/local-cluster.js');
   const local = await startLocalCluster(config, clientLogger(config), {
     slots: config.parallelismDefault,
     ...(options.nats === undefined ? {} : { natsUrl: options.nats }),
@@ -52,6 +53,8 @@ export async function runJobFile(
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const err = (line: string) => process.stderr.write(`${line}\n`);
   if (options.local) {
+    // The embedded cluster (a whole JobManager and TaskManager) is loaded only for a local run.
+    const { startLocalCluster } = await import('../minicluster/local-cluster.js');
     const bridge = runLocally({
       config,
       startCluster: startLocalCluster,

@@ -13,6 +13,7 @@ import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
 import type { JobGraph } from '../jobgraph/job-graph.js';
 import { connectNats } from '../nats/connection.js';
+import type { AutoscalerReply } from '../runtime/autoscaler/protocol.js';
 import {
   type CheckpointsReply,
   DispatcherProtocol,
@@ -21,6 +22,8 @@ import {
   JobEventSchema,
   type JobSummary,
   type Overview,
+  type RescaleReply,
+  type ResourceRequirementsReply,
   type SavepointReply,
 } from '../runtime/dispatcher/protocol.js';
 
@@ -116,6 +119,39 @@ export class ClusterClient {
         { timeoutMs: options.timeoutMs ?? 600_000 },
       ),
     );
+  }
+
+  /**
+   * Rescales a running job (every vertex to `parallelism`, and/or single `vertices`) and waits until its
+   * new tasks run. Not retried: a rescale is not idempotent while it runs (a second one is refused).
+   */
+  async rescale(
+    jobId: string,
+    options: { parallelism?: number; vertices?: Record<string, number>; reason?: string; timeoutMs?: number },
+  ): Promise<RescaleReply> {
+    return this.#ask(() =>
+      this.#dispatcher.ask(
+        'rescale',
+        {
+          jobId,
+          ...(options.parallelism === undefined ? {} : { parallelism: options.parallelism }),
+          ...(options.vertices === undefined ? {} : { vertices: options.vertices }),
+          cause: 'user',
+          reason: options.reason ?? 'asked by a user',
+        },
+        { timeoutMs: options.timeoutMs ?? 600_000 },
+      ),
+    );
+  }
+
+  /** A running job's parallelism per vertex, its bounds and its last rescales. */
+  async resourceRequirements(jobId: string): Promise<ResourceRequirementsReply> {
+    return this.#ask(() => this.#dispatcher.ask('resource-requirements', { jobId }));
+  }
+
+  /** The job's autoscaler: its state and recent decisions (`enabled: false` and why when there is none). */
+  async autoscaler(jobId: string): Promise<AutoscalerReply> {
+    return this.#ask(() => this.#dispatcher.ask('autoscaler', { jobId }));
   }
 
   async checkpoints(jobId: string): Promise<CheckpointsReply> {

@@ -2,9 +2,15 @@
  * Reading a configuration file: YAML like Flink's `config.yaml`, with flat dotted keys and/or nested maps.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { expandHome } from './values.js';
+
+/** The YAML parser, loaded with the first config file read (most commands read none: it costs ~80 ms). */
+function parseYaml(text: string): unknown {
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text);
+}
 
 export interface ConfigFileContents {
   /** `from file /absolute/path.yaml`, for messages. */

@@ -7,6 +7,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, SluiceError } from '../common/errors.js';
+import type { AutoscalerConfig } from './autoscaler-config.js';
 import type { CheckpointingConfig } from './checkpointing-config.js';
 import { readConfigFile } from './config-file.js';
 import { envVarName, isOptionKey, OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec } from './options.js';
@@ -34,6 +35,8 @@ export interface SluiceConfig {
   rpc: { askTimeoutMs: number; askRetries: number; maxMessageBytes: number };
   heartbeat: { intervalMs: number; timeoutMs: number };
   slotRequestTimeoutMs: number;
+  /** resourcemanager.taskmanager-timeout: an idle TaskManager of a pool is stopped after this long. */
+  taskManagerIdleTimeoutMs: number;
   taskmanager: {
     numberOfTaskSlots: number;
     registrationTimeoutMs: number;
@@ -46,12 +49,20 @@ export interface SluiceConfig {
     cancellationTimeoutMs: number;
   };
   jobmanager: { id?: string; memoryProcessBytes?: number };
+  /** `scheduler-mode` and `jobmanager.adaptive-scheduler.*` (reactive mode). */
+  scheduler: {
+    mode: 'default' | 'reactive';
+    stabilizationTimeoutMs: number;
+    cooldownAfterRescalingMs: number;
+  };
   parallelismDefault: number;
   /** execution.buffer-timeout */
   bufferTimeoutMs: number;
   restartStrategy: RestartStrategyConfig;
   /** `execution.checkpointing.*`, `state.*`: intervalMs 0 means off. */
   checkpointing: CheckpointingConfig;
+  /** `job.autoscaler.*`: the autoscaler the JobManager runs for each job (when enabled). */
+  autoscaler: AutoscalerConfig;
   /** The JobManager's REST API (`rest.*`). */
   rest: { enabled: boolean; port: number; bindAddress: string; maxUploadBytes: number };
   metrics: { enabled: boolean; ports: string; bindAddress: string };
@@ -204,6 +215,7 @@ function crossCheck(
   settings: Map<OptionKey, Setting>,
   problems: string[],
 ): void {
+  crossCheckAutoscaler(values, settings, problems);
   const interval = values.get('heartbeat.interval');
   const timeout = values.get('heartbeat.timeout');
   const intervalSetting = settings.get('heartbeat.interval');
@@ -214,6 +226,33 @@ function crossCheck(
     problems.push(
       `heartbeat.timeout: ${showRaw(timeoutSetting.raw)} (${timeoutSetting.source}) must be greater than ` +
         `heartbeat.interval ${showRaw(intervalSetting.raw)} (${intervalSetting.source})`,
+    );
+  }
+}
+
+/** The autoscaler needs two samples in a window, and a parallelism range that is not empty. */
+function crossCheckAutoscaler(
+  values: Map<OptionKey, Value>,
+  settings: Map<OptionKey, Setting>,
+  problems: string[],
+): void {
+  const setAs = (key: OptionKey) => {
+    const setting = settings.get(key);
+    return setting ? `${showRaw(setting.raw)} (${setting.source})` : '';
+  };
+  const shown = (key: OptionKey) => `${key} ${setAs(key)}`;
+  const window = values.get('job.autoscaler.metrics.window');
+  const loop = values.get('job.autoscaler.control-loop.interval');
+  if (typeof window === 'number' && typeof loop === 'number' && window < 2 * loop) {
+    problems.push(
+      `job.autoscaler.metrics.window: ${setAs('job.autoscaler.metrics.window')} must be at least twice ${shown('job.autoscaler.control-loop.interval')} (a window needs two samples)`,
+    );
+  }
+  const min = values.get('job.autoscaler.vertex.min-parallelism');
+  const max = values.get('job.autoscaler.vertex.max-parallelism');
+  if (typeof min === 'number' && typeof max === 'number' && min > max) {
+    problems.push(
+      `job.autoscaler.vertex.min-parallelism: ${setAs('job.autoscaler.vertex.min-parallelism')} is above ${shown('job.autoscaler.vertex.max-parallelism')}`,
     );
   }
 }
@@ -268,6 +307,7 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
     },
     heartbeat: { intervalMs: num('heartbeat.interval'), timeoutMs: num('heartbeat.timeout') },
     slotRequestTimeoutMs: num('slot.request.timeout'),
+    taskManagerIdleTimeoutMs: num('resourcemanager.taskmanager-timeout'),
     taskmanager: compact({
       numberOfTaskSlots: num('taskmanager.numberOfTaskSlots'),
       registrationTimeoutMs: num('taskmanager.registration.timeout'),
@@ -281,6 +321,11 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       id: str('jobmanager.id'),
       memoryProcessBytes: optNum('jobmanager.memory.process.size'),
     }),
+    scheduler: {
+      mode: oneOf(OPTIONS['scheduler-mode'].values, str('scheduler-mode')),
+      stabilizationTimeoutMs: num('jobmanager.adaptive-scheduler.resource-stabilization-timeout'),
+      cooldownAfterRescalingMs: num('jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling'),
+    },
     parallelismDefault: num('parallelism.default'),
     bufferTimeoutMs: num('execution.buffer-timeout'),
     checkpointing: {
@@ -292,6 +337,23 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       maxConcurrent: num('execution.checkpointing.max-concurrent-checkpoints'),
       retained: num('state.checkpoints.num-retained'),
       savepointsDir: str('state.savepoints.dir') ?? 'savepoints',
+    },
+    autoscaler: {
+      enabled: values.get('job.autoscaler.enabled') === true,
+      scalingEnabled: values.get('job.autoscaler.scaling.enabled') === true,
+      controlLoopIntervalMs: num('job.autoscaler.control-loop.interval'),
+      metricsWindowMs: num('job.autoscaler.metrics.window'),
+      stabilizationIntervalMs: num('job.autoscaler.stabilization.interval'),
+      targetUtilization: num('job.autoscaler.target.utilization'),
+      targetUtilizationBoundary: num('job.autoscaler.target.utilization.boundary'),
+      catchUpDurationMs: num('job.autoscaler.catch-up.duration'),
+      scaleUpMaxFactor: num('job.autoscaler.scale-up.max-factor'),
+      scaleDownMaxFactor: num('job.autoscaler.scale-down.max-factor'),
+      scaleDownIntervalMs: num('job.autoscaler.scale-down.interval'),
+      effectivenessDetection: values.get('job.autoscaler.scaling.effectiveness.detection.enabled') === true,
+      effectivenessThreshold: num('job.autoscaler.scaling.effectiveness.threshold'),
+      vertexMinParallelism: num('job.autoscaler.vertex.min-parallelism'),
+      vertexMaxParallelism: num('job.autoscaler.vertex.max-parallelism'),
     },
     restartStrategy: {
       type: optOneOf(OPTIONS['restart-strategy.type'].values, str('restart-strategy.type')),

@@ -135,6 +135,13 @@ export const OPTIONS = {
     max: 1024,
     description: 'Number of task slots a TaskManager offers.',
   },
+  'resourcemanager.taskmanager-timeout': {
+    type: 'duration',
+    default: '30 s',
+    min: 0,
+    description:
+      'A TaskManager of a pool (`sluice cluster start --taskmanagers MIN..MAX`) whose slots have all been free this long is stopped, while more than MIN run.',
+  },
   'taskmanager.registration.timeout': {
     type: 'duration',
     default: '5 min',
@@ -187,6 +194,27 @@ export const OPTIONS = {
     description:
       'How long a network buffer may wait for more records before it is sent; 0 sends every record at once (lowest latency, lower throughput).',
   },
+  'scheduler-mode': {
+    type: 'enum',
+    default: 'default',
+    values: ['default', 'reactive'],
+    description:
+      "`reactive` (Flink's Reactive Mode): every job uses all free slots, up to its max parallelism, and is rescaled from a checkpoint when TaskManagers join or leave; `default` keeps the parallelism a job was submitted (or last rescaled) with.",
+  },
+  'jobmanager.adaptive-scheduler.resource-stabilization-timeout': {
+    type: 'duration',
+    default: '1 s',
+    min: 0,
+    description:
+      'Reactive mode: after the slots available to a job change, wait until they have not changed for this long before rescaling the job to them (several TaskManagers starting together cause one rescale).',
+  },
+  'jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling': {
+    type: 'duration',
+    default: '5 s',
+    min: 0,
+    description:
+      'Reactive mode: a job is not scaled up again sooner than this after its last rescale ended (against flapping). A job that lost slots restarts at once, at the parallelism it can still have.',
+  },
   'jobmanager.memory.process.size': {
     type: 'memory',
     min: 67108864,
@@ -216,6 +244,109 @@ export const OPTIONS = {
     type: 'string',
     default: '127.0.0.1',
     description: 'Address the metrics endpoint listens on.',
+  },
+  'job.autoscaler.enabled': {
+    type: 'boolean',
+    default: false,
+    description:
+      "Run the autoscaler for every job of this JobManager: it sizes each vertex from its busy time, its records and its sources' backlog, and rescales the job (see docs/deployment.md, Elastic scaling).",
+  },
+  'job.autoscaler.scaling.enabled': {
+    type: 'boolean',
+    default: true,
+    description:
+      'Whether the autoscaler applies its decisions; `false` only computes, logs and shows them (advice mode).',
+  },
+  'job.autoscaler.control-loop.interval': {
+    type: 'duration',
+    default: '10 s',
+    min: 100,
+    description: "How often the autoscaler samples a job's metrics and evaluates it.",
+  },
+  'job.autoscaler.metrics.window': {
+    type: 'duration',
+    default: '15 min',
+    min: 1,
+    description:
+      'Metrics are averaged over this window; no decision is taken before a full window has been collected since the last rescale.',
+  },
+  'job.autoscaler.stabilization.interval': {
+    type: 'duration',
+    default: '5 min',
+    min: 0,
+    description:
+      'After a job starts or rescales, no metrics are collected for this long (they are not yet steady).',
+  },
+  'job.autoscaler.target.utilization': {
+    type: 'number',
+    default: 0.7,
+    min: 0.01,
+    max: 1,
+    description:
+      'Busy share each vertex is sized for, at the rate it must process (source rate plus catch-up).',
+  },
+  'job.autoscaler.target.utilization.boundary': {
+    type: 'number',
+    default: 0.3,
+    min: 0,
+    max: 1,
+    description:
+      'No vertex is rescaled while its utilisation stays within target ± boundary (0.7 ± 0.3: from 0.4 to 1.0).',
+  },
+  'job.autoscaler.catch-up.duration': {
+    type: 'duration',
+    default: '30 min',
+    min: 1,
+    description:
+      "A source's backlog (JetStream: its consumer's pending messages) should be worked off within this time: it adds backlog ÷ duration to the rate a vertex is sized for.",
+  },
+  'job.autoscaler.scale-up.max-factor': {
+    type: 'number',
+    default: 100000,
+    min: 0,
+    description: 'A vertex grows to at most parallelism × (1 + factor) in one rescale.',
+  },
+  'job.autoscaler.scale-down.max-factor': {
+    type: 'number',
+    default: 0.6,
+    min: 0,
+    max: 1,
+    description:
+      'A vertex shrinks to at least parallelism × (1 − factor) in one rescale (1: no limit; 0: never down).',
+  },
+  'job.autoscaler.scale-down.interval': {
+    type: 'duration',
+    default: '1 h',
+    min: 0,
+    description: 'Least time between two scale-downs of a job (a scale-down wanted earlier waits).',
+  },
+  'job.autoscaler.scaling.effectiveness.detection.enabled': {
+    type: 'boolean',
+    default: true,
+    description:
+      "After a scale-up, compare the vertex's new processing rate with the expected one; when it grew by less than the threshold, the vertex is not scaled up again (the decision says so). Flink's default is false.",
+  },
+  'job.autoscaler.scaling.effectiveness.threshold': {
+    type: 'number',
+    default: 0.1,
+    min: 0,
+    max: 1,
+    description: 'A scale-up that delivered less than this share of its expected rate gain was ineffective.',
+  },
+  'job.autoscaler.vertex.min-parallelism': {
+    type: 'int',
+    default: 1,
+    min: 1,
+    max: 32768,
+    description: 'The autoscaler never sets a vertex below this parallelism.',
+  },
+  'job.autoscaler.vertex.max-parallelism': {
+    type: 'int',
+    default: 200,
+    min: 1,
+    max: 32768,
+    description:
+      "The autoscaler never sets a vertex above this parallelism (nor above the vertex's max parallelism, nor above the slots the cluster can offer).",
   },
   'restart-strategy.type': {
     type: 'enum',

@@ -14,13 +14,16 @@ import type { SluiceConfig } from '../config/config.js';
 import { JobGraphStore, JobResultStore } from '../ha/job-stores.js';
 import { LeaderElectionService } from '../ha/leader-election.js';
 import { createLeadership } from '../ha/leadership.js';
+import { registerAutoscalerMetrics } from '../metrics/autoscaler-metrics.js';
 import { registerJobManagerMetrics } from '../metrics/jobmanager-metrics.js';
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { type RestServer, startRestServer } from '../rest/server.js';
+import { JobAutoscalers } from '../runtime/autoscaler/job-autoscalers.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
 import { Dispatcher } from '../runtime/dispatcher/dispatcher.js';
 import { ResourceManager } from '../runtime/resourcemanager/resource-manager.js';
+import type { WorkerPool } from '../runtime/resourcemanager/worker-pool.js';
 
 export interface JobManager {
   readonly id: string;
@@ -41,6 +44,8 @@ export interface JobManager {
 export interface JobManagerOptions {
   /** Serve the REST API; default `rest.enabled`. */
   rest?: boolean;
+  /** A pool of TaskManagers to grow when slots are short and shrink when idle (standalone provider). */
+  workerPool?: WorkerPool | undefined;
 }
 
 export async function startJobManager(
@@ -79,6 +84,7 @@ export async function startJobManager(
       heartbeatTimeoutMs: config.heartbeat.timeoutMs,
       epoch,
       ...(stillLeading === undefined ? {} : { stillLeading }),
+      onSlotShortage: (missing) => options.workerPool?.requestSlots(missing),
     });
     const d = new Dispatcher(ctx, subjects, rm, {
       jobManagerId: id,
@@ -89,6 +95,25 @@ export async function startJobManager(
       restartStrategy: config.restartStrategy,
       checkpointing: config.checkpointing,
       stateStore,
+      reactive:
+        config.scheduler.mode === 'reactive'
+          ? {
+              stabilizationTimeoutMs: config.scheduler.stabilizationTimeoutMs,
+              cooldownAfterRescalingMs: config.scheduler.cooldownAfterRescalingMs,
+            }
+          : undefined,
+      autoscalers: config.autoscaler.enabled
+        ? new JobAutoscalers({
+            config: config.autoscaler,
+            // The job's own slots, the free ones, and what a TaskManager pool can still add.
+            slotCapacity: async (held) => {
+              const tms = await rm.taskManagers();
+              const free = tms.reduce((n, tm) => n + tm.slotsFree, 0);
+              const headroom = options.workerPool?.headroomSlots() ?? 0;
+              return held + free + headroom;
+            },
+          })
+        : undefined,
       ha:
         epoch !== undefined && stores
           ? { epoch, ...stores, ...(stillLeading === undefined ? {} : { stillLeading }) }
@@ -119,10 +144,16 @@ export async function startJobManager(
       jmLog.error({ err: err instanceof Error ? err.message : String(err) }, 'REST API not started');
     }
   }
+  // The TaskManager pool (standalone provider) acts for the leader only; it reads the current ResourceManager.
+  const poolCluster = {
+    taskManagers: () => resourceManager.taskManagers(),
+    pendingSlots: () => resourceManager.pendingSlots(),
+  };
   if (ha.type === 'none') {
     resourceManager.start();
     dispatcher.start();
     leader = true;
+    options.workerPool?.activate(poolCluster);
     await nc.flush();
     jmLog.info({ nats: config.nats.servers, subjects: subjects.prefix }, 'JobManager started');
   } else {
@@ -177,6 +208,7 @@ export async function startJobManager(
           }
           if (!election?.isLeader(epoch)) return;
           d.start();
+          options.workerPool?.activate(poolCluster);
           await nc.flush();
           jmLog.info(
             { epoch, nats: config.nats.servers, subjects: subjects.prefix },
@@ -196,6 +228,7 @@ export async function startJobManager(
       onRevokeLeadership({ epoch, reason }) {
         leader = false;
         leaderEpoch = undefined;
+        options.workerPool?.deactivate();
         jmLog.warn({ epoch, reason }, 'leadership revoked: stopping Dispatcher and ResourceManager');
         // At once: unsubscribe (Actor.stop unsubscribes synchronously), JobMasters end SUSPENDED without a
         // result, so the next leader recovers them.
@@ -228,6 +261,7 @@ export async function startJobManager(
     () => leader,
     () => leadership.knownEpoch(),
   );
+  registerAutoscalerMetrics(metrics.registry, () => dispatcher);
 
   let stopping: Promise<void> | undefined;
   return {
@@ -249,6 +283,7 @@ export async function startJobManager(
     stop: () => {
       stopping ??= (async () => {
         jmLog.info('JobManager stopping');
+        options.workerPool?.deactivate();
         await rest?.stop();
         await metrics.stop();
         await dispatcher.stop();

@@ -2,7 +2,8 @@
  * The worker thread of one TaskManager slot (`taskmanager.slot-isolation: thread`): runs the tasks the
  * TaskExecutor deploys into that slot, on its own event loop, its own NATS connection (data, credits,
  * artifacts, state) and its own plans (a job's bundle is imported and its main run to execute() once per
- * job in this worker, shared by the job's tasks in the slot).
+ * job in this worker, shared by the job's tasks in the slot), and its thread channels: a port to each
+ * other slot's worker, for the frames between subtasks of different slots (network/thread-channels.ts).
  *
  * It promises: every deployed task ends with exactly one `ended` message; `running`, `ack`, `decline`
  * and periodic `progress` (accumulators and operator counters) go to the main thread, which owns the
@@ -18,6 +19,7 @@ import type { TaskCounters } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { ArtifactCache, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
+import { installThreadChannelHub, ThreadChannelHub } from '../runtime/network/thread-channels.js';
 import type { TaskControls } from '../runtime/task/stream-task.js';
 import type { TaskContext } from '../runtime/taskexecutor/builtin-tasks.js';
 import type { DeployRequest } from '../runtime/taskexecutor/protocol.js';
@@ -57,6 +59,9 @@ const log = createLogger({
   },
 });
 const post = (message: FromSlotWorker) => port.postMessage(message);
+// Thread channels to the other slots' workers (their ports come as 'peer' messages).
+const hub = new ThreadChannelHub({ process: data.processToken, slot: data.slotIndex }, log);
+installThreadChannelHub(hub);
 const tasks = new Map<number, WorkerTask>();
 
 const connected = connectNats(config.nats, {
@@ -72,18 +77,21 @@ connected.catch((err: unknown) => {
 const environment: Promise<TaskRunEnvironment> = connected.then((nc) => {
   let artifacts: Promise<ArtifactCache> | undefined;
   let stateStore: Promise<StateStore> | undefined;
+  const plans = new DefaultPlanResolver(() => {
+    artifacts ??= ArtifactStore.open(nc, config.clusterId).then((store) => new ArtifactCache(store));
+    artifacts.catch(() => {
+      artifacts = undefined;
+    });
+    return artifacts;
+  });
+  // This thread runs no heartbeats: load the API job bundles link against before the first job comes.
+  plans.warmUp();
   return {
     nc,
     subjects: new Subjects(config.clusterId),
     clusterId: config.clusterId,
     log,
-    plans: new DefaultPlanResolver(() => {
-      artifacts ??= ArtifactStore.open(nc, config.clusterId).then((store) => new ArtifactCache(store));
-      artifacts.catch(() => {
-        artifacts = undefined;
-      });
-      return artifacts;
-    }),
+    plans,
     stateStore: () => {
       stateStore ??= StateStore.open(nc, config.clusterId, { replicas: config.highAvailability.replicas });
       stateStore.catch(() => {
@@ -102,6 +110,8 @@ function snapshot(id: number, task: WorkerTask): TaskProgressSnapshot {
     vertex: counters.vertex,
     subtask: counters.subtask,
     backpressuredMs: counters.backpressuredMs(),
+    busyMs: counters.busyMs?.() ?? 0,
+    ...(counters.pendingRecords?.() === undefined ? {} : { pendingRecords: counters.pendingRecords()! }),
     operators: counters.operators.map((o) => ({
       name: o.name,
       uid: o.uid,
@@ -209,6 +219,9 @@ port.on('message', (message: ToSlotWorker) => {
     }
     case 'complete':
       tasks.get(message.id)?.controls.complete?.(message.checkpointId);
+      break;
+    case 'peer':
+      hub.addPeer(message.slot, message.port);
       break;
     case 'stop':
       void stop();

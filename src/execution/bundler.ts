@@ -6,7 +6,9 @@
  * - esbuild, `platform: 'node'`, `format: 'esm'`, `target: 'node20'`; Node builtins stay external, every
  *   other import is bundled. There is no type checking (esbuild strips types): only syntax errors and
  *   unresolvable imports fail a bundle.
- * - `import ... from 'sluice'` resolves to `sluiceEntry`, the Sluice API module of the submitting side.
+ * - `import ... from 'sluice'` links the API of the process that runs the bundle when `hostApi` is given
+ *   (host-api.ts: a small module that takes each exported name from the host and checks the version),
+ *   else it resolves to `sluiceEntry`, the Sluice API module of the submitting side, which is bundled.
  * - A banner defines `require` (from `createRequire(import.meta.url)`), `__filename` and `__dirname`, so
  *   bundled CommonJS packages that `require('fs')` or read `__dirname` work inside the ES module. They are
  *   declared with `var`: esbuild turns a bundle's top-level `const`/`let`/`class` into `var`, so a job that
@@ -29,6 +31,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { build, type Message, type Plugin } from 'esbuild';
 import { ErrorCode, SluiceError } from '../common/errors.js';
+import { hostApiModuleSource, type LinkedApi } from './host-api.js';
 
 export interface BundleOptions {
   /** The job file: `.ts`, `.mts`, `.js`, `.mjs`, … (relative paths are taken from the current directory). */
@@ -41,6 +44,11 @@ export interface BundleOptions {
    * `.cjs`) swapped. The stub exports `runLocally` and `runRemotely` only.
    */
   stubModules?: string[];
+  /**
+   * Link `import … from 'sluice'` against the API of the process that runs the bundle instead of
+   * bundling `sluiceEntry` (see host-api.ts). What job bundles sent to a cluster use.
+   */
+  hostApi?: LinkedApi;
   /** Largest bundle accepted, in bytes. Default 64 MiB. */
   maxBytes?: number;
 }
@@ -87,7 +95,9 @@ export async function bundleJob(options: BundleOptions): Promise<JobBundle> {
   }
 
   const workDir = projectRoot(entry);
-  const plugins: Plugin[] = [sluicePlugin(sluiceEntry)];
+  const plugins: Plugin[] = [
+    options.hostApi === undefined ? sluicePlugin(sluiceEntry) : hostApiPlugin(options.hostApi),
+  ];
   if (options.stubModules !== undefined && options.stubModules.length > 0) {
     plugins.push(stubPlugin(options.stubModules));
   }
@@ -148,6 +158,20 @@ function sluicePlugin(sluiceEntry: string): Plugin {
     name: 'sluice-api',
     setup(b) {
       b.onResolve({ filter: /^sluice$/ }, () => ({ path: sluiceEntry }));
+    },
+  };
+}
+
+const HOST_API_NAMESPACE = 'sluice-host-api';
+
+/** `import ... from 'sluice'` → a module that takes the API from the host (host-api.ts). */
+function hostApiPlugin(linked: LinkedApi): Plugin {
+  const contents = hostApiModuleSource(linked);
+  return {
+    name: 'sluice-host-api',
+    setup(b) {
+      b.onResolve({ filter: /^sluice$/ }, () => ({ path: 'sluice', namespace: HOST_API_NAMESPACE }));
+      b.onLoad({ filter: /.*/, namespace: HOST_API_NAMESPACE }, () => ({ contents, loader: 'js' }));
     },
   };
 }

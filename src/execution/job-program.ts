@@ -1,8 +1,8 @@
 /**
- * A job file on the client: bundled (TypeScript and npm imports into one ES module), uploaded to the
+ * A job file on the client: bundled (TypeScript and npm imports into one ES module, linked against the
+ * Sluice API of whatever process runs it: host-api.ts), uploaded to the
  * cluster's artifact store under its SHA-256, and kept as a local file the client can run.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,19 +10,13 @@ import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type ArtifactRef, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
 import { bundleJob, type JobBundle } from './bundler.js';
+import { linkedApi, SLUICE_ENTRY } from './host-api.js';
 
-/**
- * The API entry bundles use for `import … from 'sluice'`: the one this process runs (compiled in
- * dist/, or the TypeScript source when the process runs from src/ under tsx).
- */
-const SLUICE_ENTRY = [fileURLToPath(new URL('../index.js', import.meta.url))].map((js) =>
-  existsSync(js) ? js : js.replace(/\.js$/, '.ts'),
-)[0]!;
 /** Modules that must never be inside a bundle: they start clusters or run esbuild. */
 const STUBBED = [fileURLToPath(new URL('../minicluster/default-execution-targets.js', import.meta.url))];
 
 export async function bundleJobFile(entry: string): Promise<JobBundle> {
-  return bundleJob({ entry, sluiceEntry: SLUICE_ENTRY, stubModules: STUBBED });
+  return bundleJob({ entry, sluiceEntry: SLUICE_ENTRY, stubModules: STUBBED, hostApi: await linkedApi() });
 }
 
 /** Writes the bundle where this process can import it (content-addressed, written atomically). */

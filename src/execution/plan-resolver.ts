@@ -7,6 +7,7 @@ import type { Program } from '../jobgraph/job-graph.js';
 import type { StreamGraph } from '../jobgraph/stream-graph.js';
 import type { ArtifactCache } from '../runtime/artifacts/artifact-store.js';
 import type { PlanResolver } from '../runtime/taskexecutor/plan-resolver.js';
+import { provideHostApi } from './host-api.js';
 import { planProgram } from './planner.js';
 
 /** Plans registered by the process that ran the program (local mode). */
@@ -35,6 +36,15 @@ export class DefaultPlanResolver implements PlanResolver {
   constructor(artifacts: () => Promise<ArtifactCache>, memory?: InMemoryPlans) {
     this.#artifacts = artifacts;
     this.#memory = memory;
+  }
+
+  /**
+   * Loads the API bundles link against now rather than in the first job's deployment. For a thread of
+   * its own (a slot worker): loading evaluates the whole API at once, which would hold up a TaskExecutor's
+   * heartbeats. A failure here shows again, with its cause, when a plan needs the API.
+   */
+  warmUp(): void {
+    provideHostApi().catch(() => undefined);
   }
 
   resolve(jobId: string, program: Program | undefined): Promise<StreamGraph> {

@@ -1,7 +1,7 @@
 /**
  * Runs a job program (an ES module: a bundle, or a job file run directly) under an execution bridge,
  * with the program's arguments in `process.argv`. One program runs at a time in a process: the bridge
- * and argv are process-wide.
+ * and argv are process-wide. The process's own Sluice API is provided to bundles first (host-api.ts).
  */
 import { pathToFileURL } from 'node:url';
 import {
@@ -9,6 +9,7 @@ import {
   installExecutionBridge,
   resetExecutionIndex,
 } from '../api/execution-bridge.js';
+import { provideHostApi } from './host-api.js';
 
 let queue: Promise<unknown> = Promise.resolve();
 
@@ -40,7 +41,9 @@ export function startProgram(
   resetExecutionIndex();
   // A query string makes a fresh module instance: the program's main runs again for each plan.
   const url = `${pathToFileURL(file).href}?sluice=${encodeURIComponent(instance)}`;
-  const evaluated = import(url).then(() => undefined);
+  const evaluated = provideHostApi()
+    .then(() => import(url))
+    .then(() => undefined);
   evaluated.catch(() => undefined);
   return {
     evaluated,

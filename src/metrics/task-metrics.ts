@@ -1,6 +1,7 @@
 /**
  * Per-task and per-operator counters of the tasks running in a TaskManager, exposed to Prometheus:
- * records in and out of each operator, and the time each task spent backpressured.
+ * records in and out of each operator, the time each task spent backpressured and busy, and a source
+ * task's backlog (records it has not read yet).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -17,6 +18,10 @@ export interface TaskCounters {
   readonly subtask: number;
   readonly operators: OperatorCounters[];
   backpressuredMs(): number;
+  /** Time spent processing (neither idle nor backpressured). */
+  busyMs?(): number;
+  /** A source's backlog; undefined when it reports none. */
+  pendingRecords?(): number | undefined;
 }
 
 /** Where a running task shows its counters (the TaskManager's TaskMetrics, or a slot worker's relay). */
@@ -68,6 +73,34 @@ export class TaskMetrics implements TaskCountersSink {
             { job: t.jobId, vertex: t.vertex, subtask: String(t.subtask) },
             t.backpressuredMs() / 1_000,
           );
+      },
+    });
+    new Counter({
+      name: 'sluice_task_busy_seconds_total',
+      help: "Time a task spent processing records (neither idle nor backpressured: Flink's busy time)",
+      labelNames: ['job', 'vertex', 'subtask'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const t of live) {
+          const busy = t.busyMs?.();
+          if (busy !== undefined)
+            this.inc({ job: t.jobId, vertex: t.vertex, subtask: String(t.subtask) }, busy / 1_000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'sluice_source_pending_records',
+      help: "A source task's backlog: records it has not read yet (JetStream: its share of the consumer's num_pending)",
+      labelNames: ['job', 'vertex', 'subtask'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const t of live) {
+          const pending = t.pendingRecords?.();
+          if (pending !== undefined)
+            this.set({ job: t.jobId, vertex: t.vertex, subtask: String(t.subtask) }, pending);
+        }
       },
     });
     new Gauge({

@@ -26,6 +26,7 @@ import { clusterRoutes } from './handlers/cluster.js';
 import { jarRoutes } from './handlers/jars.js';
 import { jobRoutes } from './handlers/jobs.js';
 import { leaderRoutes, standbyAnswer } from './handlers/leader.js';
+import { resourceRequirementRoutes } from './handlers/resource-requirements.js';
 import { withDashboard } from './handlers/web.js';
 import { JarStore } from './jar-store.js';
 import { Router } from './router.js';
@@ -63,6 +64,7 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
   const router = new Router();
   clusterRoutes(router, client, config);
   jobRoutes(router, client);
+  resourceRequirementRoutes(router, client);
   jarRoutes(router, jars, () => url, config.rest.maxUploadBytes);
   if (options.leadership) leaderRoutes(router, options.leadership, () => url);
 

@@ -5,6 +5,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
 import { bundleJob, type JobBundle } from '../../src/execution/bundler.js';
+import { HOST_API_KEY } from '../../src/execution/host-api.js';
+import { bundleJobFile } from '../../src/execution/job-program.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = resolve(here, '../fixtures/jobs');
@@ -91,6 +93,42 @@ describe('bundleJob', () => {
     const bundle = await bundleJob({ entry: fixture('sluice-job.ts'), sluiceEntry });
     expect(text(bundle)).toContain('fake-sluice-api-marker-5d1c0e');
     expect((await load(bundle)).answer).toBe('fake-sluice-api-marker-5d1c0e');
+  });
+
+  describe("linked against the host's API (hostApi)", () => {
+    const slot = Symbol.for(HOST_API_KEY);
+    const global = globalThis as Record<symbol, unknown>;
+    const linked = { exportNames: ['marker', 'default'], version: '0.1.0' };
+    afterAll(() => {
+      delete global[slot];
+    });
+
+    it("takes 'sluice' from the process that imports the bundle, and carries none of the API", async () => {
+      const bundle = await bundleJob({ entry: fixture('sluice-job.ts'), sluiceEntry, hostApi: linked });
+      expect(text(bundle)).not.toContain('fake-sluice-api-marker-5d1c0e');
+      global[slot] = { api: { marker: 'host-marker' }, version: '0.1.9' };
+      expect((await load(bundle)).answer).toBe('host-marker');
+    });
+
+    it('refuses a host of another major.minor version, naming both', async () => {
+      const bundle = await bundleJob({ entry: fixture('sluice-job.ts'), sluiceEntry, hostApi: linked });
+      global[slot] = { api: { marker: 'host-marker' }, version: '0.2.0' };
+      await expect(load(bundle)).rejects.toThrow(
+        'this job bundle was built against Sluice 0.1.0 and cannot run on Sluice 0.2.0',
+      );
+    });
+
+    it('says so when the importing process provides no API', async () => {
+      const bundle = await bundleJob({ entry: fixture('sluice-job.ts'), sluiceEntry, hostApi: linked });
+      delete global[slot];
+      await expect(load(bundle)).rejects.toThrow('this process provides none: run it with sluice');
+    });
+
+    it("keeps a real job's bundle small: the API is not in it", async () => {
+      const bundle = await bundleJobFile(resolve(repoRoot, 'bench/jobs/four-vertices.ts'));
+      expect(bundle.sizeBytes).toBeLessThan(64 * 1024);
+      expect(text(bundle)).toContain('Symbol.for("sluice.host-api")');
+    });
   });
 
   it('replaces stub modules, given by their .js or .ts path, with a runLocally that throws', async () => {

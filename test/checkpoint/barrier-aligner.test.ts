@@ -1,9 +1,11 @@
 /**
  * Barrier alignment over a task's input channels: exactly-once blocks each channel from its barrier until
  * all have it (ended channels count as aligned); at-least-once blocks nothing; newer barriers abandon an
- * older alignment; late and repeated barriers are ignored. Then the same over real gates, remote (NATS) and
- * local (in memory) channels: a blocked channel's records stay in the input gate until alignment.
+ * older alignment; late and repeated barriers are ignored. Then the same over real gates, remote (NATS),
+ * local (in memory) and thread channels (a MessagePort between two hubs, as between two slot worker
+ * threads): a blocked channel's records stay in the input gate until alignment.
  */
+import { MessageChannel } from 'node:worker_threads';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/actors/subjects.js';
@@ -12,6 +14,7 @@ import { barrier } from '../../src/runtime/network/elements.js';
 import { FRAME_ITEMS_START } from '../../src/runtime/network/frame.js';
 import { InputGate } from '../../src/runtime/network/input-gate.js';
 import { OutputGate } from '../../src/runtime/network/output-gate.js';
+import { ThreadChannelHub } from '../../src/runtime/network/thread-channels.js';
 import { BarrierAligner } from '../../src/runtime/task/barrier-aligner.js';
 
 function setup(channels: number, exactlyOnce: boolean) {
@@ -85,9 +88,10 @@ describe('BarrierAligner', () => {
 });
 
 describe.each([
-  { channels: 'remote', local: false },
-  { channels: 'local', local: true },
-])('BarrierAligner over real gates, $channels channels', ({ local }) => {
+  { channels: 'remote', local: false, thread: false },
+  { channels: 'local', local: true, thread: false },
+  { channels: 'thread', local: false, thread: true },
+])('BarrierAligner over real gates, $channels channels', ({ local, thread }) => {
   let server: NatsServerHandle;
   let nc: NatsConnection;
   const subjects = new Subjects('aligntest');
@@ -103,10 +107,16 @@ describe.each([
   });
 
   it('exactly-once: records behind an early barrier wait in the gate until the last barrier; snapshot first', async () => {
-    const jobId = `align${local ? 'l' : 'r'}${'0'.repeat(27)}`;
+    const jobId = `align${local ? 'l' : thread ? 't' : 'r'}${'0'.repeat(27)}`;
     const base = { nc, subjects, jobId, attempt: 1, localChannels: local };
+    // Thread channels: the senders' hub (slot 0) and the receiver's (slot 1), joined by a port.
+    const hubs = [0, 1].map((slot) => new ThreadChannelHub({ process: 'align-tm', slot }));
+    const { port1, port2 } = new MessageChannel();
+    hubs[0]!.addPeer(1, port1);
+    hubs[1]!.addPeer(0, port2);
     const input = InputGate.open({
       ...base,
+      threadChannels: thread ? hubs[1]! : null,
       targetSubtask: 0,
       inputs: [{ edgeId: 'in', sourceParallelism: 2, inputIndex: 0 }],
     });
@@ -114,6 +124,7 @@ describe.each([
       [0, 1].map((p) =>
         OutputGate.open({
           ...base,
+          threadChannels: thread ? hubs[0]! : null,
           edgeId: 'in',
           sourceSubtask: p,
           targetParallelism: 1,
@@ -123,6 +134,7 @@ describe.each([
     );
     try {
       expect(outputs.map((o) => o.localChannelCount)).toEqual(local ? [1, 1] : [0, 0]);
+      expect(outputs.map((o) => o.threadChannelCount)).toEqual(thread ? [1, 1] : [0, 0]);
       const log: string[] = [];
       const aligner = new BarrierAligner(2, true, input, (id) => log.push(`snapshot ${id}`));
       // The task's loop: walk each frame's items, records into the log, barriers into the aligner.
@@ -162,9 +174,11 @@ describe.each([
       expect(log[2]).toBe('snapshot 1');
       expect(log.slice(3).sort()).toEqual(['p0 after 0', 'p0 after 1', 'p0 after 2', 'p1 after']);
       expect(log.filter((l) => l.startsWith('p0 after'))).toEqual(['p0 after 0', 'p0 after 1', 'p0 after 2']);
+      if (thread) expect(input.stats.threadFramesIn).toBe(input.stats.framesIn);
     } finally {
       input.close();
       for (const o of outputs) o.close();
+      for (const h of hubs) h.close();
     }
   });
 });

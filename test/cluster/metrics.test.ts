@@ -40,7 +40,20 @@ describe('metrics endpoints', () => {
       'rest.enabled=false',
     ];
     // Checkpoints every 200 ms for every job of this cluster (the job does not ask for them itself).
-    jm = new SluiceProcess(['jobmanager', ...common, '-D', 'execution.checkpointing.interval=200 ms']);
+    // The autoscaler in advice mode with test-sized windows: it evaluates the job, never rescales it.
+    jm = new SluiceProcess([
+      'jobmanager',
+      ...common,
+      '-D',
+      'execution.checkpointing.interval=200 ms',
+      ...[
+        'job.autoscaler.enabled=true',
+        'job.autoscaler.scaling.enabled=false',
+        'job.autoscaler.control-loop.interval=500 ms',
+        'job.autoscaler.metrics.window=2 s',
+        'job.autoscaler.stabilization.interval=1 s',
+      ].flatMap((d) => ['-D', d]),
+    ]);
     jmUrl = String((await jm.waitForMessage('metrics endpoint listening')).url);
     tm = new SluiceProcess(['taskmanager', ...common, '--slots', '2']);
     tmUrl = String((await tm.waitForMessage('metrics endpoint listening')).url);
@@ -74,6 +87,8 @@ describe('metrics endpoints', () => {
     expect(sample(tmText, 'sluice_nats_connected')).toBe(1);
     expect(tmText).toContain('sluice_nodejs_heap_size_total_bytes');
     expect(tmText).toContain('sluice_task_backpressured_seconds_total');
+    // Busy time: the source's vertex processes 500 records/s.
+    expect(sample(tmText, 'sluice_task_busy_seconds_total', { job: jobId })).toBeGreaterThan(0);
 
     const jmText = await scrape(jmUrl);
     expect(sample(jmText, 'sluice_jobs', { status: 'RUNNING' })).toBe(1);
@@ -90,6 +105,27 @@ describe('metrics endpoints', () => {
     expect(sample(cpText, 'sluice_job_last_checkpoint_size_bytes', { job: jobId })).toBeGreaterThanOrEqual(0);
 
     expect((await fetch(jmUrl.replace('/metrics', '/nope'))).status).toBe(404);
+
+    // The autoscaler evaluated the job from its busy time and records: decisions counted, the inputs shown.
+    const evaluated = async () => {
+      const text = await scrape(jmUrl);
+      return (
+        (sample(text, 'sluice_autoscaler_decisions_total', { job: jobId, outcome: 'no-change' }) ?? 0) +
+        (sample(text, 'sluice_autoscaler_decisions_total', { job: jobId, outcome: 'advice' }) ?? 0)
+      );
+    };
+    await expect.poll(evaluated, { timeout: 15_000 }).toBeGreaterThan(0);
+    const asText = await scrape(jmUrl);
+    expect(
+      sample(asText, 'sluice_autoscaler_decisions_total', { job: jobId, outcome: 'waiting' }),
+    ).toBeGreaterThan(0);
+    expect(sample(asText, 'sluice_autoscaler_rescales_total', { job: jobId })).toBe(0);
+    expect(
+      sample(asText, 'sluice_autoscaler_vertex_busy_time_ms_per_second', { job: jobId }),
+    ).toBeGreaterThan(0);
+    expect(sample(asText, 'sluice_autoscaler_vertex_records_in_per_second', { job: jobId })).toBeGreaterThan(
+      100,
+    );
 
     // The same counters reach the JobManager with the heartbeats: job status shows them live.
     const liveIn = async () => {

@@ -2,17 +2,20 @@
  * Slots that add cores (`taskmanager.slot-isolation: thread`, the default of a TaskManager process): one
  * TaskManager with 2 slots runs the two subtasks of a job on two threads at once, and user code that loops
  * forever, calls process.exit or throws outside its task in one slot leaves the other slot's job and the
- * TaskManager's heartbeats alive.
+ * TaskManager's heartbeats alive. The keyBy exchange between its two slots goes over thread channels:
+ * not one frame on the NATS data subjects.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { loadConfig } from '../../src/config/config.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
+import { localChannelsEnabled } from '../../src/runtime/network/local-channels.js';
 import { SluiceProcess, sluice } from '../harness/processes.js';
 
 const JOB = fileURLToPath(new URL('../fixtures/jobs/slot-behaviour.ts', import.meta.url));
@@ -105,6 +108,41 @@ describe('a TaskManager with a worker thread per slot', () => {
     // Each span kept its thread busy without yielding: on one thread they could not overlap.
     const overlap = Math.min(a.end, b.end) - Math.max(a.start, b.start);
     expect(overlap).toBeGreaterThan(0);
+  });
+
+  it('sends the keyBy exchange between its two slots over thread channels: every sum right, no frame on NATS', async () => {
+    const watcher = await connect({ servers: nats.url });
+    let frames = 0;
+    let connects = 0;
+    watcher.subscribe('sluice.slots.data.>', {
+      callback: (_err, msg) => {
+        if (msg.reply) connects++;
+        else frames++;
+      },
+    });
+    await watcher.flush();
+    try {
+      const run = await sluice(['run', ...common, '-p', '2', JOB, 'keyed', dir]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toContain('FINISHED');
+      await watcher.flush();
+    } finally {
+      await watcher.close();
+    }
+    const sums: Record<string, number> = {};
+    for (const subtask of [0, 1]) {
+      Object.assign(sums, JSON.parse(await readFile(join(dir, `keyed-${subtask}.json`), 'utf8')));
+    }
+    // Numbers 0..199 999, key i % 100: key k sums k + (k + 100) + … over 2 000 numbers.
+    const expected = Object.fromEntries(
+      Array.from({ length: 100 }, (_, k) => [String(k), 2_000 * k + 100 * ((1_999 * 2_000) / 2)]),
+    );
+    expect(sums).toEqual(expected);
+    // Source → sum: 2 × 2 channels, each connected over NATS (the request), its frames over a port or
+    // in memory — or all over NATS when the suite runs with SLUICE_LOCAL_CHANNELS=off.
+    expect(connects).toBeGreaterThanOrEqual(4);
+    if (localChannelsEnabled()) expect(frames).toBe(0);
+    else expect(frames).toBeGreaterThanOrEqual(4);
   });
 
   it('keeps the other slot producing and the heartbeats alive while one slot loops forever, then cancels it', async () => {

@@ -47,6 +47,8 @@ describe('defaults', () => {
       rpc: { askTimeoutMs: 10_000, askRetries: 3, maxMessageBytes: 512 * 1024 },
       heartbeat: { intervalMs: 1_000, timeoutMs: 5_000 },
       slotRequestTimeoutMs: 60_000,
+      taskManagerIdleTimeoutMs: 30_000,
+      scheduler: { mode: 'default', stabilizationTimeoutMs: 1_000, cooldownAfterRescalingMs: 5_000 },
       taskmanager: {
         numberOfTaskSlots: 1,
         registrationTimeoutMs: 300_000,
@@ -64,6 +66,23 @@ describe('defaults', () => {
         maxConcurrent: 1,
         retained: 2,
         savepointsDir: 'savepoints',
+      },
+      autoscaler: {
+        enabled: false,
+        scalingEnabled: true,
+        controlLoopIntervalMs: 10_000,
+        metricsWindowMs: 900_000,
+        stabilizationIntervalMs: 300_000,
+        targetUtilization: 0.7,
+        targetUtilizationBoundary: 0.3,
+        catchUpDurationMs: 1_800_000,
+        scaleUpMaxFactor: 100_000,
+        scaleDownMaxFactor: 0.6,
+        scaleDownIntervalMs: 3_600_000,
+        effectivenessDetection: true,
+        effectivenessThreshold: 0.1,
+        vertexMinParallelism: 1,
+        vertexMaxParallelism: 200,
       },
       restartStrategy: {
         type: undefined,
@@ -505,6 +524,26 @@ describe('the error', () => {
     expect(err.retryable).toBe(false);
     expect(err.message).toBe(
       'invalid configuration: nope: unknown key (from -D); see docs/configuration.md for the keys',
+    );
+  });
+});
+
+describe('scheduler-mode', () => {
+  it('takes reactive with the adaptive scheduler timings, and refuses an unknown mode naming the values', () => {
+    const reactive = loadConfig({
+      dynamic: [
+        'scheduler-mode=reactive',
+        'jobmanager.adaptive-scheduler.resource-stabilization-timeout=250 ms',
+        'jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling=2 s',
+      ],
+    });
+    expect(reactive.scheduler).toEqual({
+      mode: 'reactive',
+      stabilizationTimeoutMs: 250,
+      cooldownAfterRescalingMs: 2_000,
+    });
+    expect(() => loadConfig({ dynamic: ['scheduler-mode=adaptive'] })).toThrow(
+      /scheduler-mode.*default, reactive/s,
     );
   });
 });

@@ -15,6 +15,8 @@ export interface SubtaskRun<T> {
   state: unknown;
   /** Whether the run ended by itself (its share was exhausted before the snapshot point). */
   ended: boolean;
+  /** Every backlog the source reported (`setPendingRecords`), in order. */
+  pending: number[];
 }
 
 export interface RunOptions {
@@ -37,6 +39,7 @@ export async function runSubtask<T>(source: Source<T>, o: RunOptions): Promise<S
   const controller = new AbortController();
   const collected: T[] = [];
   let snapshotFn: (() => unknown) | undefined;
+  const pending: number[] = [];
   let registrations = 0;
   let taken: { emitted: T[]; state: unknown } | undefined;
   const every = o.notWritableEvery ?? 7;
@@ -72,6 +75,9 @@ export async function runSubtask<T>(source: Source<T>, o: RunOptions): Promise<S
       registrations++;
       snapshotFn = snapshot;
     },
+    setPendingRecords(records) {
+      pending.push(records);
+    },
   };
   let poller: NodeJS.Immediate | undefined;
   if (o.where === 'loop') {
@@ -91,9 +97,9 @@ export async function runSubtask<T>(source: Source<T>, o: RunOptions): Promise<S
     clearImmediate(poller);
   }
   if (registrations !== 1) throw new Error(`onCheckpoint was called ${registrations} times`);
-  if (taken !== undefined) return { ...taken, ended };
+  if (taken !== undefined) return { ...taken, ended, pending };
   // Ended first: the position after everything.
-  return { emitted: collected, state: unpack(pack(snapshotFn!())), ended };
+  return { emitted: collected, state: unpack(pack(snapshotFn!())), ended, pending };
 }
 
 /** Runs every subtask of one attempt; `snapshotAfter(s)` says when subtask s is interrupted. */

@@ -243,6 +243,20 @@ describe('JetStreamSource checkpoints', () => {
     await checkRestore(filtered, expected, seq, 3, { nats: nc }, [20, 40]);
   });
 
+  it("reports its backlog (its share of the consumer's num_pending), falling to 0 at the end", async () => {
+    const [run] = await runAttempt(source(), 1, undefined, () => undefined, { nats: nc });
+    const pending = run!.pending;
+    expect(run!.emitted).toHaveLength(COUNT);
+    // One report per message read: COUNT - 1 left after the first, none after the last.
+    expect(pending).toHaveLength(COUNT);
+    expect(pending[0]).toBe(COUNT - 1);
+    expect(pending.at(-1)).toBe(0);
+    expect(pending.every((p, i) => i === 0 || p <= pending[i - 1]!)).toBe(true);
+    // At parallelism 2 each subtask reads the whole stream and owns half of what is left.
+    const two = await runAttempt(source(), 2, undefined, () => undefined, { nats: nc });
+    expect(two.map((r) => r.pending[0])).toEqual([(COUNT - 1) / 2, (COUNT - 1) / 2]);
+  });
+
   it('restored twice with a rescale in between (2 → 3 → 1)', async () => {
     const first = await runAttempt(source(), 2, undefined, (s) => [20, 250][s], { nats: nc });
     const second = await runAttempt(source(), 3, states(first), (s) => [30, 60, 90][s], { nats: nc });

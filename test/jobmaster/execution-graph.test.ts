@@ -3,8 +3,10 @@
  * entry, terminal ones lead nowhere), a legal path is applied, an illegal transition is refused, logged and
  * counted without changing anything, and a new attempt is refused while executions still run.
  */
+
 import { describe, expect, it } from 'vitest';
 import { JobStatus, TaskState } from '../../src/api/job-status.js';
+import type { JobId } from '../../src/common/ids.js';
 import {
   ExecutionGraph,
   JOB_TRANSITIONS,
@@ -53,8 +55,8 @@ describe('execution graph transitions', () => {
   it('refuses an illegal job transition: logged, counted, not applied', () => {
     const { graph, lines } = setup();
     graph.transitionJob('RUNNING');
-    // A job cannot restart without failing first.
-    expect(graph.transitionJob('RESTARTING')).toBe(false);
+    // A running job never goes back to waiting for its first deployment.
+    expect(graph.transitionJob('CREATED')).toBe(false);
     expect(graph.status).toBe('RUNNING');
     graph.transitionJob('CANCELLING');
     graph.transitionJob('CANCELED');
@@ -64,7 +66,7 @@ describe('execution graph transitions', () => {
     expect(graph.refusedTransitions).toBe(2);
     const refused = lines.filter((l) => l.msg.startsWith('illegal job transition'));
     expect(refused.map((l) => [l.from, l.to, l.level])).toEqual([
-      ['RUNNING', 'RESTARTING', 40],
+      ['RUNNING', 'CREATED', 40],
       ['CANCELED', 'RUNNING', 40],
     ]);
     // Staying where it is: no change, nothing refused.
@@ -111,6 +113,38 @@ describe('execution graph transitions', () => {
     // The old attempt's execution is no longer the graph's: changing it is refused loudly.
     expect(graph.isCurrent(old)).toBe(false);
     expect(() => graph.transitionTask(old, 'RUNNING')).toThrow(/not of the current attempt/);
+  });
+
+  it('a rescale: a running job goes RESTARTING, the next attempt at the new parallelism, not a restart', () => {
+    const { graph } = setup();
+    for (const e of graph.executions) graph.assignSlot(e, 'tm-1', e.index);
+    graph.transitionJob('RUNNING');
+    const old = graph.executions[0]!;
+    expect(graph.transitionJob('RESTARTING')).toBe(true);
+    const bigger = {
+      ...graph.jobGraph,
+      vertices: graph.jobGraph.vertices.map((v) => ({ ...v, parallelism: 3 })),
+    };
+    graph.rescale(bigger, true);
+    expect(graph.attempt).toBe(1);
+    expect(graph.restarts).toBe(0);
+    expect(graph.jobGraph.vertices.map((v) => v.parallelism)).toEqual([3, 3]);
+    expect(graph.executions.map((e) => `${e.vertexId}/${e.index}#${e.attempt}:${e.state}`)).toEqual([
+      'src/0#1:SCHEDULED',
+      'src/1#1:SCHEDULED',
+      'src/2#1:SCHEDULED',
+      'sink/0#1:SCHEDULED',
+      'sink/1#1:SCHEDULED',
+      'sink/2#1:SCHEDULED',
+    ]);
+    // The old attempt's executions are abandoned (their tasks are told to stop), not the graph's any more.
+    expect(graph.isCurrent(old)).toBe(false);
+    // Sizing an attempt that was never deployed keeps its number.
+    graph.rescale(graph.jobGraph, false);
+    expect(graph.attempt).toBe(1);
+    expect(() => graph.rescale({ ...bigger, jobId: 'f'.repeat(32) as JobId }, true)).toThrow(
+      /cannot change the job/,
+    );
   });
 
   it('sums accumulators over subtasks and takes the minimum of watermarks', () => {

@@ -1,8 +1,11 @@
 /**
  * Output and input gates against a real nats-server, producers and consumers on separate connections:
  * exactly-once in-order delivery, watermarks in band, buffer timeout, credit-based backpressure, connecting
- * before the receiver exists, and robustness against strangers' messages.
+ * before the receiver exists, and robustness against strangers' messages. The common cases run over each
+ * kind of channel: NATS, local (same thread), and thread channels (producers and consumers on two hubs
+ * joined by a real MessageChannel, as two slot worker threads are).
  */
+import { MessageChannel } from 'node:worker_threads';
 import { connect, type NatsConnection, type Status } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/actors/subjects.js';
@@ -13,6 +16,7 @@ import { END_OF_PARTITION, record, watermark } from '../../src/runtime/network/e
 import { encodeFrame } from '../../src/runtime/network/frame.js';
 import { type InputFrame, InputGate, type InputGateOptions } from '../../src/runtime/network/input-gate.js';
 import { OutputGate, type OutputGateOptions } from '../../src/runtime/network/output-gate.js';
+import { ThreadChannelHub } from '../../src/runtime/network/thread-channels.js';
 
 const subjects = new Subjects('nettest');
 let server: NatsServerHandle;
@@ -21,6 +25,18 @@ const gates: Array<{ close(): void }> = [];
 let jobCounter = 0;
 /** Whether the gates of the running block may connect locally (both ends are in this process). */
 let localChannels = false;
+/** Thread channels of the running block: producers on `hubs[0]`, consumers on `hubs[1]`. */
+let hubs: [ThreadChannelHub, ThreadChannelHub] | undefined;
+
+/** Two hubs of one "TaskManager", slots 0 and 1, joined by a MessageChannel. */
+function threadHubs(): [ThreadChannelHub, ThreadChannelHub] {
+  const a = new ThreadChannelHub({ process: 'test-tm', slot: 0 });
+  const b = new ThreadChannelHub({ process: 'test-tm', slot: 1 });
+  const { port1, port2 } = new MessageChannel();
+  a.addPeer(1, port1);
+  b.addPeer(0, port2);
+  return [a, b];
+}
 
 /** A fresh job id per test, so tests never see each other's channels. */
 function newJobId(): string {
@@ -35,13 +51,13 @@ async function conn(): Promise<NatsConnection> {
 }
 
 async function openOutput(options: OutputGateOptions): Promise<OutputGate> {
-  const gate = await OutputGate.open({ localChannels, ...options });
+  const gate = await OutputGate.open({ localChannels, threadChannels: hubs?.[0] ?? null, ...options });
   gates.push(gate);
   return gate;
 }
 
 function openInput(options: InputGateOptions): InputGate {
-  const gate = InputGate.open({ localChannels, ...options });
+  const gate = InputGate.open({ localChannels, threadChannels: hubs?.[1] ?? null, ...options });
   gates.push(gate);
   return gate;
 }
@@ -86,11 +102,17 @@ afterAll(async () => {
 });
 
 describe.each([
-  { channels: 'remote', local: false },
-  { channels: 'local', local: true },
-])('gates over $channels channels', ({ local }) => {
+  { channels: 'remote', local: false, thread: false },
+  { channels: 'local', local: true, thread: false },
+  { channels: 'thread', local: false, thread: true },
+])('gates over $channels channels', ({ local, thread }) => {
   beforeAll(() => {
     localChannels = local;
+    hubs = thread ? threadHubs() : undefined;
+  });
+  afterAll(() => {
+    hubs?.forEach((h) => h.close());
+    hubs = undefined;
   });
 
   it('delivers 100 000 records from 2 producers to 3 consumers exactly once, in order, watermarks in band', async () => {
@@ -180,15 +202,23 @@ describe.each([
     expect(outputs.reduce((s, g) => s + g.stats.recordsOut, 0)).toBe(N * P);
     expect(inputs.reduce((s, g) => s + g.stats.recordsIn, 0)).toBe(N * P);
     for (const g of inputs) expect(g.stats.dropped).toBe(0);
-    // Local: every channel in memory, nothing encoded; remote: every frame through NATS.
+    // Local: every channel in memory, nothing encoded; thread: every frame encoded, over the port;
+    // remote: every frame through NATS.
     for (const g of outputs) {
       expect([g.localChannelCount, g.stats.localFramesOut === g.stats.framesOut]).toEqual([
         local ? Q : 0,
         local,
       ]);
+      expect([g.threadChannelCount, g.stats.threadFramesOut === g.stats.framesOut]).toEqual([
+        thread ? Q : 0,
+        thread,
+      ]);
       expect(g.stats.bytesOut > 0).toBe(!local);
     }
-    for (const g of inputs) expect(g.localChannelCount).toBe(local ? P : 0);
+    for (const g of inputs) {
+      expect(g.localChannelCount).toBe(local || thread ? P : 0);
+      expect(g.stats.threadFramesIn === g.stats.framesIn).toBe(thread);
+    }
     for (const s of statuses) expect(s.filter((e) => e.type !== 'ping')).toEqual([]);
   });
 

@@ -33,7 +33,7 @@
  * writer's state.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient, ErrorReply, WatchError } from 'redis';
+import type * as RedisModule from 'redis';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { ConnectorContext, Sink, SinkWriter } from '../connector.js';
 
@@ -247,7 +247,7 @@ export class RedisSink<T> implements Sink<T> {
   }
 
   async createWriter(ctx: ConnectorContext): Promise<SinkWriter<T>> {
-    const redis = new RedisConnection(this.name, this.#options, ctx);
+    const redis = new RedisConnection(await loadRedis(), this.name, this.#options, ctx);
     try {
       const restored = restoredTransactions(ctx, this.name);
       if (restored.length > 0) {
@@ -326,20 +326,37 @@ function restoredTransactions(ctx: ConnectorContext, name: string): RedisTransac
   return out.sort((a, b) => (a.checkpointId ?? -1) - (b.checkpointId ?? -1));
 }
 
+/**
+ * node-redis, loaded when a writer is created: it costs half a second of CPU to load, which every process
+ * that imports the Sluice API (the CLI, each TaskManager's slot workers) would otherwise pay.
+ */
+let redisModule: typeof RedisModule | undefined;
+
+async function loadRedis(): Promise<typeof RedisModule> {
+  redisModule ??= await import('redis');
+  return redisModule;
+}
+
+/** `instanceof` a class of node-redis; false while it is not loaded (nothing of it can exist yet). */
+function isRedisError(err: unknown, kind: 'ErrorReply' | 'WatchError'): boolean {
+  const cls = redisModule?.[kind];
+  return cls !== undefined && err instanceof cls;
+}
+
 /** A node-redis client with bounded, backed-off retries of each write. */
 class RedisConnection {
   readonly #name: string;
   readonly #options: CompiledOptions;
   readonly #ctx: ConnectorContext;
-  readonly #client: ReturnType<typeof createClient>;
+  readonly #client: ReturnType<typeof RedisModule.createClient>;
   readonly #closing = new AbortController();
   #lastError: unknown;
 
-  constructor(name: string, options: CompiledOptions, ctx: ConnectorContext) {
+  constructor(redis: typeof RedisModule, name: string, options: CompiledOptions, ctx: ConnectorContext) {
     this.#name = name;
     this.#options = options;
     this.#ctx = ctx;
-    this.#client = createClient({
+    this.#client = redis.createClient({
       url: options.url,
       name: `sluice-${ctx.jobId}-${ctx.subtaskIndex}`,
       // Commands fail at once while disconnected; the retries below decide how long to wait.
@@ -379,7 +396,7 @@ class RedisConnection {
     const replies = (await batch.execAsPipeline().catch((err: unknown) => {
       throw refusedIn(this.#name, commands, err);
     })) as unknown[];
-    const refused = replies.findIndex((r) => r instanceof ErrorReply);
+    const refused = replies.findIndex((r) => isRedisError(r, 'ErrorReply'));
     if (refused >= 0) throw refusedError(this.#name, commands[refused]!, replies[refused]);
   }
 
@@ -399,12 +416,12 @@ class RedisConnection {
       multi.addCommand(['HSET', markerKey, txn.owner!, String(txn.checkpointId)]);
       try {
         const replies = (await multi.exec()) as unknown[];
-        const refused = replies.findIndex((r) => r instanceof ErrorReply);
+        const refused = replies.findIndex((r) => isRedisError(r, 'ErrorReply'));
         if (refused >= 0) throw refusedError(this.#name, txn.commands[refused] ?? [], replies[refused]);
         return true;
       } catch (err) {
         // Another writer of the same owner (a cancelled attempt still committing) touched the marker.
-        if (err instanceof WatchError) continue;
+        if (isRedisError(err, 'WatchError')) continue;
         throw refusedIn(this.#name, txn.commands, err);
       }
     }
@@ -447,7 +464,11 @@ class RedisConnection {
 /** A MultiErrorReply (by shape: it is not exported) names the commands Redis refused; others pass. */
 function refusedIn(name: string, commands: string[][], err: unknown): unknown {
   const multi = err as { errorIndexes?: unknown; replies?: unknown[] };
-  if (!(err instanceof ErrorReply) || !Array.isArray(multi.errorIndexes) || !Array.isArray(multi.replies)) {
+  if (
+    !isRedisError(err, 'ErrorReply') ||
+    !Array.isArray(multi.errorIndexes) ||
+    !Array.isArray(multi.replies)
+  ) {
     return err;
   }
   const i = multi.errorIndexes[0] as number;
@@ -455,7 +476,7 @@ function refusedIn(name: string, commands: string[][], err: unknown): unknown {
 }
 
 function isRefused(err: unknown): boolean {
-  return err instanceof ErrorReply || (err instanceof SluiceError && err.code === ErrorCode.UserCode);
+  return isRedisError(err, 'ErrorReply') || (err instanceof SluiceError && err.code === ErrorCode.UserCode);
 }
 
 function refusedError(name: string, cmd: string[], reply: unknown): SluiceError {

@@ -181,6 +181,8 @@ class JetStreamSubtaskReader<T> {
             }
             // Read (emitted, another subtask's, or emitted before a restore); set before any await.
             position.next = seq + 1;
+            // The backlog: messages after this one the consumer has not delivered; this subtask's share.
+            ctx.setPendingRecords(msg.info.pending / parallelism);
             // Read up to the last sequence, or no matching message is left (filter, deleted messages).
             if (bounded && (seq >= lastSequence || msg.info.pending === 0)) return;
             if (!ctx.writable) await ctx.ready();
@@ -190,6 +192,8 @@ class JetStreamSubtaskReader<T> {
           batch.stop();
         }
         ctx.signal.throwIfAborted();
+        // An empty fetch of an unbounded read: caught up.
+        if (received === 0) ctx.setPendingRecords(0);
         // An empty fetch: messages may have been removed (limits, purge) after the start.
         if (bounded && received === 0 && (await consumer.info()).num_pending === 0) return;
       }

@@ -1,10 +1,6 @@
 import { Command } from 'commander';
-import { bundleJobFile, localBundleFile, uploadBundle } from '../../execution/job-program.js';
-import { planProgram } from '../../execution/planner.js';
-import { toJobGraph } from '../../jobgraph/chaining.js';
 import type { JobGraph } from '../../jobgraph/job-graph.js';
 import type { JobId } from '../../jobgraph/job-id.js';
-import { connectNats } from '../../nats/connection.js';
 import { table } from '../format.js';
 import { configFrom, type GlobalOptions, withGlobalOptions } from '../global-options.js';
 
@@ -63,11 +59,17 @@ export function infoCommand(): Command {
         const config = configFrom(options, { 'parallelism.default': options.parallelism });
         const index = Number(options.execution) - 1;
         if (!Number.isInteger(index) || index < 0) throw new Error(`--execution must be a positive integer`);
+        const { bundleJobFile, localBundleFile, uploadBundle } = await import(
+          '../../execution/job-program.js'
+        );
+        const { planProgram } = await import('../../execution/planner.js');
+        const { toJobGraph } = await import('../../jobgraph/chaining.js');
         const bundle = await bundleJobFile(job);
         const file = await localBundleFile(bundle);
         const program = { args, executionIndex: index, entry: job, parallelism: config.parallelismDefault };
         const { graph, jobName } = await planProgram(file, program, `info-${Date.now()}`);
         if (options.upload) {
+          const { connectNats } = await import('../../nats/connection.js');
           const nc = await connectNats(config.nats, { name: 'sluice-info', reconnect: false });
           try {
             await uploadBundle(nc, config.clusterId, bundle);

@@ -1,5 +1,6 @@
 /**
- * `sluice list`, `status`, `cancel`, `savepoint`, `stop`, `checkpoints`: asking the Dispatcher about jobs.
+ * `sluice list`, `status`, `cancel`, `savepoint`, `stop`, `checkpoints`, `rescale`: asking the Dispatcher
+ * about jobs.
  */
 import { Command } from 'commander';
 import { ClusterClient } from '../../client/cluster-client.js';
@@ -149,4 +150,69 @@ function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** `-p 4` / `--vertex v1=4`: a whole number, else INVALID_RESCALE before anything is asked. */
+function parseParallelism(text: string, what: string): number {
+  if (!/^-?\d+$/.test(text.trim())) {
+    throw new SluiceError(ErrorCode.InvalidRescale, `${what}: '${text}' is not a whole number`);
+  }
+  return Number(text);
+}
+
+function parseVertex(text: string, previous: Record<string, number>): Record<string, number> {
+  const eq = text.indexOf('=');
+  if (eq <= 0) {
+    throw new SluiceError(ErrorCode.InvalidRescale, `--vertex '${text}': expected VERTEX_ID=PARALLELISM`);
+  }
+  const id = text.slice(0, eq);
+  return { ...previous, [id]: parseParallelism(text.slice(eq + 1), `--vertex ${id}`) };
+}
+
+export function rescaleCommand(): Command {
+  return withGlobalOptions(new Command('rescale'))
+    .description(
+      'rescale a running job from a fresh checkpoint: every vertex (-p N) or single ones (--vertex ID=N; ids as `sluice status` shows them); waits until the new tasks run',
+    )
+    .argument('<jobId>')
+    .option('-p, --parallelism <n>', 'the new parallelism of every vertex')
+    .option(
+      '--vertex <id=n>',
+      'the new parallelism of one vertex (repeatable)',
+      parseVertex,
+      {} as Record<string, number>,
+    )
+    .option('--timeout <ms>', 'how long to wait for it', '600000')
+    .action(
+      (
+        jobId: string,
+        options: GlobalOptions & { parallelism?: string; vertex: Record<string, number>; timeout: string },
+      ) =>
+        withClient(options, async (client) => {
+          const vertices = Object.keys(options.vertex).length > 0 ? options.vertex : undefined;
+          if (options.parallelism === undefined && vertices === undefined) {
+            throw new SluiceError(ErrorCode.InvalidRescale, 'rescale needs -p N or --vertex ID=N');
+          }
+          const reply = await client.rescale(checkJobId(jobId), {
+            ...(options.parallelism === undefined
+              ? {}
+              : { parallelism: parseParallelism(options.parallelism, '-p') }),
+            ...(vertices === undefined ? {} : { vertices }),
+            reason: `sluice rescale${options.parallelism === undefined ? '' : ` -p ${options.parallelism}`}${Object.entries(
+              vertices ?? {},
+            )
+              .map(([id, n]) => ` --vertex ${id}=${n}`)
+              .join('')}`,
+            timeoutMs: Number(options.timeout),
+          });
+          const changes = Object.keys(reply.target)
+            .filter((id) => reply.previous[id] !== reply.target[id])
+            .map((id) => `${id} ${reply.previous[id]} -> ${reply.target[id]}`);
+          process.stdout.write(
+            changes.length === 0
+              ? `Job ${jobId} already runs at that parallelism; nothing changed.\n`
+              : `Job ${jobId} rescaled: ${changes.join(', ')} (${reply.downtimeMs} ms from stopping the old tasks until every new one ran)\n`,
+          );
+        }),
+    );
 }

@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { runApplicationMode } from '../application-mode.js';
 import { configFrom, type GlobalOptions, withGlobalOptions } from '../global-options.js';
 
 export function runApplicationCommand(): Command {
@@ -43,6 +42,7 @@ export function runApplicationCommand(): Command {
         ) {
           throw new Error(`--jobmanagers must be an integer from 1 to 9, got '${options.jobmanagers}'`);
         }
+        const { runApplicationMode } = await import('../application-mode.js');
         process.exitCode = await runApplicationMode(job, args, config, options, {
           detached: options.detached === true,
           parallelism: config.parallelismDefault,

@@ -8,10 +8,8 @@ import {
   isBuiltinJobRef,
 } from '../../jobgraph/builtin-jobs.js';
 import { newJobId } from '../../jobgraph/job-id.js';
-import { runApplicationMode } from '../application-mode.js';
 import { exitWithParent } from '../exit-with-parent.js';
 import { configFrom, withGlobalOptions } from '../global-options.js';
-import { runPerJob } from '../per-job-mode.js';
 import { onLocalCluster, type RunOptions, runJobFile, submitBuiltinJob } from '../run-job-file.js';
 
 const TARGETS = ['session', 'application', 'per-job'] as const;
@@ -58,6 +56,8 @@ export function runCommand(): Command {
             'Per-job mode is deprecated (as in Flink since 1.15): use application mode, sluice run-application.\n',
           );
         }
+        const { runApplicationMode } = await import('../application-mode.js');
+        const { runPerJob } = await import('../per-job-mode.js');
         process.exitCode =
           target === 'application'
             ? await runApplicationMode(job, args, config, options, {

@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { startTaskManager } from '../../entrypoint/taskmanager.js';
 import { configFrom, type GlobalOptions, processLogger, withGlobalOptions } from '../global-options.js';
 import { shutdownSignal } from '../signals.js';
 
@@ -21,6 +20,7 @@ export function taskManagerCommand(): Command {
           resolve('SIGTERM');
         };
       });
+      const { startTaskManager } = await import('../../entrypoint/taskmanager.js');
       const tm = await startTaskManager(config, log, {
         onFatal: (err) => fatal(err),
         onShutdownRequested: (reason) => requested(reason),

@@ -1,6 +1,6 @@
 /**
  * Jobs: `/jobs`, `/jobs/overview`, `/jobs/:jobid` (GET, PATCH = cancel), and per job `exceptions`,
- * `accumulators`, `checkpoints`, `savepoints`, `stop`. Shapes follow Flink's REST API v1; the
+ * `accumulators`, `checkpoints`, `savepoints`, `stop`, `autoscaler`. Shapes follow Flink's REST API v1; the
  * differences are in docs/rest-api.md.
  */
 
@@ -62,6 +62,16 @@ export function jobRoutes(router: Router, client: ClusterClient): void {
       })),
       'serialized-user-task-accumulators': {},
     });
+  });
+
+  // The autoscaler's state and its recent decisions, each with its inputs (Sluice's own; Flink has none).
+  router.get('/jobs/:jobid/autoscaler', async (ctx) => {
+    const jobId = jobIdOf(ctx.params.jobid!);
+    try {
+      return ok(await client.autoscaler(jobId));
+    } catch (err) {
+      throw unknownJobAs404(err, jobId);
+    }
   });
 
   router.get('/jobs/:jobid/checkpoints', async (ctx) => {
@@ -224,7 +234,7 @@ function percentile(values: number[], q: number): number {
 }
 
 /** A job id from the path (case-insensitive, as Flink's JobID); anything else names no job: 404. */
-function jobIdOf(raw: string): string {
+export function jobIdOf(raw: string): string {
   const jobId = raw.toLowerCase();
   if (!isJobId(jobId)) throw notFound(`job ${raw} not found`);
   return jobId;
@@ -239,7 +249,7 @@ async function jobDetails(client: ClusterClient, raw: string): Promise<JobDetail
   }
 }
 
-function unknownJobAs404(err: unknown, jobId: string): unknown {
+export function unknownJobAs404(err: unknown, jobId: string): unknown {
   return isSluiceError(err, ErrorCode.UnknownJob) ? notFound(`job ${jobId} not found`) : err;
 }
 
@@ -305,6 +315,11 @@ function vertexBody(vertex: Vertex, accumulators: Record<string, number>) {
   if (recordsOut !== undefined) metrics['write-records'] = recordsOut;
   const backpressured = accumulators[`${vertex.name} backpressured ms`];
   if (backpressured !== undefined) metrics['backpressured-time-ms'] = backpressured;
+  // Busy time (summed over subtasks, ms) and a source's backlog: what the autoscaler reads.
+  const busy = accumulators[`${vertex.name} busy ms`];
+  if (busy !== undefined) metrics['busy-time-ms'] = busy;
+  const pending = accumulators[`${vertex.name} pending records`];
+  if (pending !== undefined) metrics['pending-records'] = pending;
   const watermark = accumulators[`${vertex.name} watermark`];
   // Flink's `currentInputWatermark`; absent until every subtask has one.
   if (watermark !== undefined && watermark > Number.MIN_SAFE_INTEGER)

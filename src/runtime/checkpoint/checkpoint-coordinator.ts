@@ -124,6 +124,8 @@ export class CheckpointCoordinator {
   #counts = { completed: 0, failed: 0, restored: 0 };
   #restoredFrom: { id: number; kind: CheckpointKind; path: string } | undefined;
   #stopped = false;
+  /** The latest checkpoint this coordinator completed, with its handles (a rescale restores from it). */
+  #latestCompleted: RestoreSpec | undefined;
 
   readonly #clock: Clock;
 
@@ -241,6 +243,11 @@ export class CheckpointCoordinator {
     return { restore: { checkpointId: metadata.checkpointId, handles: metadata.handles }, metadata };
   }
 
+  /** The latest checkpoint completed by this coordinator (since the JobMaster started), if any. */
+  latestCompleted(): RestoreSpec | undefined {
+    return this.#latestCompleted;
+  }
+
   /** Every task runs (again): periodic checkpoints start. */
   startPeriodic(): void {
     if (this.#host.config.intervalMs <= 0 || this.#stopped) return;
@@ -277,6 +284,22 @@ export class CheckpointCoordinator {
     } catch (err) {
       log.warn({ err }, "could not delete the job's checkpoints");
     }
+  }
+
+  /**
+   * Triggers a checkpoint now (a rescale takes one to restore from); resolves when it is committed (the
+   * sinks have been told), rejects with CHECKPOINT_FAILED when it cannot start or fails.
+   */
+  triggerCheckpoint(): Promise<CheckpointMetadata> {
+    return new Promise((resolve, reject) => {
+      const p = this.#trigger('checkpoint', undefined, false);
+      if (typeof p === 'string') {
+        reject(new SluiceError(ErrorCode.CheckpointFailed, `checkpoint not started: ${p}`));
+        return;
+      }
+      p.resolve = resolve;
+      p.reject = reject;
+    });
   }
 
   /** Triggers a savepoint now; resolves when it is complete. */
@@ -477,6 +500,9 @@ export class CheckpointCoordinator {
       this.#lastEnded = this.#clock.now();
       p.stats.status = 'COMPLETED';
       p.stats.durationMs = durationMs;
+      if (p.kind === 'checkpoint' && (this.#latestCompleted?.checkpointId ?? 0) < p.id) {
+        this.#latestCompleted = { checkpointId: p.id, handles };
+      }
       this.#counts.completed++;
       // Older pending checkpoints can no longer complete in order: this one covers them.
       for (const older of [...this.#pending.values()])

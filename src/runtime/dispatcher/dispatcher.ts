@@ -16,8 +16,10 @@ import {
   recoverableJobs,
 } from '../../ha/job-stores.js';
 import { type JobGraph, validateJobGraph } from '../../jobgraph/job-graph.js';
+import type { JobAutoscalers } from '../autoscaler/job-autoscalers.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import { JobMaster } from '../jobmaster/job-master.js';
+import type { ReactiveModeOptions } from '../jobmaster/reactive-mode.js';
 import { createRestartStrategy, type RestartStrategyConfig } from '../jobmaster/restart-strategy.js';
 import type { ResourceManager } from '../resourcemanager/resource-manager.js';
 import {
@@ -32,6 +34,8 @@ import {
   type JobDetails,
   type JobSummary,
   type Overview,
+  type RescaleReply,
+  type ResourceRequirementsReply,
   type SavepointReply,
 } from './protocol.js';
 
@@ -48,8 +52,12 @@ export interface DispatcherOptions {
   checkpointing?: CheckpointingConfig;
   /** Where checkpoints and savepoints go; without it jobs neither checkpoint nor take savepoints. */
   stateStore?: StateStore | undefined;
+  /** `scheduler-mode: reactive`: every job uses all the slots it can have, rescaled as they change. */
+  reactive?: ReactiveModeOptions | undefined;
   /** Ended jobs kept for `status` and `list --all`. */
   archiveSize?: number;
+  /** `job.autoscaler.*`: an autoscaler per job (when enabled), started and stopped with its JobMaster. */
+  autoscalers?: JobAutoscalers | undefined;
   /**
    * High availability: this Dispatcher runs for the leader of `epoch`. Submitted graphs go into `jobs`,
    * globally terminal results into `results` (both fenced by the epoch); JobMasters carry the epoch.
@@ -133,6 +141,39 @@ export class Dispatcher extends Actor {
             durationMs: m.durationMs,
           })),
         );
+      },
+
+      rescale: (request): LaterReply<RescaleReply> => {
+        const master = this.#runningMaster(request.jobId);
+        const target: Record<string, number> = {};
+        if (request.parallelism !== undefined) {
+          for (const id of Object.keys(master.currentParallelism())) target[id] = request.parallelism;
+        }
+        Object.assign(target, request.vertices ?? {});
+        return new LaterReply(
+          master.rescale({ target, cause: request.cause, reason: request.reason }).then((r) => ({
+            jobId: request.jobId,
+            previous: { ...r.previous },
+            target: { ...r.target },
+            ...(r.downtimeMs === undefined ? {} : { downtimeMs: r.downtimeMs }),
+          })),
+        );
+      },
+
+      'resource-requirements': ({ jobId }): ResourceRequirementsReply => {
+        const master = this.#runningMaster(jobId);
+        return {
+          jobId,
+          parallelism: { ...master.currentParallelism() },
+          maxParallelism: { ...master.maxParallelism() },
+          schedulerMode: this.#options.reactive ? 'reactive' : 'default',
+          rescales: master.rescaleHistory(),
+        };
+      },
+
+      autoscaler: ({ jobId }) => {
+        if (!this.#running.has(jobId) && !this.#archive.has(jobId)) throw unknownJob(jobId);
+        return this.#autoscalerStatus(jobId);
       },
 
       checkpoints: ({ jobId }): CheckpointsReply => {
@@ -275,13 +316,61 @@ export class Dispatcher extends Actor {
       stillLeading: ha?.stillLeading,
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
       heartbeatTimeoutMs: this.#options.heartbeatTimeoutMs,
+      reactive: this.#options.reactive,
       epoch: ha?.epoch,
       onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
     });
     this.#running.set(graph.jobId, { master, graphJson });
     this.log.info({ job: graph.jobId, name: graph.name, client }, 'job submitted');
     master.start();
+    this.#options.autoscalers?.start({
+      graph,
+      rescaler: master,
+      view: () => master.details(),
+      log: this.log.child({ job: graph.jobId }),
+    });
     return { jobId: graph.jobId };
+  }
+
+  /** The JobMaster of a job that runs; UNKNOWN_JOB, or ILLEGAL_STATE for a job that has ended. */
+  #runningMaster(jobId: string): JobMaster {
+    const running = this.#running.get(jobId);
+    if (running) return running.master;
+    const archived = this.#archive.get(jobId);
+    if (archived) {
+      throw new SluiceError(
+        ErrorCode.IllegalState,
+        `job ${jobId} has already ended (${archived.details.status})`,
+      );
+    }
+    throw unknownJob(jobId);
+  }
+
+  /**
+   * The JobMaster of a running job, for in-process callers (the autoscaler): undefined when the job does
+   * not run here.
+   */
+  jobMaster(jobId: string): JobMaster | undefined {
+    return this.#running.get(jobId)?.master;
+  }
+
+  #autoscalerStatus(jobId: string) {
+    const autoscalers = this.#options.autoscalers;
+    if (autoscalers) return autoscalers.status(jobId);
+    return {
+      jobId,
+      enabled: false,
+      reason: 'this JobManager runs no autoscaler',
+      decisions: [],
+      counts: {},
+      rescales: 0,
+      ineffective: {},
+    };
+  }
+
+  /** Every running job's autoscaler state, for metrics. */
+  autoscalersByJob(): Promise<ReturnType<JobAutoscalers['all']>> {
+    return this.runInMailbox(() => this.#options.autoscalers?.all() ?? []);
   }
 
   /** Jobs by status (running and archived), for metrics. */
@@ -316,6 +405,7 @@ export class Dispatcher extends Actor {
 
   /** The JobManager is stopping: running jobs end SUSPENDED (their tasks are cancelled). */
   protected override async onStop(): Promise<void> {
+    this.#options.autoscalers?.stopAll();
     const masters = [...this.#running.values()].map((r) => r.master);
     await Promise.allSettled(masters.map((m) => m.suspend('JobManager shut down')));
     // A job that ended just before may still be deleting its checkpoints: let that finish (bounded), or it
@@ -356,6 +446,7 @@ export class Dispatcher extends Actor {
     const running = this.#running.get(master.jobId);
     if (!running || !isTerminalJobStatus(master.status)) return;
     this.#running.delete(master.jobId);
+    this.#options.autoscalers?.stop(master.jobId);
     const details = master.details();
     this.#archive.set(master.jobId, {
       details,
@@ -367,6 +458,7 @@ export class Dispatcher extends Actor {
     while (this.#archive.size > limit) {
       const oldest = this.#archive.keys().next().value as string;
       this.#archive.delete(oldest);
+      this.#options.autoscalers?.forget(oldest);
     }
   }
 }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ask, defineProtocol } from '../../actors/protocol.js';
 import { JobStatus, TaskState } from '../../api/job-status.js';
 import { ErrorInfoSchema, JobIdSchema } from '../../common/ids.js';
+import { AutoscalerReply } from '../autoscaler/protocol.js';
 
 export type { ErrorInfo } from '../../common/ids.js';
 export { ErrorInfoSchema, JobIdSchema };
@@ -151,6 +152,60 @@ export const CheckpointsReply = z.object({
 });
 export type CheckpointsReply = z.infer<typeof CheckpointsReply>;
 
+/** Vertex id → parallelism, as it travels (checked further by the JobMaster against the job's graph). */
+const VertexParallelismSchema = z.record(
+  z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'vertex ids are 1-64 letters, digits, - or _'),
+  z.number(),
+);
+
+/**
+ * Rescales a running job: `parallelism` sets every vertex (`sluice rescale -p N`), `vertices` single ones
+ * (`--vertex ID=N`, REST resource requirements); both may be given, `vertices` wins for its vertices.
+ */
+export const RescaleRequestSchema = z
+  .object({
+    jobId: JobIdSchema,
+    parallelism: z.number().optional(),
+    vertices: VertexParallelismSchema.optional(),
+    cause: z.enum(['user', 'reactive', 'autoscaler']).default('user'),
+    reason: z.string().max(1_024).default('asked by a user'),
+  })
+  .refine((r) => r.parallelism !== undefined || r.vertices !== undefined, {
+    message: 'a rescale names a parallelism, vertices, or both',
+  });
+export type RescaleRequestMessage = z.infer<typeof RescaleRequestSchema>;
+
+export const RescaleRecordSchema = z.object({
+  cause: z.enum(['user', 'reactive', 'autoscaler']),
+  reason: z.string(),
+  previous: z.record(z.string(), z.number()),
+  target: z.record(z.string(), z.number()),
+  status: z.enum(['IN_PROGRESS', 'COMPLETED', 'FAILED']),
+  startTime: z.number(),
+  endTime: z.number().nullable(),
+  checkpointId: z.number().nullable(),
+  downtimeMs: z.number().nullable(),
+  failure: z.string().optional(),
+});
+
+export const RescaleReply = z.object({
+  jobId: JobIdSchema,
+  previous: z.record(z.string(), z.number()),
+  target: z.record(z.string(), z.number()),
+  downtimeMs: z.number().optional(),
+});
+export type RescaleReply = z.infer<typeof RescaleReply>;
+
+/** A job's parallelism, bounds and rescales (`dispatcher.resource-requirements`). */
+export const ResourceRequirementsReply = z.object({
+  jobId: JobIdSchema,
+  parallelism: z.record(z.string(), z.number()),
+  maxParallelism: z.record(z.string(), z.number()),
+  schedulerMode: z.enum(['default', 'reactive']),
+  rescales: z.array(RescaleRecordSchema),
+});
+export type ResourceRequirementsReply = z.infer<typeof ResourceRequirementsReply>;
+
 export const DispatcherProtocol = defineProtocol({
   role: 'Dispatcher',
   subject: 'dispatcher',
@@ -187,6 +242,21 @@ export const DispatcherProtocol = defineProtocol({
     }),
     checkpoints: ask(JobIdRequest, CheckpointsReply, {
       description: "A job's checkpoint counts, recent history and what it restored from.",
+      idempotent: true,
+      json: true,
+    }),
+    rescale: ask(RescaleRequestSchema, RescaleReply, {
+      description:
+        'Rescales a running job (`parallelism` for every vertex, `vertices` for single ones); answers once every new task runs.',
+      json: true,
+    }),
+    'resource-requirements': ask(JobIdRequest, ResourceRequirementsReply, {
+      description: "A running job's parallelism per vertex, its bounds, the scheduler mode and its rescales.",
+      idempotent: true,
+      json: true,
+    }),
+    autoscaler: ask(JobIdRequest, AutoscalerReply, {
+      description: "The autoscaler's view of a job: its metrics window and decisions.",
       idempotent: true,
       json: true,
     }),

@@ -8,7 +8,10 @@
  * {@link ExecutionGraph.refusedTransitions}, and not applied (the caller gets `false`); a transition to the
  * state it is already in is a no-op (`false`, not logged). A new attempt ({@link ExecutionGraph.newAttempt})
  * is the only way back from a terminal task state: it replaces every execution with a SCHEDULED one of the
- * next attempt, and only when every execution of the current attempt is terminal.
+ * next attempt, and only when every execution of the current attempt is terminal. A rescale
+ * ({@link ExecutionGraph.rescale}) is the other: a new job graph at another parallelism and SCHEDULED
+ * executions for it, of the next attempt when the old one was deployed (its tasks are being stopped and
+ * no longer count: their channels and reports are of the old attempt).
  *
  * Refuses nothing else and does no I/O: no NATS, no timers. Wall-clock times (start, end) come from the
  * injected {@link WallClock}; what to do about a change (restart, cancel, publish) is decided by the
@@ -28,7 +31,8 @@ import type { ExpectedExecution } from './execution-reconciler.js';
 export const JOB_TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
   // Waiting for slots / the restore: deployed, or it ends before anything runs.
   CREATED: ['RUNNING', 'FAILED', 'CANCELED', 'SUSPENDED'],
-  RUNNING: ['FAILING', 'CANCELLING', 'FINISHED', 'CANCELED', 'SUSPENDED'],
+  // RESTARTING: a rescale (the old tasks are told to stop, the new attempt waits for its slots).
+  RUNNING: ['FAILING', 'CANCELLING', 'FINISHED', 'CANCELED', 'SUSPENDED', 'RESTARTING'],
   // A task failed; the rest are being cancelled. Then: a restart, FAILED, or a user's cancel takes over.
   FAILING: ['RESTARTING', 'FAILED', 'CANCELLING', 'SUSPENDED'],
   // Waiting out the restart delay (nothing deployed): deployed again, or it ends.
@@ -72,7 +76,7 @@ export interface ExecutionGraphOptions {
 }
 
 export class ExecutionGraph {
-  readonly jobGraph: JobGraph;
+  #jobGraph: JobGraph;
   readonly #log: Logger;
   readonly #wallClock: WallClock;
   readonly #executions: MutableExecution[] = [];
@@ -84,7 +88,7 @@ export class ExecutionGraph {
   #endTime: number | null = null;
 
   constructor(jobGraph: JobGraph, options: ExecutionGraphOptions) {
-    this.jobGraph = jobGraph;
+    this.#jobGraph = jobGraph;
     this.#log = options.log;
     this.#wallClock = options.wallClock ?? systemWallClock;
     this.startTime = this.#wallClock();
@@ -96,7 +100,32 @@ export class ExecutionGraph {
   }
 
   get jobId(): JobId {
-    return this.jobGraph.jobId;
+    return this.#jobGraph.jobId;
+  }
+
+  /** The job graph the current attempt runs (a rescale replaces it). */
+  get jobGraph(): JobGraph {
+    return this.#jobGraph;
+  }
+
+  /**
+   * A rescale: `jobGraph` (the same job at another parallelism) replaces the graph, and every execution is
+   * replaced by a SCHEDULED one for it — of the next attempt when `nextAttempt` (the old attempt was
+   * deployed), else of the current one (nothing was deployed yet: reactive mode sizing a job before it
+   * starts or restarts). Not counted as a restart.
+   */
+  rescale(jobGraph: JobGraph, nextAttempt: boolean): void {
+    if (jobGraph.jobId !== this.#jobGraph.jobId) {
+      throw new SluiceError(ErrorCode.IllegalState, `a rescale cannot change the job (${jobGraph.jobId})`);
+    }
+    this.#jobGraph = jobGraph;
+    if (nextAttempt) this.#attempt++;
+    this.#executions.length = 0;
+    for (const vertex of jobGraph.vertices) {
+      for (let index = 0; index < vertex.parallelism; index++) {
+        this.#executions.push(this.#fresh(vertex.id, index));
+      }
+    }
   }
 
   get status(): JobStatus {
@@ -237,7 +266,7 @@ export class ExecutionGraph {
 
   /** `name (i/n)#attempt on tm` for messages. */
   taskLocation(e: Execution): string {
-    const vertex = this.jobGraph.vertices.find((v) => v.id === e.vertexId)!;
+    const vertex = this.#jobGraph.vertices.find((v) => v.id === e.vertexId)!;
     const name = taskName(this.taskId(e), vertex.name, vertex.parallelism);
     return e.taskManagerId ? `${name} on ${e.taskManagerId}` : name;
   }

@@ -7,13 +7,16 @@
  *
  * Refuses (drops) reports of another leader epoch and, while this JobManager no longer leads, anything
  * that would fail, restart or checkpoint the job.
+ *
+ * Rescales go through its {@link RescaleCoordinator} (rescale-coordinator.ts), which this actor hosts; in
+ * reactive mode a {@link ReactiveScaler} (reactive-mode.ts) sizes the job to its slots.
  */
 
 import { randomBytes } from 'node:crypto';
 import { Actor, type ActorContext } from '../../actors/actor.js';
 import { fencedGateway } from '../../actors/protocol.js';
 import type { Subjects } from '../../actors/subjects.js';
-import { JobStatus } from '../../api/job-status.js';
+import { JobStatus, TaskState } from '../../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
 import type { JobId } from '../../common/ids.js';
 import type { CheckpointingConfig } from '../../config/checkpointing-config.js';
@@ -32,6 +35,16 @@ import { type DeployRequest, TaskExecutorProtocol, type TaskId } from '../taskex
 import { ExecutionGraph } from './execution-graph.js';
 import { ExecutionReconciler } from './execution-reconciler.js';
 import { JobMasterProtocol } from './protocol.js';
+import { type ReactiveModeOptions, ReactiveScaler, sameParallelism } from './reactive-mode.js';
+import {
+  describeRescale,
+  type RescaleRecord,
+  type RescaleRequest,
+  type RescaleResult,
+  type Rescaler,
+  type VertexParallelism,
+} from './rescale.js';
+import { RescaleCoordinator } from './rescale-coordinator.js';
 import type { RestartStrategy } from './restart-strategy.js';
 import { ALL_TASKS_RUNNING, Scheduler } from './scheduler.js';
 import { findRestore, streamDescriptor } from './task-deployment.js';
@@ -68,10 +81,11 @@ export interface JobMasterOptions {
   heartbeatTimeoutMs?: number | undefined;
   /** Time for failover decisions (restart delays, cancel timeouts, reconciliation). Default: the system's. */
   clock?: Clock | undefined;
+  /** `scheduler-mode: reactive`: the job uses every slot it can have and follows TaskManagers. */
+  reactive?: ReactiveModeOptions | undefined;
 }
 
-export class JobMaster extends Actor {
-  readonly graph: JobGraph;
+export class JobMaster extends Actor implements Rescaler {
   readonly #subjects: Subjects;
   readonly #rm: ResourceManager;
   readonly #options: JobMasterOptions;
@@ -81,6 +95,11 @@ export class JobMaster extends Actor {
   /** What the current attempt's tasks restore from. */
   #restore: RestoreSpec | undefined;
   readonly #silenceTimer: NodeJS.Timeout;
+  readonly #reconciler: ExecutionReconciler;
+  readonly #rescales: RescaleCoordinator;
+  readonly #reactive: ReactiveScaler | undefined;
+  /** The slots the current attempt was deployed to. */
+  #slots: SlotAssignment[] = [];
 
   constructor(
     ctx: ActorContext,
@@ -90,22 +109,22 @@ export class JobMaster extends Actor {
     options: JobMasterOptions,
   ) {
     super(ctx, 'JobMaster', subjects.jobMaster(graph.jobId), { job: graph.jobId });
-    this.graph = graph;
     this.#subjects = subjects;
     this.#rm = rm;
     this.#options = options;
     const clock = options.clock ?? systemClock;
     const heartbeatMs = options.heartbeatIntervalMs ?? 1_000;
     this.#executionGraph = new ExecutionGraph(graph, { log: this.log });
+    this.#reconciler = new ExecutionReconciler({
+      jobId: graph.jobId,
+      clock,
+      graceMs: heartbeatMs,
+      silenceMs: Math.max(3 * heartbeatMs, options.heartbeatTimeoutMs ?? 5_000),
+      epoch: options.epoch,
+    });
     this.#scheduler = new Scheduler({
       graph: this.#executionGraph,
-      reconciler: new ExecutionReconciler({
-        jobId: graph.jobId,
-        clock,
-        graceMs: heartbeatMs,
-        silenceMs: Math.max(3 * heartbeatMs, options.heartbeatTimeoutMs ?? 5_000),
-        epoch: options.epoch,
-      }),
+      reconciler: this.#reconciler,
       restartStrategy: options.restartStrategy,
       clock,
       log: this.log,
@@ -115,11 +134,22 @@ export class JobMaster extends Actor {
         cancelTasksOn: (tm) => this.#tellCancel(tm),
         cancelExecutions: (tm, tasks) => this.#tellCancelExecutions(tm, tasks),
         publish: (message) => this.#publish(message),
-        allRunning: () => this.#coordinator?.startPeriodic(),
-        stopping: (status) => this.#coordinator?.pause(`job ${status}`),
+        allRunning: () => {
+          this.#coordinator?.startPeriodic();
+          this.#rescales.onAllRunning();
+          this.#reactive?.check();
+        },
+        stopping: (status) => {
+          this.#coordinator?.pause(`job ${status}`);
+          this.#rescales.onJobStopping(status, this.#scheduler.error?.message);
+        },
         releaseSlots: () => void this.#rm.releaseSlots(this.jobId).catch(() => undefined),
         scheduleAttempt: () => void this.#schedule(),
-        terminated: (status) => this.#terminated(status),
+        terminated: (status) => {
+          this.#rescales.onJobStopping(status, this.#scheduler.error?.message);
+          this.#reactive?.close();
+          this.#terminated(status);
+        },
         inMailbox: (fn) => void this.runInMailbox(fn).catch(() => undefined),
         leading: () => this.#leading(),
       },
@@ -165,10 +195,79 @@ export class JobMaster extends Actor {
       },
       { own: options.epoch },
     );
+    this.#rescales = new RescaleCoordinator({
+      jobId: graph.jobId,
+      log: this.log,
+      rm,
+      coordinator: this.#coordinator,
+      slotRequestTimeoutMs: options.slotRequestTimeoutMs,
+      jobGraph: () => this.graph,
+      status: () => this.status,
+      allRunning: () => this.#executionGraph.allInState(TaskState.RUNNING),
+      slots: () => this.#slots,
+      startNewAttempt: (target, restore, message) => {
+        if (!this.#scheduler.rescaling(message)) return false;
+        this.#executionGraph.rescale(withParallelism(this.graph, target), true);
+        this.#reconciler.reset();
+        this.#restore = restore;
+        return true;
+      },
+      deploy: (slots) => this.#deployAll(slots),
+      newAttemptFailed: (message, fallback) => {
+        if (!this.#reactive) this.#executionGraph.rescale(withParallelism(this.graph, fallback), false);
+        this.#scheduler.rescaleFailed(message);
+      },
+      publish: (message) => this.#publish(message),
+      runInMailbox: (fn) => this.runInMailbox(fn),
+      onRescaleEnded: () => {
+        this.#reactive?.policy.rescaled();
+        this.#reactive?.check();
+      },
+    });
+    this.#reactive = options.reactive
+      ? new ReactiveScaler(
+          {
+            jobId: graph.jobId,
+            log: this.log,
+            rm,
+            rescaler: this,
+            jobGraph: () => this.graph,
+            status: () => this.status,
+            steady: () => this.#executionGraph.allInState(TaskState.RUNNING) && !this.#rescales.inProgress,
+            leading: () => this.#leading(),
+            runInMailbox: (fn) => this.runInMailbox(fn),
+          },
+          options.reactive,
+          clock,
+        )
+      : undefined;
   }
 
   get jobId(): JobId {
-    return this.graph.jobId;
+    return this.#executionGraph.jobId;
+  }
+
+  /** The job graph of the current attempt (a rescale replaces it). */
+  get graph(): JobGraph {
+    return this.#executionGraph.jobGraph;
+  }
+
+  /** Rescales the running job (contract in rescale.ts); resolves once every new task runs. */
+  rescale(request: RescaleRequest): Promise<RescaleResult> {
+    return this.runInMailbox(() => ({ done: this.#rescales.rescale(request) })).then(({ done }) => done);
+  }
+
+  currentParallelism(): VertexParallelism {
+    return this.#rescales.currentParallelism();
+  }
+
+  maxParallelism(): VertexParallelism {
+    return this.#rescales.maxParallelism();
+  }
+
+  /** The rescale under way (if any) and the last ones, oldest first. */
+  rescaleHistory(): RescaleRecord[] {
+    return this.#rescales.history();
   }
 
   get status(): JobStatus {
@@ -312,6 +411,19 @@ export class JobMaster extends Actor {
         return;
       }
     }
+    if (this.#reactive) {
+      // Reactive mode: the job starts (or restarts) at the parallelism the slots it can have allow.
+      const { available, target } = await this.#reactive.sizeForDeployment();
+      await this.runInMailbox(() => {
+        const current = this.#rescales.currentParallelism();
+        if (!scheduler.awaitingDeployment || sameParallelism(target, current)) return;
+        this.log.info(
+          { available, target },
+          `reactive mode: ${describeRescale(current, target)} (${available} slots available)`,
+        );
+        this.#executionGraph.rescale(withParallelism(this.graph, target), false);
+      });
+    }
     let slots: SlotAssignment[];
     try {
       slots = await this.#rm.requestSlots(
@@ -335,6 +447,7 @@ export class JobMaster extends Actor {
       void this.#rm.releaseSlots(this.jobId);
       return;
     }
+    this.#slots = slots;
     const g = this.#executionGraph;
     const checkpointing =
       this.#coordinator && this.#coordinator.config.intervalMs > 0
@@ -462,4 +575,12 @@ export class JobMaster extends Actor {
       this.log.debug({ err }, 'cancel-executions not sent');
     }
   }
+}
+
+/** The job graph with each vertex at `target`'s parallelism (vertices not named keep theirs). */
+function withParallelism(graph: JobGraph, target: VertexParallelism): JobGraph {
+  return {
+    ...graph,
+    vertices: graph.vertices.map((v) => ({ ...v, parallelism: target[v.id] ?? v.parallelism })),
+  };
 }

@@ -102,3 +102,28 @@ export function resolveRescaleTarget(graph: JobGraph, target: VertexParallelism)
   }
   return full;
 }
+
+/** One rescale of a job, as REST and the dashboard show it (the last few are kept). */
+export interface RescaleRecord {
+  cause: RescaleCause;
+  reason: string;
+  previous: VertexParallelism;
+  target: VertexParallelism;
+  status: 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+  /** Epoch ms. */
+  startTime: number;
+  endTime: number | null;
+  /** The checkpoint the new tasks restored from. */
+  checkpointId: number | null;
+  /** From stopping the old tasks until every new task ran. */
+  downtimeMs: number | null;
+  failure?: string;
+}
+
+/** `v0: 2 → 4, v1: 2 → 4` (only the vertices that change). */
+export function describeRescale(previous: VertexParallelism, target: VertexParallelism): string {
+  const changes = Object.keys(target)
+    .filter((id) => previous[id] !== target[id])
+    .map((id) => `${id}: ${previous[id]} → ${target[id]}`);
+  return changes.length > 0 ? changes.join(', ') : 'no change';
+}

@@ -15,7 +15,10 @@
  *   applied, a vanished execution failed over, an unknown one cancelled on its TaskExecutor; a bad report is
  *   a counted drop that changes nothing;
  * - while {@link SchedulerActions.leading} says this JobManager no longer leads, reports and losses change
- *   nothing.
+ *   nothing;
+ * - a rescale ({@link Scheduler.rescaling}) moves a RUNNING job to RESTARTING and tells its tasks to stop;
+ *   the new attempt is deployed like a restart's; if it cannot be ({@link Scheduler.rescaleFailed}) the
+ *   restart strategy decides as after a failure.
  *
  * Does no I/O itself: what goes out (cancels, events, slot release, deployment) goes through
  * {@link SchedulerActions}; time and timers come from the injected {@link Clock}, and timer work runs
@@ -206,6 +209,29 @@ export class Scheduler {
     }
   }
 
+  /**
+   * A rescale: the running job's tasks are told to stop and the job waits (RESTARTING) for the slots of the
+   * new attempt, which the caller builds in the graph. False (nothing done) unless the job was RUNNING.
+   */
+  rescaling(message: string): boolean {
+    if (this.status !== JobStatus.RUNNING) return false;
+    const taskManagers = this.graph.taskManagersInUse();
+    if (!this.#setStatus(JobStatus.RESTARTING)) return false;
+    for (const tm of taskManagers) this.#actions.cancelTasksOn(tm);
+    this.#actions.publish(message);
+    return true;
+  }
+
+  /** The new attempt of a rescale cannot be deployed: a restart per the restart strategy, or FAILED. */
+  rescaleFailed(message: string): void {
+    if (this.status !== JobStatus.RESTARTING) return;
+    this.#error = { message };
+    for (const e of [...this.graph.executions]) {
+      if (!isTerminalTaskState(e.state)) this.graph.transitionTask(e, TaskState.CANCELED);
+    }
+    this.#failOrRestart();
+  }
+
   /** Cancels the job; returns the status it is in afterwards (CANCELLING or terminal). */
   cancel(): JobStatus {
     if (isTerminalJobStatus(this.status) || this.status === JobStatus.CANCELLING) return this.status;
@@ -336,7 +362,8 @@ export class Scheduler {
       this.#terminate(JobStatus.FAILED);
       return;
     }
-    if (!this.graph.transitionJob(JobStatus.RESTARTING)) return;
+    // Already RESTARTING when a rescale's new attempt could not be deployed.
+    if (this.status !== JobStatus.RESTARTING && !this.graph.transitionJob(JobStatus.RESTARTING)) return;
     this.#target = undefined;
     const message = `restarting in ${delay} ms after: ${this.#error?.message ?? 'a failure'} (${restartStrategy.describe()})`;
     this.#log.info({ delayMs: delay, attempt: this.graph.attempt + 1 }, message);

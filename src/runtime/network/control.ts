@@ -3,7 +3,9 @@
  *
  * - connect: a NATS request on the receiver's data subject, an actor envelope
  *   `{ v: 1, type: 'connect', body: { sourceSubtask } }`, answered `ok { grant, window }` (the receiver's
- *   cumulative credit grant and its window, both in frames) or with an error envelope;
+ *   cumulative credit grant and its window, both in frames; `thread { process, slot }` too when the
+ *   receiver runs in a slot worker thread, so a sender of the same TaskManager can switch to a thread
+ *   channel, see thread-channels.ts) or with an error envelope;
  * - credit: published by the receiver on the sender's credit subject as the msgpack array
  *   `[version, targetSubtask, grant]`: "you may have sent frames up to `grant`". Cumulative, so a lost,
  *   duplicated or reordered credit message costs nothing but a delay.
@@ -45,14 +47,24 @@ export interface ConnectGrant {
   window: number;
 }
 
-export function encodeConnectReply(grant: ConnectGrant): Uint8Array {
-  return encodeOk(grant);
+/** The connect reply: the grant, and where the receiver runs when it is in a slot worker thread. */
+export interface ConnectReply extends ConnectGrant {
+  thread?: { process: string; slot: number };
 }
 
-export function checkConnectReply(body: unknown): ConnectGrant {
-  const b = body as Partial<ConnectGrant> | null | undefined;
+export function encodeConnectReply(reply: ConnectReply): Uint8Array {
+  return encodeOk(reply);
+}
+
+export function checkConnectReply(body: unknown): ConnectReply {
+  const b = body as Partial<ConnectReply> | null | undefined;
   if (!isCount(b?.grant) || !isCount(b?.window) || b.window < 1) {
     throw new SluiceError(ErrorCode.InvalidMessage, 'malformed connect reply');
+  }
+  const t = b.thread as { process?: unknown; slot?: unknown } | undefined;
+  // A location that does not parse is ignored: the channel then simply goes over NATS.
+  if (t !== undefined && t !== null && typeof t.process === 'string' && isCount(t.slot)) {
+    return { grant: b.grant, window: b.window, thread: { process: t.process, slot: t.slot } };
   }
   return { grant: b.grant, window: b.window };
 }

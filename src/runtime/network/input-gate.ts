@@ -15,6 +15,11 @@
  *   channel registry; a sender in the same thread connects there and hands frames over undecoded. They go
  *   through the same checks (sequence, credit, end) and the same queue; credit goes back by a call, at
  *   every consumed frame. Closing the gate tells local senders whose end was not consumed yet.
+ * - Thread channels (see thread-channels.ts): in a slot worker thread `open` also registers each incoming
+ *   edge with the thread's hub and puts the thread's location in its connect replies; a sender in another
+ *   slot thread of the TaskManager then connects through the hub, and its encoded frames come over a
+ *   MessagePort. Checked, queued and credited as a local channel's; the gate fails when the sending
+ *   thread dies before the channel's end.
  *
  * Size: one side of the credit protocol; its channels, credits and local/remote hand-over share state
  * and are read together.
@@ -36,6 +41,12 @@ import {
   registerLocalReceiver,
   unregisterLocalReceiver,
 } from './local-channels.js';
+import {
+  defaultThreadChannelHub,
+  type ThreadChannelHub,
+  type ThreadEndpoint,
+  type ThreadReceiver,
+} from './thread-channels.js';
 
 export { FRAME_ITEMS_START };
 
@@ -63,6 +74,11 @@ export interface InputGateOptions {
   /** Accept local senders (register in this thread's channel registry). Default: on unless
    * `SLUICE_LOCAL_CHANNELS=off`. */
   localChannels?: boolean;
+  /**
+   * Accept senders of other slot threads of this TaskManager through this hub. Default: the thread's
+   * installed hub (a slot worker's), see `defaultThreadChannelHub`; null: none.
+   */
+  threadChannels?: ThreadChannelHub | null;
   log?: Logger;
 }
 
@@ -93,6 +109,8 @@ export interface InputGateStats {
   peakBufferedFrames: number;
   /** Frames handed over in memory by senders in the same thread (counted in framesIn too). */
   localFramesIn: number;
+  /** Frames that came over thread channels from other slot threads (counted in framesIn and bytesIn). */
+  threadFramesIn: number;
 }
 
 interface InChannel {
@@ -122,7 +140,7 @@ interface InChannel {
   endReceived: boolean;
   endDelivered: boolean;
   finalGrantSent: boolean;
-  /** The sender, when it is in this thread (a local channel). */
+  /** The sender, when it is in this thread (a local channel) or another slot thread (a thread channel). */
   local: LocalSender | undefined;
 }
 
@@ -134,6 +152,8 @@ interface InputSlot {
   sub: Subscription | undefined;
   /** Registered in the local channel registry under `subject`. */
   local: LocalReceiver | undefined;
+  /** Registered with the thread channel hub under `subject`. */
+  thread: ThreadReceiver | undefined;
 }
 
 type State = 'open' | 'closed' | 'failed';
@@ -146,6 +166,7 @@ export class InputGate {
     dropped: 0,
     peakBufferedFrames: 0,
     localFramesIn: 0,
+    threadFramesIn: 0,
   };
   readonly jobId: string;
   readonly attempt: number;
@@ -171,6 +192,7 @@ export class InputGate {
   #endedChannels = 0;
   #bufferedFrames = 0;
   #unwatch: (() => void) | undefined;
+  #hub: ThreadChannelHub | undefined;
 
   private constructor(options: InputGateOptions) {
     checkToken('job id', options.jobId);
@@ -209,6 +231,7 @@ export class InputGate {
         ),
         sub: undefined,
         local: undefined,
+        thread: undefined,
       });
       for (let source = 0; source < input.sourceParallelism; source++) {
         const inputChannel = this.#inputChannelCounts.get(input.inputIndex) ?? 0;
@@ -259,7 +282,19 @@ export class InputGate {
         );
       });
       const local = options.localChannels ?? localChannelsEnabled();
+      const hub =
+        options.threadChannels === undefined
+          ? defaultThreadChannelHub()
+          : (options.threadChannels ?? undefined);
+      gate.#hub = hub;
       for (const slot of gate.#slots) {
+        if (hub !== undefined) {
+          const receiver: ThreadReceiver = {
+            connectThread: (source, sender) => gate.#connectThread(slot, source, sender),
+          };
+          hub.registerReceiver(slot.subject, receiver);
+          slot.thread = receiver;
+        }
         if (local) {
           const receiver: LocalReceiver = {
             connectLocal: (source, sender) => gate.#connectLocal(slot, source, sender),
@@ -283,7 +318,7 @@ export class InputGate {
     return this.#channels.length;
   }
 
-  /** Channels whose sender connected locally (in this thread). */
+  /** Channels whose sender connected locally (in this thread) or over a thread channel. */
   get localChannelCount(): number {
     let n = 0;
     for (const ch of this.#channels) if (ch.local !== undefined) n++;
@@ -408,7 +443,14 @@ export class InputGate {
     ch.connected = true;
     const grant = ch.consumed + this.#window;
     this.#noteGrantSent(ch, grant);
-    msg.respond(encodeConnectReply({ grant, window: this.#window }));
+    const hub = this.#hub;
+    msg.respond(
+      encodeConnectReply(
+        hub === undefined
+          ? { grant, window: this.#window }
+          : { grant, window: this.#window, thread: hub.location },
+      ),
+    );
   }
 
   #onFrame(slot: InputSlot, msg: Msg): void {
@@ -437,6 +479,52 @@ export class InputGate {
     source: number,
     sender: LocalSender,
   ): { grant: number; window: number; endpoint: LocalEndpoint } {
+    const { ch, grant } = this.#attachSender(slot, source, sender);
+    const endpoint: LocalEndpoint = {
+      deliver: (frame) => {
+        if (this.#state !== 'open' || ch.local !== sender) return;
+        this.stats.localFramesIn++;
+        this.#accept(ch, frame, 0, slot.subject);
+      },
+    };
+    return { grant, window: this.#window, endpoint };
+  }
+
+  #connectThread(
+    slot: InputSlot,
+    source: number,
+    sender: LocalSender,
+  ): { grant: number; window: number; endpoint: ThreadEndpoint } {
+    const { ch, grant } = this.#attachSender(slot, source, sender);
+    const endpoint: ThreadEndpoint = {
+      deliver: (frame, bytes) => {
+        if (this.#state !== 'open' || ch.local !== sender) return;
+        if (frame.sourceSubtask !== source) {
+          this.#fail(
+            new SluiceError(
+              ErrorCode.InvalidMessage,
+              `${ch.name}: a frame of source subtask ${frame.sourceSubtask} on its thread channel`,
+            ),
+          );
+          return;
+        }
+        this.stats.threadFramesIn++;
+        this.#accept(ch, frame, bytes, slot.subject);
+      },
+      senderGone: (error) => {
+        if (this.#state !== 'open' || ch.local !== sender || ch.endReceived) return;
+        this.#fail(
+          new SluiceError(error.code, `${ch.name}: the sending thread is gone: ${error.message}`, {
+            cause: error,
+          }),
+        );
+      },
+    };
+    return { grant, window: this.#window, endpoint };
+  }
+
+  /** Makes `sender` (a call away: same thread, or a port to another) the sender of a channel. */
+  #attachSender(slot: InputSlot, source: number, sender: LocalSender): { ch: InChannel; grant: number } {
     if (this.#state !== 'open') throw this.#failure ?? closedError();
     if (!Number.isSafeInteger(source) || source < 0 || source >= slot.sourceParallelism) {
       throw new SluiceError(
@@ -455,14 +543,7 @@ export class InputGate {
     ch.connected = true;
     const grant = ch.consumed + this.#window;
     this.#noteGrantSent(ch, grant);
-    const endpoint: LocalEndpoint = {
-      deliver: (frame) => {
-        if (this.#state !== 'open' || ch.local !== sender) return;
-        this.stats.localFramesIn++;
-        this.#accept(ch, frame, 0, slot.subject);
-      },
-    };
-    return { grant, window: this.#window, endpoint };
+    return { ch, grant };
   }
 
   /** Checks a frame (decoded, or handed over locally) against its channel and queues it. */
@@ -635,6 +716,8 @@ export class InputGate {
       slot.sub = undefined;
       if (slot.local !== undefined) unregisterLocalReceiver(slot.subject, slot.local);
       slot.local = undefined;
+      if (slot.thread !== undefined) this.#hub?.unregisterReceiver(slot.subject, slot.thread);
+      slot.thread = undefined;
     }
     for (const ch of this.#channels) {
       // A local sender must not wait for credit from a gate that is gone (a remote one would wait until

@@ -21,6 +21,10 @@
  *   sealed without encoding and handed over in memory; everything else (credit, queue, ordering,
  *   `writable`, end of partition) is the same. A local receiver that goes away before consuming the
  *   channel's end fails the gate (a remote one would leave it waiting for credit).
+ * - Thread channels (see thread-channels.ts): a receiver whose connect reply says it runs in another slot
+ *   thread of this TaskManager is connected again through the thread's hub; its frames are encoded as for
+ *   NATS and moved over a MessagePort, its credit comes back through the port. A receiver that goes away
+ *   or whose thread dies before consuming the channel's end fails the gate, as for a local channel.
  *
  * Size: one side of the credit protocol; its channels, frames in the making, credits and local/remote
  * hand-over share state and are read together.
@@ -32,7 +36,13 @@ import type { Subjects } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError, toSluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { channelName, checkIndex, checkPositive, checkToken, logDrop, watchConnection } from './channel.js';
-import { checkConnectReply, decodeCredit, encodeConnect, MAX_CONTROL_BYTES } from './control.js';
+import {
+  type ConnectReply,
+  checkConnectReply,
+  decodeCredit,
+  encodeConnect,
+  MAX_CONTROL_BYTES,
+} from './control.js';
 import { ElementKind, type StreamElement } from './elements.js';
 import {
   BARRIER_BYTES,
@@ -53,6 +63,12 @@ import {
   type LocalSender,
   localChannelsEnabled,
 } from './local-channels.js';
+import {
+  defaultThreadChannelHub,
+  type ThreadChannelHub,
+  type ThreadLocation,
+  type ThreadSenderLink,
+} from './thread-channels.js';
 
 export const DEFAULT_BUFFER_TIMEOUT_MS = 100;
 export const DEFAULT_MAX_FRAME_BYTES = 32 * 1024;
@@ -77,6 +93,11 @@ export interface OutputGateOptions {
   /** Hand frames over in memory to receivers in this thread. Default: on unless
    * `SLUICE_LOCAL_CHANNELS=off`. */
   localChannels?: boolean;
+  /**
+   * Connect to receivers in other slot threads of this TaskManager through this hub. Default: the
+   * thread's installed hub (a slot worker's), see `defaultThreadChannelHub`; null: none.
+   */
+  threadChannels?: ThreadChannelHub | null;
   log?: Logger;
 }
 
@@ -100,6 +121,8 @@ export interface OutputGateStats {
   dropped: number;
   /** Frames handed over in memory to receivers in this thread (counted in framesOut too, not in bytesOut). */
   localFramesOut: number;
+  /** Frames sent over thread channels to other slot threads (counted in framesOut and bytesOut too). */
+  threadFramesOut: number;
 }
 
 interface OutChannel {
@@ -122,6 +145,8 @@ interface OutChannel {
   ended: boolean;
   /** The receiver, when it is in this thread (a local channel). */
   local: LocalEndpoint | undefined;
+  /** The link to the receiver, when it is in another slot thread (a thread channel). */
+  thread: ThreadSenderLink | undefined;
 }
 
 type State = 'connecting' | 'open' | 'finishing' | 'finished' | 'closed' | 'failed';
@@ -140,6 +165,7 @@ export class OutputGate {
     peakQueuedBytes: 0,
     dropped: 0,
     localFramesOut: 0,
+    threadFramesOut: 0,
   };
   readonly jobId: string;
   readonly attempt: number;
@@ -177,6 +203,7 @@ export class OutputGate {
   #unwatch: (() => void) | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #local: boolean;
+  readonly #hub: ThreadChannelHub | undefined;
   readonly #onAbort = () => this.close();
   /** Resolves when the gate is released (closed, failed or finished): ends waits in `open`. */
   readonly #released: Promise<undefined>;
@@ -195,6 +222,10 @@ export class OutputGate {
     this.#log = options.log;
     this.#signal = options.signal;
     this.#local = options.localChannels ?? localChannelsEnabled();
+    this.#hub =
+      options.threadChannels === undefined
+        ? defaultThreadChannelHub()
+        : (options.threadChannels ?? undefined);
     this.#released = new Promise((resolve) => {
       this.#resolveReleased = resolve;
     });
@@ -232,6 +263,7 @@ export class OutputGate {
         localQueueBytes: [],
         ended: false,
         local: undefined,
+        thread: undefined,
       });
     }
   }
@@ -270,6 +302,13 @@ export class OutputGate {
   get localChannelCount(): number {
     let n = 0;
     for (const ch of this.#channels) if (ch.local !== undefined) n++;
+    return n;
+  }
+
+  /** Channels connected to a receiver in another slot thread of this TaskManager. */
+  get threadChannelCount(): number {
+    let n = 0;
+    for (const ch of this.#channels) if (ch.thread !== undefined) n++;
     return n;
   }
 
@@ -383,7 +422,11 @@ export class OutputGate {
     this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
     this.#unwatch = watchConnection(this.#nc, (event) => {
       // Local channels never touch NATS: only a gate with a remote channel (or not connected yet) cares.
-      if (this.#state !== 'connecting' && this.#channels.every((ch) => ch.local !== undefined)) return;
+      if (
+        this.#state !== 'connecting' &&
+        this.#channels.every((ch) => ch.local !== undefined || ch.thread !== undefined)
+      )
+        return;
       this.#fail(
         new SluiceError(
           ErrorCode.ConnectionFailed,
@@ -444,12 +487,17 @@ export class OutputGate {
       }
       // The receiver answered over NATS; if it is in this thread it registered before subscribing.
       if (this.#local && this.#connectLocal(ch)) return;
-      let granted: { grant: number; window: number };
+      let granted: ConnectReply;
       try {
         granted = checkConnectReply(decodeReply(reply.data, MAX_CONTROL_BYTES));
       } catch (err) {
         const e = toSluiceError(err);
         throw new SluiceError(e.code, `could not connect ${ch.name}: ${e.message}`, { cause: err });
+      }
+      // In another slot thread of this TaskManager: connect through the port between the two threads.
+      if (this.#hub?.reaches(granted.thread)) {
+        await this.#connectThread(ch, this.#hub, granted.thread);
+        return;
       }
       ch.window = granted.window;
       if (granted.grant > ch.grant) ch.grant = granted.grant;
@@ -479,6 +527,42 @@ export class OutputGate {
     ch.window = granted.window;
     if (granted.grant > ch.grant) ch.grant = granted.grant;
     return true;
+  }
+
+  async #connectThread(ch: OutChannel, hub: ThreadChannelHub, location: ThreadLocation): Promise<void> {
+    const sender: LocalSender = {
+      onGrant: (grant) => this.#onLocalGrant(ch, grant),
+      onReceiverClosed: (error) => {
+        if (this.#state === 'closed' || this.#state === 'failed' || this.#state === 'finished') return;
+        this.#fail(
+          new SluiceError(error.code, `${ch.name}: ${error.message}`, {
+            cause: error,
+          }),
+        );
+      },
+    };
+    const connecting = hub.connect(location, ch.subject, this.sourceSubtask, sender);
+    // A gate released while connecting lets go of a link that comes later.
+    connecting.then(
+      (c) => {
+        if (ch.thread !== c.link && this.#state !== 'connecting') c.link.close();
+      },
+      () => undefined,
+    );
+    let connected: { grant: number; window: number; link: ThreadSenderLink };
+    try {
+      connected = await Promise.race([connecting, this.#released.then(() => this.#throwNotOpen())]);
+    } catch (err) {
+      const e = toSluiceError(err);
+      throw new SluiceError(e.code, `could not connect ${ch.name}: ${e.message}`, { cause: err });
+    }
+    if (this.#state !== 'connecting') {
+      connected.link.close();
+      this.#throwNotOpen();
+    }
+    ch.thread = connected.link;
+    ch.window = connected.window;
+    if (connected.grant > ch.grant) ch.grant = connected.grant;
   }
 
   #onLocalGrant(ch: OutChannel, grant: number): void {
@@ -647,8 +731,12 @@ export class OutputGate {
   }
 
   #publish(ch: OutChannel, frame: Uint8Array): void {
+    const bytes = frame.byteLength;
     try {
-      this.#nc.publish(ch.subject, frame);
+      if (ch.thread !== undefined) {
+        ch.thread.send(frame);
+        this.stats.threadFramesOut++;
+      } else this.#nc.publish(ch.subject, frame);
     } catch (err) {
       const error = new SluiceError(
         ErrorCode.ConnectionFailed,
@@ -660,7 +748,7 @@ export class OutputGate {
     }
     ch.sentSeq++;
     this.stats.framesOut++;
-    this.stats.bytesOut += frame.byteLength;
+    this.stats.bytesOut += bytes;
   }
 
   #armTimer(): void {
@@ -785,6 +873,7 @@ export class OutputGate {
     for (const ch of this.#channels) {
       ch.queue.length = 0;
       ch.localQueueBytes.length = 0;
+      ch.thread?.close();
     }
     this.#queuedBytes = 0;
     this.#creditSub?.unsubscribe();

@@ -4,7 +4,8 @@
  * TaskExecutors register (ask) and then heartbeat (tell) with their slot report. One that stays silent
  * for `heartbeat.timeout` is declared lost: its slots leave the table and the jobs that held them are
  * told. JobMasters in the same process request and release slots through the methods below, which run
- * in the ResourceManager's mailbox like its messages.
+ * in the ResourceManager's mailbox like its messages. Slot listeners (reactive mode) hear of every change
+ * of the cluster's slots: TaskManagers registering, leaving or lost, slots released.
  */
 import { performance } from 'node:perf_hooks';
 import { Actor, type ActorContext } from '../../actors/actor.js';
@@ -37,9 +38,16 @@ export interface ResourceManagerOptions {
    * missed deadline: it must not declare TaskManagers lost (and fail jobs) meanwhile.
    */
   stillLeading?: () => boolean;
+  /**
+   * A slot request cannot be served: `missing` more slots are wanted than are free (a TaskManager pool
+   * starts TaskManagers for them; see worker-pool.ts).
+   */
+  onSlotShortage?: ((missing: number) => void) | undefined;
 }
 
 export type TaskManagerLostListener = (taskManagerId: string, jobIds: string[], reason: string) => void;
+/** The cluster's slots changed: a TaskManager registered, left or was lost, or a job released slots. */
+export type SlotsChangedListener = () => void;
 export type SlotWaitListener = (jobId: string, message: string) => void;
 
 interface TaskManagerRecord {
@@ -57,6 +65,8 @@ interface PendingRequest {
   resolve: (slots: SlotAssignment[]) => void;
   reject: (err: SluiceError) => void;
   timer: NodeJS.Timeout;
+  /** Frees the job's slots that the allocation does not use (a rescale to fewer slots). */
+  replace: boolean;
 }
 
 export class ResourceManager extends Actor {
@@ -65,6 +75,7 @@ export class ResourceManager extends Actor {
   readonly #taskManagers = new Map<string, TaskManagerRecord>();
   #pending: PendingRequest[] = [];
   readonly #lostListeners: TaskManagerLostListener[] = [];
+  readonly #slotsListeners: SlotsChangedListener[] = [];
   #checker: NodeJS.Timeout | undefined;
 
   constructor(ctx: ActorContext, subjects: Subjects, options: ResourceManagerOptions) {
@@ -116,6 +127,80 @@ export class ResourceManager extends Actor {
     this.#lostListeners.push(listener);
   }
 
+  /** Called (outside the ResourceManager's mailbox) whenever the cluster's slots change. */
+  onSlotsChanged(listener: SlotsChangedListener): () => void {
+    this.#slotsListeners.push(listener);
+    return () => {
+      const i = this.#slotsListeners.indexOf(listener);
+      if (i >= 0) this.#slotsListeners.splice(i, 1);
+    };
+  }
+
+  /** Slots a job could hold right now: the free ones and those it holds (reactive mode sizes jobs by it). */
+  availableSlotsFor(jobId: string): Promise<number> {
+    return this.runInMailbox(() => this.#available(jobId));
+  }
+
+  /**
+   * Rescaling: makes sure `count` slots can be had by the job without waiting, by taking free slots for it
+   * now (it keeps the ones it holds). Refuses with NO_RESOURCE_AVAILABLE, changing nothing, when the free
+   * slots and the job's own are fewer than `count`.
+   */
+  reserveSlots(jobId: string, count: number): Promise<void> {
+    return this.runInMailbox(() => {
+      const held = this.#held(jobId);
+      if (held >= count) return;
+      const available = this.#available(jobId);
+      if (available < count) {
+        throw new SluiceError(
+          ErrorCode.NoResourceAvailable,
+          `job ${jobId} needs ${count} slots and could have ${available} (${this.#freeSlots()} free of ${this.#totalSlots()} in ${this.#taskManagers.size} TaskManagers)`,
+        );
+      }
+      let missing = count - held;
+      for (const tm of this.#taskManagers.values()) {
+        for (let i = 0; i < tm.slots.length && missing > 0; i++) {
+          if (tm.slots[i] === null) {
+            tm.slots[i] = jobId;
+            missing--;
+          }
+        }
+      }
+    });
+  }
+
+  /** Frees the job's slots other than `keep` (a rescale that did not happen gives back what it reserved). */
+  releaseSlotsExcept(jobId: string, keep: readonly SlotAssignment[]): Promise<void> {
+    return this.runInMailbox(() => {
+      const kept = new Set(keep.map((k) => `${k.taskManagerId}/${k.slotIndex}`));
+      let released = 0;
+      for (const tm of this.#taskManagers.values()) {
+        tm.slots = tm.slots.map((holder, i) => {
+          if (holder !== jobId || kept.has(`${tm.id}/${i}`)) return holder;
+          released++;
+          return null;
+        });
+      }
+      if (released === 0) return;
+      this.#servePending();
+      this.#slotsChanged();
+    });
+  }
+
+  /**
+   * Rescaling, once the job's old tasks are down: `count` slots for its new tasks, its own slots first
+   * (counted as free, so a job that reserved enough gets them at once), the slots it holds beyond them
+   * freed. Waits like {@link requestSlots} when the job has too few.
+   */
+  reassignSlots(
+    jobId: string,
+    count: number,
+    timeoutMs: number,
+    onWait?: SlotWaitListener,
+  ): Promise<SlotAssignment[]> {
+    return this.requestSlots(jobId, count, timeoutMs, onWait, true);
+  }
+
   /**
    * Allocates `count` slots for a job, spread over TaskManagers (most free slots first). Waits for
    * TaskManagers to register when there are too few free slots, at most `timeoutMs`.
@@ -125,11 +210,12 @@ export class ResourceManager extends Actor {
     count: number,
     timeoutMs: number,
     onWait?: SlotWaitListener,
+    replace = false,
   ): Promise<SlotAssignment[]> {
     // The mailbox item only records the request; the promise settles later, so the mailbox never waits.
     return new Promise<SlotAssignment[]>((resolve, reject) => {
       this.runInMailbox(() => {
-        const slots = this.#tryAllocate(jobId, count);
+        const slots = this.#tryAllocate(jobId, count, replace);
         if (slots) {
           resolve(slots);
           return;
@@ -138,6 +224,7 @@ export class ResourceManager extends Actor {
         const message = `waiting for ${count} free slots (${free} free in ${this.#taskManagers.size} TaskManagers), at most ${timeoutMs} ms (slot.request.timeout)`;
         this.log.info({ job: jobId, needed: count, free }, message);
         onWait?.(jobId, message);
+        this.#options.onSlotShortage?.(count - free);
         const timer = setTimeout(() => {
           void this.runInMailbox(() => {
             const index = this.#pending.findIndex((p) => p.timer === timer);
@@ -151,7 +238,7 @@ export class ResourceManager extends Actor {
             );
           });
         }, timeoutMs);
-        this.#pending.push({ jobId, count, resolve, reject, timer });
+        this.#pending.push({ jobId, count, resolve, reject, timer, replace });
       }).catch(reject);
     });
   }
@@ -175,6 +262,7 @@ export class ResourceManager extends Actor {
       });
       if (released > 0) this.log.debug({ job: jobId, released }, 'released slots');
       this.#servePending();
+      if (released > 0) this.#slotsChanged();
     });
   }
 
@@ -186,6 +274,11 @@ export class ResourceManager extends Actor {
       }
       return this.#taskManagers.size;
     });
+  }
+
+  /** Slots wanted by requests that wait (a TaskManager pool keeps its idle TaskManagers while any wait). */
+  pendingSlots(): Promise<number> {
+    return this.runInMailbox(() => this.#pending.reduce((n, p) => n + p.count, 0));
   }
 
   /** Registered TaskManagers right now. */
@@ -244,6 +337,7 @@ export class ResourceManager extends Actor {
       },
       `TaskManager ${how}`,
     );
+    this.#slotsChanged();
     const epoch = this.#options.epoch;
     if (epoch !== undefined) {
       try {
@@ -288,12 +382,13 @@ export class ResourceManager extends Actor {
         this.log.error({ err }, 'TaskManager-lost listener failed');
       }
     }
+    this.#slotsChanged();
   }
 
   #servePending(): void {
     const still: PendingRequest[] = [];
     for (const request of this.#pending) {
-      const slots = this.#tryAllocate(request.jobId, request.count);
+      const slots = this.#tryAllocate(request.jobId, request.count, request.replace);
       if (slots) {
         clearTimeout(request.timer);
         request.resolve(slots);
@@ -304,7 +399,7 @@ export class ResourceManager extends Actor {
     this.#pending = still;
   }
 
-  #tryAllocate(jobId: string, count: number): SlotAssignment[] | undefined {
+  #tryAllocate(jobId: string, count: number, replace = false): SlotAssignment[] | undefined {
     // A job asking for slots holds none (a restart releases them first), so slots a TaskManager reports
     // as held by this very job are leftovers of its run under a former leader (HA recovery): usable.
     const free = new Map<TaskManagerRecord, number[]>();
@@ -334,7 +429,37 @@ export class ResourceManager extends Actor {
       best!.slots[slotIndex] = jobId;
       assignments.push({ taskManagerId: best!.id, slotIndex });
     }
+    if (replace) {
+      // The job's slots the new assignment does not use are free again.
+      for (const [tm, indexes] of free)
+        for (const i of indexes) if (tm.slots[i] === jobId) tm.slots[i] = null;
+      this.#slotsChanged();
+    }
     return assignments;
+  }
+
+  #held(jobId: string): number {
+    let n = 0;
+    for (const tm of this.#taskManagers.values()) n += tm.slots.filter((s) => s === jobId).length;
+    return n;
+  }
+
+  #available(jobId: string): number {
+    return this.#freeSlots() + this.#held(jobId);
+  }
+
+  /** Tells the slot listeners, after the current mailbox item (they may call back into this actor). */
+  #slotsChanged(): void {
+    if (this.#slotsListeners.length === 0) return;
+    queueMicrotask(() => {
+      for (const listener of this.#slotsListeners) {
+        try {
+          listener();
+        } catch (err) {
+          this.log.error({ err }, 'slots-changed listener failed');
+        }
+      }
+    });
   }
 
   #freeSlots(): number {

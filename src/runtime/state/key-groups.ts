@@ -65,10 +65,41 @@ export function keyGroupOf(keyStr: string, maxParallelism: number): number {
 }
 
 const PREFIX_STRING = 's'.charCodeAt(0);
+const PREFIX_NUMBER = 'n'.charCodeAt(0);
+const CHAR_MINUS = '-'.charCodeAt(0);
+const CHAR_ZERO = '0'.charCodeAt(0);
+/** Decimal digits of an integer, least significant first (scratch space of {@link hashInteger}). */
+const digits = new Uint8Array(24);
 
-/** `keyGroupOf(keyString(key), maxParallelism)`, without building the key string for a string key. */
+/**
+ * `hashString(keyString(n))` for an integer `n` whose decimal string has no exponent (|n| < 1e21),
+ * without building the string: the same code units (`n`, an optional `-`, the digits) go through the mix.
+ */
+function hashInteger(n: number): number {
+  let h = mix(HASH_SEED, PREFIX_NUMBER);
+  let length = 1;
+  if (n < 0) {
+    h = mix(h, CHAR_MINUS);
+    length++;
+    n = -n;
+  }
+  let count = 0;
+  do {
+    const q = Math.floor(n / 10);
+    digits[count++] = n - q * 10;
+    n = q;
+  } while (n > 0);
+  for (let i = count - 1; i >= 0; i--) h = mix(h, CHAR_ZERO + digits[i]!);
+  return finish(h, length + count);
+}
+
+/**
+ * `keyGroupOf(keyString(key), maxParallelism)`, without building the key string for a string key or a
+ * safe integer.
+ */
 export function keyGroupOfKey(key: unknown, maxParallelism: number): number {
   if (typeof key === 'string') return hashPrefixed(PREFIX_STRING, key) % maxParallelism;
+  if (typeof key === 'number' && Number.isSafeInteger(key)) return hashInteger(key) % maxParallelism;
   return hashString(keyString(key)) % maxParallelism;
 }
 

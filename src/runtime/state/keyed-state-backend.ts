@@ -4,9 +4,14 @@
  *
  * The task sets the current key before each record; state handles read and write the current key's
  * entry, as in Flink.
+ *
+ * Per record it allocates nothing for a string or number key: a table keeps string keys, number keys and
+ * other keys (by their canonical {@link keyString}) in three maps, so no key string is built, and the
+ * current key's group is computed only when it is needed (a new entry, `currentKeyGroup`): an update of
+ * an existing entry hashes nothing (the partitioner upstream already hashed the key to get here).
  */
 import type { ListState, MapState, ValueState } from '../../api/state.js';
-import { keyGroupOf, keyString } from './key-groups.js';
+import { keyGroupOf, keyGroupOfKey, keyString } from './key-groups.js';
 
 export type { ListState, MapState, ValueState };
 
@@ -15,6 +20,28 @@ interface Entry {
   keyGroup: number;
   value: unknown;
 }
+
+/** One state's entries: string keys, number keys (-0 is 0, as for Map), other keys by key string. */
+class Table {
+  readonly strings = new Map<string, Entry>();
+  readonly numbers = new Map<number, Entry>();
+  readonly others = new Map<string, Entry>();
+
+  get size(): number {
+    return this.strings.size + this.numbers.size + this.others.size;
+  }
+
+  *values(): Generator<Entry> {
+    yield* this.strings.values();
+    yield* this.numbers.values();
+    yield* this.others.values();
+  }
+}
+
+const NO_KEY = 0;
+const STRING_KEY = 1;
+const NUMBER_KEY = 2;
+const OTHER_KEY = 3;
 
 /** One keyed state of a snapshot: `entries` is flat [key, value, key, value, …]. */
 export interface SnapshotTable {
@@ -31,23 +58,35 @@ export class KeyedStateBackend {
    */
   static active: KeyedStateBackend | undefined;
   readonly maxParallelism: number;
-  /** state name → key string → entry */
-  readonly #tables = new Map<string, Map<string, Entry>>();
+  /** state name → entries by key */
+  readonly #tables = new Map<string, Table>();
   /** Tables whose values are MapState maps (snapshotted as arrays of [key, value]). */
   readonly #mapTables = new Set<string>();
   #key: unknown;
-  #keyStr: string | undefined;
+  /** Which map of a table holds the current key (NO_KEY: none set). */
+  #kind: number = NO_KEY;
+  /** The key string of a key that is neither a string nor a number. */
+  #keyStr = '';
+  /** The current key's group; -1 until computed. */
   #keyGroup = -1;
 
   constructor(maxParallelism: number) {
     this.maxParallelism = maxParallelism;
   }
 
+  /** @throws TypeError for a key that cannot be one (null, undefined, a function, a symbol) */
   setCurrentKey(key: unknown): void {
     KeyedStateBackend.active = this;
+    this.#keyGroup = -1;
+    if (typeof key === 'string') {
+      this.#kind = STRING_KEY;
+    } else if (typeof key === 'number') {
+      this.#kind = NUMBER_KEY;
+    } else {
+      this.#keyStr = keyString(key);
+      this.#kind = OTHER_KEY;
+    }
     this.#key = key;
-    this.#keyStr = keyString(key);
-    this.#keyGroup = keyGroupOf(this.#keyStr, this.maxParallelism);
   }
 
   /**
@@ -56,7 +95,7 @@ export class KeyedStateBackend {
    */
   clearCurrentKey(): void {
     this.#key = undefined;
-    this.#keyStr = undefined;
+    this.#kind = NO_KEY;
     this.#keyGroup = -1;
   }
 
@@ -65,6 +104,9 @@ export class KeyedStateBackend {
   }
 
   get currentKeyGroup(): number {
+    if (this.#keyGroup < 0 && this.#kind !== NO_KEY) {
+      this.#keyGroup = keyGroupOfKey(this.#key, this.maxParallelism);
+    }
     return this.#keyGroup;
   }
 
@@ -72,17 +114,17 @@ export class KeyedStateBackend {
     const table = this.#table(name);
     return {
       value: () => {
-        const entry = table.get(this.#requireKey());
+        const entry = this.#get(table);
         return entry === undefined ? defaultValue : (entry.value as T);
       },
       update: (value) => this.#put(table, value),
-      clear: () => void table.delete(this.#requireKey()),
+      clear: () => this.#delete(table),
     };
   }
 
   listState<T>(name: string): ListState<T> {
     const table = this.#table(name);
-    const list = (): T[] | undefined => table.get(this.#requireKey())?.value as T[] | undefined;
+    const list = (): T[] | undefined => this.#get(table)?.value as T[] | undefined;
     return {
       get: () => [...(list() ?? [])],
       add: (value) => {
@@ -91,7 +133,7 @@ export class KeyedStateBackend {
         else this.#put(table, [value]);
       },
       update: (values) => this.#put(table, [...values]),
-      clear: () => void table.delete(this.#requireKey()),
+      clear: () => this.#delete(table),
     };
   }
 
@@ -99,7 +141,7 @@ export class KeyedStateBackend {
     const table = this.#table(name);
     this.#mapTables.add(name);
     const map = (create: boolean): Map<string, [K, V]> | undefined => {
-      let m = table.get(this.#requireKey())?.value as Map<string, [K, V]> | undefined;
+      let m = this.#get(table)?.value as Map<string, [K, V]> | undefined;
       if (!m && create) {
         m = new Map();
         this.#put(table, m);
@@ -115,7 +157,7 @@ export class KeyedStateBackend {
       keys: () => [...(map(false)?.values() ?? [])].map(([k]) => k),
       values: () => [...(map(false)?.values() ?? [])].map(([, v]) => v),
       isEmpty: () => (map(false)?.size ?? 0) === 0,
-      clear: () => void table.delete(this.#requireKey()),
+      clear: () => this.#delete(table),
     };
   }
 
@@ -167,7 +209,10 @@ export class KeyedStateBackend {
           for (const pair of value as Array<[unknown, unknown]>) m.set(keyString(pair[0]), pair);
           value = m;
         }
-        table.set(ks, { key, keyGroup, value });
+        const entry: Entry = { key, keyGroup, value };
+        if (typeof key === 'string') table.strings.set(key, entry);
+        else if (typeof key === 'number') table.numbers.set(key, entry);
+        else table.others.set(ks, entry);
         kept++;
       }
     }
@@ -181,25 +226,58 @@ export class KeyedStateBackend {
     return n;
   }
 
-  #table(name: string): Map<string, Entry> {
+  #table(name: string): Table {
     let table = this.#tables.get(name);
     if (!table) {
-      table = new Map();
+      table = new Table();
       this.#tables.set(name, table);
     }
     return table;
   }
 
-  #put(table: Map<string, Entry>, value: unknown): void {
-    const k = this.#requireKey();
-    const entry = table.get(k);
-    // The key's entry is updated in place: no new entry (and no map insertion) per update.
-    if (entry !== undefined) entry.value = value;
-    else table.set(k, { key: this.#key, keyGroup: this.#keyGroup, value });
+  #get(table: Table): Entry | undefined {
+    switch (this.#kind) {
+      case STRING_KEY:
+        return table.strings.get(this.#key as string);
+      case NUMBER_KEY:
+        return table.numbers.get(this.#key as number);
+      case OTHER_KEY:
+        return table.others.get(this.#keyStr);
+      default:
+        return noKey();
+    }
   }
 
-  #requireKey(): string {
-    if (this.#keyStr === undefined) throw new Error('keyed state accessed outside of a keyed context');
-    return this.#keyStr;
+  #put(table: Table, value: unknown): void {
+    const entry = this.#get(table);
+    // The key's entry is updated in place: no new entry (and no map insertion) per update.
+    if (entry !== undefined) {
+      entry.value = value;
+      return;
+    }
+    const created: Entry = { key: this.#key, keyGroup: this.currentKeyGroup, value };
+    if (this.#kind === STRING_KEY) table.strings.set(this.#key as string, created);
+    else if (this.#kind === NUMBER_KEY) table.numbers.set(this.#key as number, created);
+    else table.others.set(this.#keyStr, created);
   }
+
+  #delete(table: Table): void {
+    switch (this.#kind) {
+      case STRING_KEY:
+        table.strings.delete(this.#key as string);
+        return;
+      case NUMBER_KEY:
+        table.numbers.delete(this.#key as number);
+        return;
+      case OTHER_KEY:
+        table.others.delete(this.#keyStr);
+        return;
+      default:
+        noKey();
+    }
+  }
+}
+
+function noKey(): never {
+  throw new Error('keyed state accessed outside of a keyed context');
 }

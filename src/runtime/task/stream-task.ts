@@ -46,7 +46,15 @@ import { TimerService } from '../state/timer-service.js';
 import { BarrierAligner } from './barrier-aligner.js';
 import { RecordWriter } from './record-writer.js';
 import { type SideOutputWriter, withSideOutputs } from './side-outputs.js';
-import { BACKPRESSURED_MS, NO_WATERMARK, WATERMARK } from './vertex-gauges.js';
+import {
+  BACKPRESSURED_MS,
+  BUSY_MS,
+  NO_WATERMARK,
+  PENDING_RECORDS,
+  RECORDS_IN,
+  RECORDS_OUT,
+  WATERMARK,
+} from './vertex-gauges.js';
 
 export interface StreamTaskSpec {
   jobId: string;
@@ -158,7 +166,8 @@ export async function runStreamTask(
     jobId: spec.jobId,
     clusterId: spec.clusterId,
     subtaskIndex: spec.subtaskIndex,
-    parallelism: node.parallelism,
+    // The vertex's parallelism now (a rescale changes it; the program's plan keeps the submitted one).
+    parallelism: spec.parallelism,
     log: env.log.child({ operator: node.name }),
     signal: env.signal,
     nats: env.nc,
@@ -278,7 +287,7 @@ export async function runStreamTask(
         operatorUid: node.uid,
         operatorName: node.name,
         subtaskIndex: spec.subtaskIndex,
-        parallelism: node.parallelism,
+        parallelism: spec.parallelism,
         maxParallelism: node.maxParallelism,
         log: env.log.child({ operator: node.name }),
         signal: env.signal,
@@ -323,6 +332,10 @@ export async function runStreamTask(
     return true;
   };
   let backpressuredMs = 0;
+  /** Time spent processing input (a frame of records, or a source's record through the chain). */
+  let busyMs = 0;
+  /** A source's backlog as it last reported it (undefined: it reports none). */
+  let pendingRecords: number | undefined;
   const backpressure = async () => {
     const waits = blocked();
     // A cancelled task must not stay parked on credits that will never come.
@@ -346,6 +359,8 @@ export async function runStreamTask(
     vertex: spec.vertexName,
     subtask: spec.subtaskIndex,
     backpressuredMs: () => backpressuredMs,
+    busyMs: () => busyMs,
+    pendingRecords: () => pendingRecords,
     operators: links.map((link, i) => ({
       name: link.node.name,
       uid: link.node.uid,
@@ -355,8 +370,8 @@ export async function runStreamTask(
   });
   // Live counters: the TaskExecutor reports them to the JobMaster while the task runs.
   let recordsIn = 0;
-  const inKey = `${spec.vertexName} records in`;
-  const outKey = `${spec.vertexName} records out`;
+  const inKey = `${spec.vertexName} ${RECORDS_IN}`;
+  const outKey = `${spec.vertexName} ${RECORDS_OUT}`;
   Object.defineProperty(env.accumulators, inKey, {
     get: () => recordsIn,
     enumerable: true,
@@ -374,6 +389,13 @@ export async function runStreamTask(
     enumerable: true,
     configurable: true,
   });
+  // Busy time and backlog: what the autoscaler sizes the vertex from.
+  Object.defineProperty(env.accumulators, `${spec.vertexName} ${BUSY_MS}`, {
+    get: () => Math.round(busyMs),
+    enumerable: true,
+    configurable: true,
+  });
+  // A source's backlog appears once it reports one (a source that reports none is not "caught up").
   Object.defineProperty(env.accumulators, `${spec.vertexName} ${WATERMARK}`, {
     get: () => {
       const wm = sourceNode ? outputWatermark : (links[0]?.watermark ?? Number.NEGATIVE_INFINITY);
@@ -499,7 +521,20 @@ export async function runStreamTask(
           // After a stop-with-savepoint barrier nothing more belongs to this job.
           if (stopped) return;
           recordsIn++;
+          const started = performance.now();
           chainInput.collect(value, timestamp);
+          busyMs += performance.now() - started;
+        },
+        setPendingRecords: (records) => {
+          if (!Number.isFinite(records) || records < 0) return;
+          if (pendingRecords === undefined) {
+            Object.defineProperty(env.accumulators, `${spec.vertexName} ${PENDING_RECORDS}`, {
+              get: () => pendingRecords ?? 0,
+              enumerable: true,
+              configurable: true,
+            });
+          }
+          pendingRecords = Math.round(records);
         },
         get writable() {
           return isWritable();
@@ -544,6 +579,7 @@ export async function runStreamTask(
       for (;;) {
         const frame = await Promise.race([inputGate.next(), aborted]);
         if (frame === null) break;
+        const frameStarted = performance.now();
         const channel = frame.channel;
         const input = chainInput2 && secondInputEdges.has(frame.edgeId) ? chainInput2 : chainInput;
         // The frame's flat items (checked by the gate): record 0, ts | null, value; watermark 1, wm; end 2.
@@ -578,6 +614,7 @@ export async function runStreamTask(
           // All inputs ended: end of event time.
           if (combined !== undefined) chainInput.emitWatermark(Math.min(combined, MAX_WATERMARK));
         }
+        busyMs += performance.now() - frameStarted;
         await backpressure();
       }
     }

@@ -2,11 +2,13 @@
  * What crosses the boundary between a TaskExecutor (main thread) and the worker thread of one of its
  * slots (`taskmanager.slot-isolation: thread`). Plain structured-clone data only: requests as the
  * JobMaster sent them, counters as numbers, errors as name/message/stack. No function, no connection and
- * no plan crosses: the worker has its own NATS connection and plans the job's bundle itself.
+ * no plan crosses: the worker has its own NATS connection and plans the job's bundle itself. The one
+ * exception is a MessagePort (transferred) to each other slot's worker, for thread channels.
  *
  * Both ends are this code base (the worker is started from the same installation), so messages are typed
  * but not schema-checked; anything from outside (the JobMaster) was validated before it got here.
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { SluiceConfig } from '../../config/config.js';
 import type { SubtaskStateHandle } from '../checkpoint/protocol.js';
 import type { DeployRequest } from './protocol.js';
@@ -16,6 +18,8 @@ export interface SlotWorkerData {
   config: SluiceConfig;
   taskManagerId: string;
   slotIndex: number;
+  /** This TaskManager process (a random token per start): thread channels connect only within it. */
+  processToken: string;
   /** How often the worker reports its tasks' accumulators and counters. */
   progressIntervalMs: number;
   /** The TaskManager applies inline source maps to stack traces: so does the worker. */
@@ -28,6 +32,8 @@ export type ToSlotWorker =
   | { type: 'cancel'; id: number; reason: string }
   | { type: 'trigger'; id: number; checkpointId: number; target: string; stop: boolean }
   | { type: 'complete'; id: number; checkpointId: number }
+  /** A port to the worker of slot `slot` (its thread channels); replaces an earlier one. Transferred. */
+  | { type: 'peer'; slot: number; port: MessagePort }
   | { type: 'stop' };
 
 /** A task's operator counters, as numbers (the main thread shows them on the metrics endpoint). */
@@ -36,6 +42,8 @@ export interface CountersSnapshot {
   vertex: string;
   subtask: number;
   backpressuredMs: number;
+  busyMs?: number;
+  pendingRecords?: number;
   operators: Array<{ name: string; uid: string; recordsIn: number; recordsOut: number }>;
 }
 

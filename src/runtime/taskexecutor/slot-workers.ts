@@ -10,8 +10,13 @@
  * worker's thread) gets its worker terminated and replaced. The TaskExecutor's registration, heartbeats,
  * execution table and JobMaster messages never leave the main thread, so none of this can stop them.
  * It refuses (ILLEGAL_STATE) a task for a slot it has no worker for (being restarted, or stopped).
+ *
+ * Every two workers get a MessageChannel between them (again for a worker started anew): their thread
+ * channels (`network/thread-channels.ts`) carry the frames between subtasks of different slots of this
+ * TaskManager without NATS. A worker that dies closes its ports: the channels through them fail.
  */
-import { Worker } from 'node:worker_threads';
+import { randomUUID } from 'node:crypto';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { SluiceConfig } from '../../config/config.js';
@@ -60,6 +65,9 @@ interface PendingTask {
 class SlotThread {
   readonly #index: number;
   readonly #options: SlotWorkerPoolOptions;
+  readonly #processToken: string;
+  /** Called with each new worker, to connect it with the other slots' workers. */
+  readonly #onSpawn: (index: number, worker: Worker) => void;
   readonly #log: Logger;
   readonly #tasks = new Map<number, PendingTask>();
   #worker: Worker | undefined;
@@ -68,11 +76,22 @@ class SlotThread {
   #stopping = false;
   #nextId = 0;
 
-  constructor(index: number, options: SlotWorkerPoolOptions) {
+  constructor(
+    index: number,
+    options: SlotWorkerPoolOptions,
+    processToken: string,
+    onSpawn: (index: number, worker: Worker) => void,
+  ) {
     this.#index = index;
     this.#options = options;
+    this.#processToken = processToken;
+    this.#onSpawn = onSpawn;
     this.#log = options.log.child({ slot: index });
-    this.#spawn();
+  }
+
+  /** The live worker (undefined while it is being replaced, or stopped). */
+  get worker(): Worker | undefined {
+    return this.#worker;
   }
 
   /** The worker's thread id (for tests and logs); undefined while it is being replaced. */
@@ -123,6 +142,11 @@ class SlotThread {
     });
   }
 
+  /** Starts the first worker. */
+  start(): void {
+    this.#spawn();
+  }
+
   async stop(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#respawn);
@@ -144,6 +168,7 @@ class SlotThread {
       config: this.#options.config,
       taskManagerId: this.#options.taskManagerId,
       slotIndex: this.#index,
+      processToken: this.#processToken,
       progressIntervalMs: this.#options.progressIntervalMs ?? 200,
       sourceMaps: process.sourceMapsEnabled,
     };
@@ -153,6 +178,7 @@ class SlotThread {
     });
     this.#worker = worker;
     this.#startedAt = Date.now();
+    this.#onSpawn(this.#index, worker);
     let death: unknown;
     worker.on('message', (message: FromSlotWorker) => this.#onMessage(message));
     worker.on('error', (err) => {
@@ -260,6 +286,8 @@ class SlotThread {
       vertex: counters.vertex,
       subtask: counters.subtask,
       backpressuredMs: () => latest().backpressuredMs,
+      busyMs: () => latest().busyMs ?? 0,
+      pendingRecords: () => latest().pendingRecords,
       operators: counters.operators.map((o, i) => ({
         name: o.name,
         uid: o.uid,
@@ -275,7 +303,23 @@ export class SlotWorkerPool {
   readonly #threads: SlotThread[];
 
   constructor(options: SlotWorkerPoolOptions) {
-    this.#threads = Array.from({ length: options.slots }, (_, i) => new SlotThread(i, options));
+    const token = randomUUID();
+    this.#threads = Array.from(
+      { length: options.slots },
+      (_, i) => new SlotThread(i, options, token, (index, worker) => this.#connectPeers(index, worker)),
+    );
+    for (const thread of this.#threads) thread.start();
+  }
+
+  /** Gives a new worker a port to every other live worker, and them one to it. */
+  #connectPeers(index: number, worker: Worker): void {
+    for (let other = 0; other < this.#threads.length; other++) {
+      const peer = other === index ? undefined : this.#threads[other]?.worker;
+      if (peer === undefined) continue;
+      const { port1, port2 } = new MessageChannel();
+      worker.postMessage({ type: 'peer', slot: other, port: port1 } satisfies ToSlotWorker, [port1]);
+      peer.postMessage({ type: 'peer', slot: index, port: port2 } satisfies ToSlotWorker, [port2]);
+    }
   }
 
   /** Runs a task in its slot's worker; settles as the in-thread runner would. */

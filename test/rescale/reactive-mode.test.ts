@@ -1,0 +1,163 @@
+/**
+ * Reactive mode on a cluster of processes (`scheduler-mode: reactive`, stabilization 500 ms, cooldown 1 s):
+ * a JobManager and one TaskManager with one slot run the HA chaos test's exactly-once job (generator →
+ * keyBy → keyed running count → exactly-once JetStream sink) at parallelism 1 whatever it was submitted
+ * with; a second and a third TaskManager join and the job follows (2, then 3), each within a few seconds
+ * of the TaskManager registering; one TaskManager is stopped (SIGTERM) and the job shrinks to 2 instead of
+ * failing. Then it is cancelled and its output must hold every record exactly once (per key the counts
+ * 1..n each once, each counting another event of that key). The times from a TaskManager's registration to
+ * the job running at the new parallelism are printed.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
+import { SluiceProcess, sluice } from '../harness/processes.js';
+import { createOutputStream, exactlyOnceProblems } from './helpers.js';
+
+const JOB = fileURLToPath(new URL('../fixtures/jobs/chaos-count.ts', import.meta.url));
+const KEYS = 6;
+
+describe('reactive mode', () => {
+  let nats: NatsServerHandle;
+  let nc: NatsConnection;
+  let dir: string;
+  let common: string[];
+  let jm: SluiceProcess;
+  const tms: SluiceProcess[] = [];
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
+    dir = await mkdtemp(join(tmpdir(), 'sluice-reactive-'));
+    common = [
+      '--nats',
+      nats.url,
+      '--cluster-id',
+      'reactive',
+      '-D',
+      'heartbeat.interval=200 ms',
+      '-D',
+      'heartbeat.timeout=2 s',
+    ];
+    jm = new SluiceProcess([
+      'jobmanager',
+      ...common,
+      '-D',
+      'scheduler-mode=reactive',
+      '-D',
+      'jobmanager.adaptive-scheduler.resource-stabilization-timeout=500 ms',
+      '-D',
+      'jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling=1 s',
+      '-D',
+      'restart-strategy.exponential-delay.initial-backoff=200 ms',
+    ]);
+    await jm.waitForMessage('JobManager started');
+    await createOutputStream(nc, 'REACTIVE', 'reactive.out');
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await Promise.all(tms.map((tm) => tm.stop()));
+    await jm?.stop();
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const status = async (jobId: string): Promise<JobDetails> =>
+    JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+  const startTaskManager = async (): Promise<number> => {
+    const tm = new SluiceProcess(['taskmanager', ...common, '--slots', '1']);
+    tms.push(tm);
+    await tm.waitForMessage('registered at ResourceManager');
+    return performance.now();
+  };
+  /** Waits until every vertex runs at `p` with every subtask RUNNING; returns when (performance.now). */
+  const runningAt = async (jobId: string, p: number, timeoutMs = 30_000): Promise<number> => {
+    const deadline = Date.now() + timeoutMs;
+    let last: JobDetails | undefined;
+    for (;;) {
+      last = await status(jobId);
+      const subtasks = last.vertices.flatMap((v) => v.subtasks);
+      if (
+        last.status === 'RUNNING' &&
+        last.vertices.every((v) => v.parallelism === p) &&
+        subtasks.every((t) => t.state === 'RUNNING')
+      ) {
+        return performance.now();
+      }
+      expect(last.status, `job ${last.status}: ${last.error?.message}`).not.toMatch(
+        /FAILED|CANCELED|FINISHED/,
+      );
+      if (Date.now() > deadline) {
+        throw new Error(
+          `job not RUNNING at parallelism ${p} within ${timeoutMs} ms: ${JSON.stringify(last)}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const nextCheckpoint = async () => {
+    const seen = jm.lines.length;
+    await jm.waitForLog(
+      (l) =>
+        jm.lines.indexOf(l) >= seen && typeof l.msg === 'string' && /^checkpoint \d+ completed$/.test(l.msg),
+      20_000,
+    );
+  };
+
+  it('follows TaskManagers 1 → 2 → 3 → 2 with exactly-once output', async () => {
+    await startTaskManager();
+    // Submitted at parallelism 4: reactive mode runs it at what its slots allow.
+    const submitted = await sluice([
+      'run',
+      ...common,
+      '-d',
+      JOB,
+      'reactive.out',
+      String(KEYS),
+      '100',
+      '300',
+      '4',
+    ]);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const jobId = /JobID ([0-9a-f]{32})/.exec(submitted.stdout)![1]!;
+    await runningAt(jobId, 1);
+    await nextCheckpoint();
+
+    const joined2 = await startTaskManager();
+    const took2 = (await runningAt(jobId, 2)) - joined2;
+    await nextCheckpoint();
+    const joined3 = await startTaskManager();
+    const took3 = (await runningAt(jobId, 3)) - joined3;
+    await nextCheckpoint();
+    process.stdout.write(
+      `reactive mode: a joining TaskManager used after ${Math.round(took2)} ms and ${Math.round(took3)} ms (stabilization 500 ms, heartbeat 200 ms)\n`,
+    );
+
+    // One leaves (SIGTERM): the job shrinks to the slots left instead of failing.
+    const left = performance.now();
+    await tms[1]!.stop();
+    const shrank = (await runningAt(jobId, 2)) - left;
+    process.stdout.write(`reactive mode: shrank to 2 after ${Math.round(shrank)} ms\n`);
+    await nextCheckpoint();
+    await nextCheckpoint();
+
+    const rescales = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    expect(rescales.status).toBe('RUNNING');
+    expect((await sluice(['cancel', ...common, jobId])).code).toBe(0);
+    await jm.waitForMessage('job CANCELED', 20_000);
+    const reactiveRescales = jm.lines.filter(
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('rescaled: ') && l.cause === 'reactive',
+    );
+    expect(reactiveRescales.length).toBe(2);
+    const { records, problems, perKey } = await exactlyOnceProblems(nc, 'REACTIVE', KEYS);
+    expect(problems).toEqual([]);
+    expect(perKey.size).toBe(KEYS);
+    expect(records).toBeGreaterThan(100);
+  }, 180_000);
+});

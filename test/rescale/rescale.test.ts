@@ -1,0 +1,191 @@
+/**
+ * Rescaling a running job on a cluster of processes (a JobManager, two TaskManagers with 2 slots each):
+ * the HA chaos test's job (an unbounded generator → keyBy → a keyed running count → the exactly-once
+ * JetStream sink, checkpoints every 300 ms) is rescaled with `sluice rescale -p 4`, then per vertex over REST
+ * (`PUT /jobs/:jobid/resource-requirements`: source 1, count 3), then down to 1 with `sluice rescale`, each
+ * while it writes; then cancelled. Every output record must be there exactly once (per key the counts
+ * 1..n each once, each counting another event of that key), and each rescale shows in `sluice status`,
+ * REST and the rescale history.
+ *
+ * Bad input, each with its own clear error and the job unchanged: a parallelism of 0, one above the max
+ * parallelism (128), an unknown vertex, a job id nobody knows, an ended job, and a rescale while another
+ * one runs (RESCALE_IN_PROGRESS).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
+import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
+import { SluiceProcess, sluice } from '../harness/processes.js';
+import { createOutputStream, exactlyOnceProblems } from './helpers.js';
+
+const JOB = fileURLToPath(new URL('../fixtures/jobs/chaos-count.ts', import.meta.url));
+const KEYS = 8;
+
+describe('rescaling a running job', () => {
+  let nats: NatsServerHandle;
+  let nc: NatsConnection;
+  let dir: string;
+  let common: string[];
+  let jm: SluiceProcess;
+  let rest: string;
+  const tms: SluiceProcess[] = [];
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
+    dir = await mkdtemp(join(tmpdir(), 'sluice-rescale-'));
+    common = [
+      '--nats',
+      nats.url,
+      '--cluster-id',
+      'rescale',
+      '-D',
+      'heartbeat.interval=200 ms',
+      '-D',
+      'heartbeat.timeout=2 s',
+    ];
+    jm = new SluiceProcess(['jobmanager', ...common, '-D', 'rest.port=0']);
+    rest = String((await jm.waitForMessage('REST API listening')).url);
+    for (let i = 0; i < 2; i++) tms.push(new SluiceProcess(['taskmanager', ...common, '--slots', '2']));
+    await Promise.all(tms.map((tm) => tm.waitForMessage('registered at ResourceManager')));
+    await createOutputStream(nc, 'RESCALED', 'rescale.out');
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await Promise.all(tms.map((tm) => tm.stop()));
+    await jm?.stop();
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const status = async (jobId: string): Promise<JobDetails> =>
+    JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+  const parallelism = (d: JobDetails) => Object.fromEntries(d.vertices.map((v) => [v.id, v.parallelism]));
+  /** Waits until a checkpoint completes after now (output committed at the current parallelism). */
+  const nextCheckpoint = async () => {
+    const seen = jm.lines.length;
+    await jm.waitForLog(
+      (l) =>
+        jm.lines.indexOf(l) >= seen && typeof l.msg === 'string' && /^checkpoint \d+ completed$/.test(l.msg),
+      20_000,
+    );
+  };
+  const put = (jobId: string, body: unknown) =>
+    fetch(`${rest}/jobs/${jobId}/resource-requirements`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('up with -p, per vertex over REST, down again: exactly-once output; bad input refused', async () => {
+    const submitted = await sluice([
+      'run',
+      ...common,
+      '-d',
+      JOB,
+      'rescale.out',
+      String(KEYS),
+      '150',
+      '300',
+      '2',
+    ]);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const jobId = /JobID ([0-9a-f]{32})/.exec(submitted.stdout)![1]!;
+    await jm.waitForMessage('checkpoint 2 completed', 30_000);
+    expect(parallelism(await status(jobId))).toEqual({ v0: 2, v1: 2 });
+
+    // Bad input first: each refused with its own message, nothing changes.
+    const zero = await sluice(['rescale', ...common, jobId, '-p', '0']);
+    expect(zero.code).not.toBe(0);
+    expect(zero.stderr).toMatch(/parallelism 0 is not a whole number of at least 1/);
+    const tooMany = await sluice(['rescale', ...common, jobId, '-p', '129']);
+    expect(tooMany.code).not.toBe(0);
+    expect(tooMany.stderr).toMatch(/parallelism 129 is above its max parallelism 128/);
+    const noVertex = await sluice(['rescale', ...common, jobId, '--vertex', 'v9=2']);
+    expect(noVertex.stderr).toMatch(/has no vertex 'v9'/);
+    const notANumber = await sluice(['rescale', ...common, jobId, '-p', 'four']);
+    expect(notANumber.stderr).toMatch(/'four' is not a whole number/);
+    const unknown = await sluice(['rescale', ...common, 'ab'.repeat(16), '-p', '2']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/job (ab){16} is not known to this JobManager/);
+    const restZero = await put(jobId, { v0: { parallelism: { lowerBound: 1, upperBound: 0 } } });
+    expect(restZero.status).toBe(400);
+    expect(JSON.stringify(await restZero.json())).toMatch(/parallelism 0/);
+    expect(
+      (await put('cd'.repeat(16), { v0: { parallelism: { lowerBound: 1, upperBound: 2 } } })).status,
+    ).toBe(404);
+    expect((await put(jobId, { v0: { parallelism: 2 } })).status).toBe(400);
+    expect(parallelism(await status(jobId))).toEqual({ v0: 2, v1: 2 });
+
+    // Two rescales asked at once over REST: one runs, the other is refused (not queued).
+    const both = await Promise.all([
+      put(jobId, {
+        v0: { parallelism: { lowerBound: 1, upperBound: 3 } },
+        v1: { parallelism: { lowerBound: 1, upperBound: 3 } },
+      }),
+      put(jobId, {
+        v0: { parallelism: { lowerBound: 1, upperBound: 4 } },
+        v1: { parallelism: { lowerBound: 1, upperBound: 4 } },
+      }),
+    ]);
+    expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+    expect(JSON.stringify(await both.find((r) => r.status === 409)!.json())).toMatch(
+      /already being rescaled/,
+    );
+    await nextCheckpoint();
+
+    // Every vertex to 4 with the CLI (from 3, or nothing to do when the 4 above won).
+    const up = await sluice(['rescale', ...common, jobId, '-p', '4']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/rescaled: v0 3 -> 4, v1 3 -> 4|already runs at that parallelism/);
+    const atFour = await status(jobId);
+    expect(parallelism(atFour)).toEqual({ v0: 4, v1: 4 });
+    expect(atFour.status).toBe('RUNNING');
+    expect(atFour.vertices.flatMap((v) => v.subtasks).every((t) => t.state === 'RUNNING')).toBe(true);
+    await nextCheckpoint();
+
+    // Per vertex over REST (FLIP-291's shape): the source to 1, the count to 3.
+    const restUp = await put(jobId, {
+      v0: { parallelism: { lowerBound: 1, upperBound: 1 } },
+      v1: { parallelism: { lowerBound: 1, upperBound: 3 } },
+    });
+    expect(restUp.status, await restUp.clone().text()).toBe(200);
+    const got = (await (await fetch(`${rest}/jobs/${jobId}/resource-requirements`)).json()) as Record<
+      string,
+      { parallelism: { upperBound: number } }
+    >;
+    expect(got.v0!.parallelism.upperBound).toBe(1);
+    expect(got.v1!.parallelism.upperBound).toBe(3);
+    await nextCheckpoint();
+
+    // Down to 1.
+    const down = await sluice(['rescale', ...common, jobId, '-p', '1']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(parallelism(await status(jobId))).toEqual({ v0: 1, v1: 1 });
+    await nextCheckpoint();
+    await nextCheckpoint();
+
+    const history = (await (await fetch(`${rest}/jobs/${jobId}/rescales`)).json()) as {
+      rescales: Array<{ status: string; cause: string; downtimeMs: number | null }>;
+    };
+    expect(history.rescales.length).toBeGreaterThanOrEqual(3);
+    expect(history.rescales.every((r) => r.status === 'COMPLETED')).toBe(true);
+    expect(history.rescales.every((r) => r.cause === 'user' && (r.downtimeMs ?? -1) >= 0)).toBe(true);
+
+    expect((await sluice(['cancel', ...common, jobId])).code).toBe(0);
+    await jm.waitForMessage('job CANCELED', 20_000);
+    const ended = await sluice(['rescale', ...common, jobId, '-p', '2']);
+    expect(ended.code).not.toBe(0);
+    expect(ended.stderr).toMatch(/has already ended \(CANCELED\)/);
+
+    const { records, problems, perKey } = await exactlyOnceProblems(nc, 'RESCALED', KEYS);
+    expect(problems).toEqual([]);
+    expect(perKey.size).toBe(KEYS);
+    expect(records).toBeGreaterThan(100);
+  }, 180_000);
+});
