@@ -10,6 +10,10 @@
  *
  * Rescales go through its {@link RescaleCoordinator} (rescale-coordinator.ts), which this actor hosts; in
  * reactive mode a {@link ReactiveScaler} (reactive-mode.ts) sizes the job to its slots.
+ *
+ * Size (~590 lines): the actor's wiring of five collaborators (execution graph, scheduler, reconciler,
+ * checkpoint coordinator, rescales) plus deployment and the read-only views (summary, details, rescale
+ * history). The next split would move deployment (#schedule / #deployAll) next to task-deployment.ts.
  */
 
 import { randomBytes } from 'node:crypto';
