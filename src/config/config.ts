@@ -35,6 +35,8 @@ export interface SluiceConfig {
   rpc: { askTimeoutMs: number; askRetries: number; maxMessageBytes: number };
   heartbeat: { intervalMs: number; timeoutMs: number };
   slotRequestTimeoutMs: number;
+  /** resourcemanager.taskmanager-timeout: an idle TaskManager of a pool is stopped after this long. */
+  taskManagerIdleTimeoutMs: number;
   taskmanager: {
     numberOfTaskSlots: number;
     registrationTimeoutMs: number;
@@ -305,6 +307,7 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
     },
     heartbeat: { intervalMs: num('heartbeat.interval'), timeoutMs: num('heartbeat.timeout') },
     slotRequestTimeoutMs: num('slot.request.timeout'),
+    taskManagerIdleTimeoutMs: num('resourcemanager.taskmanager-timeout'),
     taskmanager: compact({
       numberOfTaskSlots: num('taskmanager.numberOfTaskSlots'),
       registrationTimeoutMs: num('taskmanager.registration.timeout'),

@@ -135,6 +135,13 @@ export const OPTIONS = {
     max: 1024,
     description: 'Number of task slots a TaskManager offers.',
   },
+  'resourcemanager.taskmanager-timeout': {
+    type: 'duration',
+    default: '30 s',
+    min: 0,
+    description:
+      'A TaskManager of a pool (`sluice cluster start --taskmanagers MIN..MAX`) whose slots have all been free this long is stopped, while more than MIN run.',
+  },
   'taskmanager.registration.timeout': {
     type: 'duration',
     default: '5 min',

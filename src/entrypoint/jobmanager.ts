@@ -84,6 +84,7 @@ export async function startJobManager(
       heartbeatTimeoutMs: config.heartbeat.timeoutMs,
       epoch,
       ...(stillLeading === undefined ? {} : { stillLeading }),
+      onSlotShortage: (missing) => options.workerPool?.requestSlots(missing),
     });
     const d = new Dispatcher(ctx, subjects, rm, {
       jobManagerId: id,
@@ -143,10 +144,16 @@ export async function startJobManager(
       jmLog.error({ err: err instanceof Error ? err.message : String(err) }, 'REST API not started');
     }
   }
+  // The TaskManager pool (standalone provider) acts for the leader only; it reads the current ResourceManager.
+  const poolCluster = {
+    taskManagers: () => resourceManager.taskManagers(),
+    pendingSlots: () => resourceManager.pendingSlots(),
+  };
   if (ha.type === 'none') {
     resourceManager.start();
     dispatcher.start();
     leader = true;
+    options.workerPool?.activate(poolCluster);
     await nc.flush();
     jmLog.info({ nats: config.nats.servers, subjects: subjects.prefix }, 'JobManager started');
   } else {
@@ -201,6 +208,7 @@ export async function startJobManager(
           }
           if (!election?.isLeader(epoch)) return;
           d.start();
+          options.workerPool?.activate(poolCluster);
           await nc.flush();
           jmLog.info(
             { epoch, nats: config.nats.servers, subjects: subjects.prefix },
@@ -220,6 +228,7 @@ export async function startJobManager(
       onRevokeLeadership({ epoch, reason }) {
         leader = false;
         leaderEpoch = undefined;
+        options.workerPool?.deactivate();
         jmLog.warn({ epoch, reason }, 'leadership revoked: stopping Dispatcher and ResourceManager');
         // At once: unsubscribe (Actor.stop unsubscribes synchronously), JobMasters end SUSPENDED without a
         // result, so the next leader recovers them.
@@ -274,6 +283,7 @@ export async function startJobManager(
     stop: () => {
       stopping ??= (async () => {
         jmLog.info('JobManager stopping');
+        options.workerPool?.deactivate();
         await rest?.stop();
         await metrics.stop();
         await dispatcher.stop();

@@ -1,7 +1,9 @@
 /**
  * The standalone provider: a session cluster as processes on this host. `sluice cluster start` spawns
  * one JobManager and N TaskManagers (detached, logs under the run directory) and records their pids in
- * `<run-dir>/<cluster-id>/cluster.json`; `sluice cluster stop` sends them SIGTERM and waits.
+ * `<run-dir>/<cluster-id>/cluster.json`; `sluice cluster stop` sends them SIGTERM and waits. With a range
+ * (`--taskmanagers MIN..MAX`) the JobManager keeps a pool of TaskManagers instead
+ * (`taskmanager-pool.ts`, recorded in `pool.json`): it starts MIN of them and grows and shrinks the pool.
  */
 import { spawn } from 'node:child_process';
 import {
@@ -34,7 +36,8 @@ export interface ClusterState {
 }
 
 export interface StartOptions {
-  taskManagers: number;
+  /** A number of TaskManagers, or a pool the JobManager keeps between min and max. */
+  taskManagers: number | { min: number; max: number };
   /** JobManagers to start (default 1); more than 1 needs `high-availability.type: nats` in `childArgs`. */
   jobManagers?: number;
   /** argv giving children the caller's configuration sources (--nats, --config, -D …). */
@@ -116,12 +119,23 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
     const save = () => writeFileSync(stateFile(config), `${JSON.stringify(state, null, 2)}\n`);
     const readyBy = Date.now() + (options.readyTimeoutMs ?? 60_000);
 
+    const pool = typeof options.taskManagers === 'number' ? undefined : options.taskManagers;
+    const fixedTaskManagers = typeof options.taskManagers === 'number' ? options.taskManagers : 0;
+    // A pool: every JobManager may lead and then keeps it, with the TaskManagers' slots.
+    const poolArgs = pool
+      ? [
+          '--taskmanager-pool',
+          `${pool.min}..${pool.max}`,
+          ...(options.slots === undefined ? [] : ['-D', `taskmanager.numberOfTaskSlots=${options.slots}`]),
+        ]
+      : [];
+    rmSync(poolFile(dir), { force: true });
     try {
       const jm = spawnDaemon(
         dir,
         'jobmanager',
         'jobmanager',
-        [...options.childArgs, ...(options.jobManagerArgs ?? [])],
+        [...options.childArgs, ...(options.jobManagerArgs ?? []), ...poolArgs],
         { ...options.env, ...heapLimit(config.jobmanager.memoryProcessBytes) },
       );
       state.processes.push(jm);
@@ -130,7 +144,7 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
       // TaskManagers start with the JobManager, not after it: they register as soon as its
       // ResourceManager answers, and a process start costs most of a second on a busy host.
       const slotArgs = options.slots === undefined ? [] : ['--slots', String(options.slots)];
-      for (let i = 0; i < options.taskManagers; i++) {
+      for (let i = 0; i < fixedTaskManagers; i++) {
         const tm = spawnDaemon(dir, 'taskmanager', `taskmanager-${i}`, [...options.childArgs, ...slotArgs], {
           ...options.env,
           ...heapLimit(config.taskmanager.memoryProcessBytes),
@@ -153,6 +167,7 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
           [
             ...options.childArgs,
             ...(options.jobManagerArgs ?? []),
+            ...poolArgs,
             // Each standby serves REST too (redirecting to the leader): on the next ports up.
             ...(config.rest.port === 0 ? [] : ['-D', `rest.port=${config.rest.port + i}`]),
           ],
@@ -165,11 +180,11 @@ export async function startCluster(config: SluiceConfig, options: StartOptions):
 
       await waitFor(readyBy, state.processes[0]!, async () => {
         const overview = await client.overview(1_000).catch(() => undefined);
-        return (overview?.taskManagers.length ?? 0) >= options.taskManagers;
+        return (overview?.taskManagers.length ?? 0) >= (pool ? pool.min : fixedTaskManagers);
       });
       return state;
     } catch (err) {
-      await stopProcesses(state.processes);
+      await stopProcesses(state.processes, dir);
       rmSync(stateFile(config), { force: true });
       throw err;
     }
@@ -213,16 +228,44 @@ export function listClusters(config: SluiceConfig): ClusterListing[] {
 export async function stopCluster(config: SluiceConfig): Promise<ClusterState | undefined> {
   const state = readClusterState(config);
   if (!state) return undefined;
-  await stopProcesses(state.processes);
+  const pooled = await stopProcesses(state.processes, clusterDir(config));
   rmSync(stateFile(config), { force: true });
-  return state;
+  return { ...state, processes: [...state.processes, ...pooled] };
 }
 
-async function stopProcesses(processes: ClusterProcess[]): Promise<void> {
+/**
+ * Stops a cluster's processes: TaskManagers first; with a TaskManager pool, the JobManagers first (they
+ * would replace the pool's TaskManagers), then every TaskManager, the pool's included. Returns the pool's.
+ */
+async function stopProcesses(processes: ClusterProcess[], dir: string): Promise<ClusterProcess[]> {
   const tms = processes.filter((p) => p.role === 'taskmanager');
   const jms = processes.filter((p) => p.role === 'jobmanager');
-  await Promise.all(tms.map((p) => terminate(p.pid)));
+  if (!existsSync(poolFile(dir))) {
+    await Promise.all(tms.map((p) => terminate(p.pid)));
+    await Promise.all(jms.map((p) => terminate(p.pid)));
+    return [];
+  }
   await Promise.all(jms.map((p) => terminate(p.pid)));
+  const pooled = readPoolFile(poolFile(dir));
+  await Promise.all([...tms, ...pooled].map((p) => terminate(p.pid)));
+  rmSync(poolFile(dir), { force: true });
+  return pooled;
+}
+
+/** Where a TaskManager pool records its processes. */
+export function poolFile(dir: string): string {
+  return join(dir, 'pool.json');
+}
+
+/** The processes a pool recorded (none when there is no file or it cannot be read). */
+export function readPoolFile(file: string): ClusterProcess[] {
+  if (!existsSync(file)) return [];
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { processes?: ClusterProcess[] };
+    return (parsed.processes ?? []).filter((p) => Number.isInteger(p.pid) && p.pid > 0);
+  } catch {
+    return [];
+  }
 }
 
 /** SIGTERM, wait up to `graceMs`, then SIGKILL. */
@@ -252,7 +295,7 @@ function heapLimit(processBytes: number | undefined): Record<string, string> {
   return { NODE_OPTIONS: `${inherited}--max-old-space-size=${heapMiB}` };
 }
 
-function spawnDaemon(
+export function spawnDaemon(
   dir: string,
   role: ClusterProcess['role'],
   name: string,

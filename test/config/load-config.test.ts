@@ -47,6 +47,7 @@ describe('defaults', () => {
       rpc: { askTimeoutMs: 10_000, askRetries: 3, maxMessageBytes: 512 * 1024 },
       heartbeat: { intervalMs: 1_000, timeoutMs: 5_000 },
       slotRequestTimeoutMs: 60_000,
+      taskManagerIdleTimeoutMs: 30_000,
       scheduler: { mode: 'default', stabilizationTimeoutMs: 1_000, cooldownAfterRescalingMs: 5_000 },
       taskmanager: {
         numberOfTaskSlots: 1,

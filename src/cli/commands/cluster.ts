@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { isAlive, listClusters, startCluster, stopCluster } from '../../providers/standalone.js';
+import { parseTaskManagers } from '../../providers/taskmanager-pool.js';
 import { table } from '../format.js';
 import { configFrom, type GlobalOptions, globalArgs, withGlobalOptions } from '../global-options.js';
 
@@ -10,7 +11,11 @@ export function clusterCommand(): Command {
   cluster.addCommand(
     withGlobalOptions(new Command('start'))
       .description('start a JobManager and TaskManagers as background processes')
-      .option('--taskmanagers <n>', 'number of TaskManagers', '1')
+      .option(
+        '--taskmanagers <n>',
+        'number of TaskManagers, or MIN..MAX: a pool the JobManager grows when slots are short (a job or a rescale needs more) and shrinks when TaskManagers idle (resourcemanager.taskmanager-timeout)',
+        '1',
+      )
       .option(
         '--jobmanagers <n>',
         'number of JobManagers; more than 1 runs standbys (sets high-availability.type=nats, needs JetStream)',
@@ -19,10 +24,7 @@ export function clusterCommand(): Command {
       .option('--slots <n>', 'slots per TaskManager (taskmanager.numberOfTaskSlots)')
       .action(
         async (options: GlobalOptions & { taskmanagers: string; jobmanagers: string; slots?: string }) => {
-          const taskManagers = Number(options.taskmanagers);
-          if (!Number.isInteger(taskManagers) || taskManagers < 0 || taskManagers > 64) {
-            throw new Error(`--taskmanagers must be an integer from 0 to 64, got '${options.taskmanagers}'`);
-          }
+          const taskManagers = parseTaskManagers(options.taskmanagers);
           const jobManagers = Number(options.jobmanagers);
           if (!Number.isInteger(jobManagers) || jobManagers < 1 || jobManagers > 9) {
             throw new Error(`--jobmanagers must be an integer from 1 to 9, got '${options.jobmanagers}'`);
@@ -51,7 +53,7 @@ export function clusterCommand(): Command {
             onProgress: (line) => process.stdout.write(`${line}\n`),
           });
           process.stdout.write(
-            `Cluster '${state.clusterId}' is up on ${state.nats.join(', ')}: ${jobManagers === 1 ? '1 JobManager' : `${jobManagers} JobManagers (1 leader, ${jobManagers - 1} standby)`}, ${taskManagers} TaskManagers × ${config.taskmanager.numberOfTaskSlots} slots\n`,
+            `Cluster '${state.clusterId}' is up on ${state.nats.join(', ')}: ${jobManagers === 1 ? '1 JobManager' : `${jobManagers} JobManagers (1 leader, ${jobManagers - 1} standby)`}, ${typeof taskManagers === 'number' ? `${taskManagers} TaskManagers` : `a pool of ${taskManagers.min} to ${taskManagers.max} TaskManagers`} × ${config.taskmanager.numberOfTaskSlots} slots\n`,
           );
         },
       ),

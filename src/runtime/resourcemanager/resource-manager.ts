@@ -36,6 +36,11 @@ export interface ResourceManagerOptions {
    * missed deadline: it must not declare TaskManagers lost (and fail jobs) meanwhile.
    */
   stillLeading?: () => boolean;
+  /**
+   * A slot request cannot be served: `missing` more slots are wanted than are free (a TaskManager pool
+   * starts TaskManagers for them; see worker-pool.ts).
+   */
+  onSlotShortage?: ((missing: number) => void) | undefined;
 }
 
 export type TaskManagerLostListener = (taskManagerId: string, jobIds: string[], reason: string) => void;
@@ -213,6 +218,7 @@ export class ResourceManager extends Actor {
         const message = `waiting for ${count} free slots (${free} free in ${this.#taskManagers.size} TaskManagers), at most ${timeoutMs} ms (slot.request.timeout)`;
         this.log.info({ job: jobId, needed: count, free }, message);
         onWait?.(jobId, message);
+        this.#options.onSlotShortage?.(count - free);
         const timer = setTimeout(() => {
           void this.runInMailbox(() => {
             const index = this.#pending.findIndex((p) => p.timer === timer);
@@ -262,6 +268,11 @@ export class ResourceManager extends Actor {
       }
       return this.#taskManagers.size;
     });
+  }
+
+  /** Slots wanted by requests that wait (a TaskManager pool keeps its idle TaskManagers while any wait). */
+  pendingSlots(): Promise<number> {
+    return this.runInMailbox(() => this.#pending.reduce((n, p) => n + p.count, 0));
   }
 
   /** Registered TaskManagers right now. */

@@ -14,6 +14,8 @@ import type { TaskManagerInfo } from '../dispatcher/protocol.js';
 /** What a pool reads of the ResourceManager. */
 export interface WorkerPoolCluster {
   taskManagers(): Promise<TaskManagerInfo[]>;
+  /** Slots wanted by slot requests that wait. */
+  pendingSlots(): Promise<number>;
 }
 
 export interface WorkerPool {
