@@ -258,7 +258,6 @@ function codeOf(code: string): ErrorCode {
   return isErrorCode(code) ? code : ErrorCode.Internal;
 }
 
-
 /** This thread's end of the thread channels: its peers' ports and its input gates' registrations. */
 export class ThreadChannelHub {
   readonly location: ThreadLocation;
