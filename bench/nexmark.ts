@@ -26,7 +26,6 @@
  * Bounded: each job has a deadline and the whole run one of 30 minutes. Everything it started is stopped on
  * success, on error and on Ctrl-C / SIGTERM. Everything listens on 127.0.0.1 (REST and metrics are off).
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';

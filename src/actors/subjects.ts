@@ -61,5 +61,4 @@ export class Subjects {
   }
 }
 
-/** Tokens used as ids in subjects: no dots, wildcards or spaces. */
-export const SUBJECT_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+export { SUBJECT_TOKEN } from '../common/ids.js';

@@ -4,6 +4,7 @@
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeEnvelope } from '../actors/envelope.js';
+import { type Gateway, gateway } from '../actors/protocol.js';
 import { Rpc } from '../actors/rpc.js';
 import { Subjects } from '../actors/subjects.js';
 import { isTerminalJobStatus, type JobStatus } from '../api/job-status.js';
@@ -12,22 +13,18 @@ import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
 import type { JobGraph } from '../jobgraph/job-graph.js';
 import { connectNats } from '../nats/connection.js';
-import { AutoscalerReply } from '../runtime/autoscaler/protocol.js';
+import type { AutoscalerReply } from '../runtime/autoscaler/protocol.js';
 import {
-  CancelReply,
-  CheckpointsReply,
+  type CheckpointsReply,
+  DispatcherProtocol,
   type JobDetails,
-  JobDetailsSchema,
   type JobEvent,
   JobEventSchema,
   type JobSummary,
-  ListReply,
   type Overview,
-  OverviewReply,
-  RescaleReply,
-  ResourceRequirementsReply,
-  SavepointReply,
-  SubmitReply,
+  type RescaleReply,
+  type ResourceRequirementsReply,
+  type SavepointReply,
 } from '../runtime/dispatcher/protocol.js';
 
 export interface FollowOptions {
@@ -42,17 +39,19 @@ export interface FollowOptions {
 export class ClusterClient {
   readonly subjects: Subjects;
   readonly #nc: NatsConnection;
-  readonly #rpc: Rpc;
+  readonly #dispatcher: Gateway<(typeof DispatcherProtocol)['messages']>;
   readonly #ownsConnection: boolean;
+  readonly #maxMessageBytes: number;
 
   private constructor(nc: NatsConnection, config: SluiceConfig, ownsConnection: boolean, log?: Logger) {
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
+    this.#maxMessageBytes = config.rpc.maxMessageBytes;
     this.subjects = new Subjects(config.clusterId);
     // With high availability, idempotent asks (submit, list, status, cancel) ride out a failover: while
     // no leader serves dispatcher.* they get "no responders" and retry with backoff for a while.
     const ha = config.highAvailability.type !== 'none';
-    this.#rpc = new Rpc(nc, {
+    const rpc = new Rpc(nc, {
       maxMessageBytes: config.rpc.maxMessageBytes,
       askTimeoutMs: config.rpc.askTimeoutMs,
       askRetries: ha ? Math.max(config.rpc.askRetries, 20) : config.rpc.askRetries,
@@ -60,6 +59,7 @@ export class ClusterClient {
       from: 'client',
       ...(log ? { log } : {}),
     });
+    this.#dispatcher = gateway(rpc, this.subjects, DispatcherProtocol);
   }
 
   get nc(): NatsConnection {
@@ -86,25 +86,22 @@ export class ClusterClient {
 
   /** Submits a job graph (idempotent: the job id is chosen by the client). */
   async submit(graph: JobGraph): Promise<string> {
-    const reply = await this.#ask(
-      'submit',
-      { jobGraph: graph, client: `pid ${process.pid}` },
-      SubmitReply,
-      true,
+    const reply = await this.#ask(() =>
+      this.#dispatcher.ask('submit', { jobGraph: graph, client: `pid ${process.pid}` }),
     );
     return reply.jobId;
   }
 
   async list(all = false): Promise<JobSummary[]> {
-    return (await this.#ask('list', { all }, ListReply, true)).jobs;
+    return (await this.#ask(() => this.#dispatcher.ask('list', { all }))).jobs;
   }
 
   async status(jobId: string): Promise<JobDetails> {
-    return this.#ask('status', { jobId }, JobDetailsSchema, true);
+    return this.#ask(() => this.#dispatcher.ask('status', { jobId }));
   }
 
   async cancel(jobId: string): Promise<JobStatus> {
-    return (await this.#ask('cancel', { jobId }, CancelReply, true)).status;
+    return (await this.#ask(() => this.#dispatcher.ask('cancel', { jobId }))).status;
   }
 
   /**
@@ -115,12 +112,12 @@ export class ClusterClient {
     jobId: string,
     options: { dir?: string; stop?: boolean; timeoutMs?: number } = {},
   ): Promise<SavepointReply> {
-    return this.#ask(
-      'savepoint',
-      { jobId, stop: options.stop === true, ...(options.dir === undefined ? {} : { dir: options.dir }) },
-      SavepointReply,
-      false,
-      options.timeoutMs ?? 600_000,
+    return this.#ask(() =>
+      this.#dispatcher.ask(
+        'savepoint',
+        { jobId, stop: options.stop === true, ...(options.dir === undefined ? {} : { dir: options.dir }) },
+        { timeoutMs: options.timeoutMs ?? 600_000 },
+      ),
     );
   }
 
@@ -132,37 +129,40 @@ export class ClusterClient {
     jobId: string,
     options: { parallelism?: number; vertices?: Record<string, number>; reason?: string; timeoutMs?: number },
   ): Promise<RescaleReply> {
-    return this.#ask(
-      'rescale',
-      {
-        jobId,
-        ...(options.parallelism === undefined ? {} : { parallelism: options.parallelism }),
-        ...(options.vertices === undefined ? {} : { vertices: options.vertices }),
-        cause: 'user',
-        reason: options.reason ?? 'asked by a user',
-      },
-      RescaleReply,
-      false,
-      options.timeoutMs ?? 600_000,
+    return this.#ask(() =>
+      this.#dispatcher.ask(
+        'rescale',
+        {
+          jobId,
+          ...(options.parallelism === undefined ? {} : { parallelism: options.parallelism }),
+          ...(options.vertices === undefined ? {} : { vertices: options.vertices }),
+          cause: 'user',
+          reason: options.reason ?? 'asked by a user',
+        },
+        { timeoutMs: options.timeoutMs ?? 600_000 },
+      ),
     );
   }
 
   /** A running job's parallelism per vertex, its bounds and its last rescales. */
   async resourceRequirements(jobId: string): Promise<ResourceRequirementsReply> {
-    return this.#ask('resource-requirements', { jobId }, ResourceRequirementsReply, true);
+    return this.#ask(() => this.#dispatcher.ask('resource-requirements', { jobId }));
   }
 
   /** The job's autoscaler: its state and recent decisions (`enabled: false` and why when there is none). */
   async autoscaler(jobId: string): Promise<AutoscalerReply> {
-    return this.#ask('autoscaler', { jobId }, AutoscalerReply, true);
+    return this.#ask(() => this.#dispatcher.ask('autoscaler', { jobId }));
   }
 
   async checkpoints(jobId: string): Promise<CheckpointsReply> {
-    return this.#ask('checkpoints', { jobId }, CheckpointsReply, true);
+    return this.#ask(() => this.#dispatcher.ask('checkpoints', { jobId }));
   }
 
   async overview(timeoutMs?: number): Promise<Overview> {
-    return this.#ask('overview', {}, OverviewReply, timeoutMs === undefined, timeoutMs);
+    // With a deadline of its own (a probe), not retried.
+    return this.#ask(() =>
+      this.#dispatcher.ask('overview', {}, timeoutMs === undefined ? {} : { timeoutMs, idempotent: false }),
+    );
   }
 
   /**
@@ -199,9 +199,7 @@ export class ClusterClient {
       sub = this.#nc.subscribe(this.subjects.jobEvents(jobId), {
         callback: (_err, msg) => {
           try {
-            const event = JobEventSchema.parse(
-              decodeEnvelope(msg.data, this.#rpc.options.maxMessageBytes).body,
-            );
+            const event = JobEventSchema.parse(decodeEnvelope(msg.data, this.#maxMessageBytes).body);
             lastContact = Date.now();
             options.onEvent?.(event);
             if (isTerminalJobStatus(event.status)) void finish();
@@ -237,19 +235,10 @@ export class ClusterClient {
     return { done, stop };
   }
 
-  async #ask<T>(
-    type: string,
-    body: unknown,
-    reply: import('zod').ZodType<T>,
-    idempotent: boolean,
-    timeoutMs?: number,
-  ): Promise<T> {
+  /** Runs a Dispatcher ask; "no responders" says which cluster has no JobManager. */
+  async #ask<T>(call: () => Promise<T>): Promise<T> {
     try {
-      return await this.#rpc.ask(`${this.subjects.dispatcher}.${type}`, type, body, {
-        reply,
-        idempotent,
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      });
+      return await call();
     } catch (err) {
       if (isSluiceError(err, ErrorCode.NoResponders)) {
         throw new SluiceError(

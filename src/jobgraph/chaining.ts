@@ -5,11 +5,13 @@
  * side output leaves the vertex on a network edge of its own, from the operator inside the chain. What is
  * left is plain data the JobManager can schedule; functions stay behind, matched again by uid.
  */
+
+import type { JobId } from '../common/ids.js';
 import type { JobEdge, JobGraph, JobVertex, Program } from './job-graph.js';
 import type { StreamGraph, StreamNode } from './stream-graph.js';
 
 export interface JobGraphOptions {
-  jobId: string;
+  jobId: JobId;
   name: string;
   program?: Program;
   /** Used when the program set no buffer timeout (execution.buffer-timeout). */

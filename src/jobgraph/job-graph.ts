@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode, SluiceError } from '../common/errors.js';
-import { JOB_ID_PATTERN } from './job-id.js';
+import { JobIdSchema } from '../common/ids.js';
 
 const MAX_PARALLELISM = 32_768;
 
@@ -68,7 +68,7 @@ export type Program = z.infer<typeof ProgramSchema>;
 
 export const JobGraphSchema = z
   .object({
-    jobId: z.string().regex(JOB_ID_PATTERN, 'job ids are 32 lower-case hex characters'),
+    jobId: JobIdSchema,
     name: z.string().min(1).max(256),
     vertices: z.array(JobVertexSchema).min(1).max(1_000),
     edges: z.array(JobEdgeSchema).max(10_000).default([]),

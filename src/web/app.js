@@ -371,9 +371,11 @@ function jobView(jobId) {
         built = false;
         return;
       }
-      const [exceptions, checkpoints, autoscaler] = await Promise.all([
+      const [exceptions, checkpoints, rescales, autoscaler] = await Promise.all([
         api(`/jobs/${jobId}/exceptions`),
         api(`/jobs/${jobId}/checkpoints`),
+        // Only a running job has them (an ended job answers 409).
+        api(`/jobs/${jobId}/rescales`).catch(() => null),
         // Shown when the JobManager runs one; an older JobManager has no such endpoint.
         api(`/jobs/${jobId}/autoscaler`).catch(() => null),
       ]);
@@ -389,7 +391,10 @@ function jobView(jobId) {
       }
       title.textContent = job.name;
       cancel.disabled = ENDED.has(job.state) || job.state === 'CANCELLING';
-      body.replaceChildren(...jobBody(job, exceptions, checkpoints), ...autoscalerSection(autoscaler));
+      body.replaceChildren(
+        ...jobBody(job, exceptions, checkpoints, rescales),
+        ...autoscalerSection(autoscaler),
+      );
     },
   };
 }
@@ -415,7 +420,69 @@ function backpressure(v) {
   return `${Math.round(share * 100)} % (${fmtNumber(ms)} ms total)`;
 }
 
-function jobBody(job, exceptions, checkpoints) {
+/** A rescale's changes: `v0 2 → 4, v1 2 → 4` (vertex ids; names where the job has them). */
+function fmtRescale(job, r) {
+  const names = new Map(job.vertices.map((v) => [v.id, v.name]));
+  const changed = Object.keys(r.target).filter((id) => r.previous[id] !== r.target[id]);
+  return (
+    changed.map((id) => `${names.get(id) ?? id}: ${r.previous[id]} → ${r.target[id]}`).join(', ') ||
+    'no change'
+  );
+}
+
+/** Current parallelism, scheduler mode and the last rescales of a running job. */
+function rescaleSection(job, rescales) {
+  const parts = [h('h3', {}, 'Rescaling')];
+  if (!rescales) {
+    parts.push(h('p', { class: 'muted' }, 'Only a running job can be rescaled.'));
+    return parts;
+  }
+  const vertices = Object.entries(rescales.parallelism)
+    .map(([id, p]) => `${id} ${p} (max ${rescales.maxParallelism[id]})`)
+    .join(', ');
+  const list = rescales.rescales ?? [];
+  const last = list[list.length - 1];
+  parts.push(
+    h(
+      'p',
+      { 'aria-label': 'Parallelism', 'data-testid': 'rescale-summary' },
+      `Scheduler mode ${rescales.schedulerMode} · parallelism ${vertices}`,
+      last
+        ? ` · last rescale ${last.status === 'COMPLETED' ? `${fmtTime(last.endTime)}, ${last.downtimeMs} ms downtime` : last.status}`
+        : ' · never rescaled',
+    ),
+  );
+  if (list.length > 0) {
+    parts.push(
+      table(
+        'Rescales, newest first',
+        ['Started', 'Cause', 'Change', 'Status', 'Checkpoint', 'Downtime', 'Reason'],
+        [...list]
+          .reverse()
+          .map((r) => [
+            fmtTime(r.startTime),
+            r.cause,
+            fmtRescale(job, r),
+            r.failure ? `${r.status}: ${r.failure}` : r.status,
+            r.checkpointId === null ? '—' : String(r.checkpointId),
+            r.downtimeMs === null ? '—' : `${fmtNumber(r.downtimeMs)} ms`,
+            r.reason,
+          ]),
+        'Never rescaled.',
+      ),
+    );
+  }
+  parts.push(
+    h(
+      'p',
+      { class: 'muted' },
+      'Rescale with sluice rescale JOBID -p N, or PUT /jobs/:jobid/resource-requirements.',
+    ),
+  );
+  return parts;
+}
+
+function jobBody(job, exceptions, checkpoints, rescales) {
   // The vertices' record counters are accumulators too (`<vertex> records in`): shown per vertex instead.
   const counters = new Set(
     job.vertices.flatMap((v) => [
@@ -462,6 +529,7 @@ function jobBody(job, exceptions, checkpoints) {
       { class: 'muted' },
       'Records in and out are live while the job runs (the TaskManagers report them with their heartbeats).',
     ),
+    ...rescaleSection(job, rescales),
     h('h3', {}, 'Accumulators'),
     table(
       "The job's accumulators, summed over its subtasks",

@@ -1,14 +1,16 @@
 /**
  * StreamGraph → JobGraph: uids, default partitioning, and operator chaining.
  */
+
 import { describe, expect, it } from 'vitest';
+import type { JobId } from '../../src/common/ids.js';
 import { GeneratorSource, StreamExecutionEnvironment } from '../../src/index.js';
 import { toJobGraph } from '../../src/jobgraph/chaining.js';
 
 const graphOf = (build: (env: StreamExecutionEnvironment) => void, parallelism = 2) => {
   const env = StreamExecutionEnvironment.createLocalEnvironment(parallelism);
   build(env);
-  return toJobGraph(env.getStreamGraph(), { jobId: '0'.repeat(32), name: 'test' });
+  return toJobGraph(env.getStreamGraph(), { jobId: '0'.repeat(32) as JobId, name: 'test' });
 };
 
 const chains = (graph: ReturnType<typeof graphOf>) =>

@@ -3,7 +3,9 @@
  * consumer and the side output leaves the chain from it; a union of an operator's main and side output
  * gets two edges; getSideOutput refuses what is not an OutputTag.
  */
+
 import { describe, expect, it } from 'vitest';
+import type { JobId } from '../../src/common/ids.js';
 import { GeneratorSource, OutputTag, StreamExecutionEnvironment } from '../../src/index.js';
 import { toJobGraph } from '../../src/jobgraph/chaining.js';
 
@@ -11,7 +13,7 @@ const build = (fn: (env: StreamExecutionEnvironment) => void, parallelism = 2) =
   const env = StreamExecutionEnvironment.createLocalEnvironment(parallelism);
   fn(env);
   const stream = env.getStreamGraph();
-  return { stream, job: toJobGraph(stream, { jobId: '0'.repeat(32), name: 'test' }) };
+  return { stream, job: toJobGraph(stream, { jobId: '0'.repeat(32) as JobId, name: 'test' }) };
 };
 
 const kinds = (job: ReturnType<typeof build>['job']) =>

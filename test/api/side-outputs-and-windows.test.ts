@@ -5,8 +5,10 @@
  * and ProcessWindowFunction; late data to a side output; event-time sessions with out-of-order input;
  * count windows (tumbling, sliding) and a global window with a purging count trigger.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '../../src/common/errors.js';
+import type { JobId } from '../../src/common/ids.js';
 import { closeLocalCluster } from '../../src/execution/local-bridge.js';
 import {
   type Collector,
@@ -150,7 +152,7 @@ describe('side outputs and more windows, on the local environment', () => {
 
       // The process function is chained with the source and the main map; its side output leaves the
       // chain from there, hash-partitioned to the reduce at another parallelism.
-      const graph = toJobGraph(e.getStreamGraph(), { jobId: '0'.repeat(32), name: 't' });
+      const graph = toJobGraph(e.getStreamGraph(), { jobId: '0'.repeat(32) as JobId, name: 't' });
       const chain = graph.vertices.find((v) => v.name.includes('Split'))!;
       expect(chain.name).toMatch(/^Source: Generator Source -> Split -> Map -> Sink/);
       expect(graph.edges.filter((ed) => ed.source === chain.id).map((ed) => ed.partitioner)).toEqual([

@@ -3,7 +3,9 @@
  * implicit), a keyed two-input node knows both inputs' key selectors, a two-input operator heads its
  * chain (its successors chain to it), and a broadcast connect has a broadcast edge into input 1.
  */
+
 import { describe, expect, it } from 'vitest';
+import type { JobId } from '../../src/common/ids.js';
 import { GeneratorSource, MapStateDescriptor, StreamExecutionEnvironment } from '../../src/index.js';
 import { toJobGraph } from '../../src/jobgraph/chaining.js';
 
@@ -11,7 +13,7 @@ function build(make: (env: StreamExecutionEnvironment) => void) {
   const env = StreamExecutionEnvironment.createLocalEnvironment(2);
   make(env);
   const stream = env.getStreamGraph();
-  return { stream, job: toJobGraph(stream, { jobId: '0'.repeat(32), name: 'test' }) };
+  return { stream, job: toJobGraph(stream, { jobId: '0'.repeat(32) as JobId, name: 'test' }) };
 }
 
 describe('two-input graph', () => {

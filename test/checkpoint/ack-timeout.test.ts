@@ -5,8 +5,10 @@
  * checkpoint timeout — and the next one is triggered at once and completes. A slow checkpoint whose acks
  * keep coming is not aborted.
  */
+
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobId } from '../../src/common/ids.js';
 import { silentLogger } from '../../src/common/log.js';
 import {
   ackTimeoutMs,
@@ -36,7 +38,7 @@ afterAll(async () => {
   expect(liveServerCount()).toBe(0);
 });
 
-const JOB = '00000000000000000000000000000a11';
+const JOB = '00000000000000000000000000000a11' as JobId;
 const source: TaskId = { jobId: JOB, vertexId: 'src', subtaskIndex: 0, attempt: 0 };
 const sink: TaskId = { jobId: JOB, vertexId: 'sink', subtaskIndex: 0, attempt: 0 };
 

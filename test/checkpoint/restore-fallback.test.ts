@@ -4,6 +4,7 @@
  * or corrupted; a clear CORRUPTED_STATE error when none is usable; a store that is only unavailable for a
  * while (its server down) is waited out, never taken for damage. Also the state store's own checks.
  */
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, SluiceError } from '../../src/common/errors.js';
+import type { JobId } from '../../src/common/ids.js';
 import { DEFAULT_CHECKPOINTING } from '../../src/config/checkpointing-config.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { CheckpointCoordinator } from '../../src/runtime/checkpoint/checkpoint-coordinator.js';
@@ -22,7 +24,7 @@ import {
 } from '../../src/runtime/checkpoint/protocol.js';
 import { StateStore } from '../../src/runtime/checkpoint/state-store.js';
 
-const JOB = 'ab'.repeat(16);
+const JOB = 'ab'.repeat(16) as JobId;
 
 describe('restore: which checkpoint', () => {
   let nats: NatsServerHandle;
@@ -187,7 +189,7 @@ describe('restore: which checkpoint', () => {
   });
 
   it('numbers new checkpoints above every id ever notified (savepoints included)', async () => {
-    const job = 'cd'.repeat(16);
+    const job = 'cd'.repeat(16) as JobId;
     await store.writePointer(1, job, { checkpoints: [], maxCheckpointId: 41 });
     const c = new CheckpointCoordinator({
       jobId: job,

@@ -2,6 +2,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, isSluiceError } from '../../src/common/errors.js';
+import type { JobId } from '../../src/common/ids.js';
 import { isLeadershipLost, LeadershipLostError } from '../../src/ha/errors.js';
 import { FENCE_KEY } from '../../src/ha/fenced-kv-store.js';
 import { JobGraphStore, JobResultStore, recoverableJobs } from '../../src/ha/job-stores.js';
@@ -130,10 +131,10 @@ describe('JobGraphStore and JobResultStore', () => {
 
   it('validates job ids, epochs and values', async () => {
     const { jobs, results } = await stores();
-    await expect(jobs.put(1, 'nope', { jobGraph: graph('x') })).rejects.toMatchObject({
+    await expect(jobs.put(1, 'nope' as JobId, { jobGraph: graph('x') })).rejects.toMatchObject({
       code: ErrorCode.InvalidJob,
     });
-    await expect(jobs.get('../etc')).rejects.toMatchObject({ code: ErrorCode.InvalidJob });
+    await expect(jobs.get('../etc' as JobId)).rejects.toMatchObject({ code: ErrorCode.InvalidJob });
     await expect(jobs.put(0, newJobId(), { jobGraph: graph('x') })).rejects.toMatchObject({
       code: ErrorCode.InvalidMessage,
     });

@@ -3,8 +3,10 @@
  * entry, terminal ones lead nowhere), a legal path is applied, an illegal transition is refused, logged and
  * counted without changing anything, and a new attempt is refused while executions still run.
  */
+
 import { describe, expect, it } from 'vitest';
 import { JobStatus, TaskState } from '../../src/api/job-status.js';
+import type { JobId } from '../../src/common/ids.js';
 import {
   ExecutionGraph,
   JOB_TRANSITIONS,
@@ -140,7 +142,9 @@ describe('execution graph transitions', () => {
     // Sizing an attempt that was never deployed keeps its number.
     graph.rescale(graph.jobGraph, false);
     expect(graph.attempt).toBe(1);
-    expect(() => graph.rescale({ ...bigger, jobId: 'f'.repeat(32) }, true)).toThrow(/cannot change the job/);
+    expect(() => graph.rescale({ ...bigger, jobId: 'f'.repeat(32) as JobId }, true)).toThrow(
+      /cannot change the job/,
+    );
   });
 
   it('sums accumulators over subtasks and takes the minimum of watermarks', () => {

@@ -4,7 +4,9 @@
  * deployed execution that vanished is failed over after the grace (not before), a TaskExecutor that stops
  * reporting the job is noticed, and bad reports are counted drops that change nothing.
  */
+
 import { describe, expect, it } from 'vitest';
+import type { JobId } from '../../src/common/ids.js';
 import { ManualClock } from '../../src/ha/clock.js';
 import {
   ExecutionReconciler,
@@ -13,8 +15,8 @@ import {
   MAX_REPORTED_EXECUTIONS,
 } from '../../src/runtime/jobmaster/execution-reconciler.js';
 
-const JOB = '0000000000000000000000000000a0b1';
-const OTHER = '0000000000000000000000000000ffff';
+const JOB = '0000000000000000000000000000a0b1' as JobId;
+const OTHER = '0000000000000000000000000000ffff' as JobId;
 const HEARTBEAT = 1_000;
 
 function setup() {

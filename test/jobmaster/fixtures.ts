@@ -3,8 +3,10 @@
  * keeps its lines (to assert what was logged), a manual clock, and actions that record what the scheduler
  * asked the outside world to do. No NATS.
  */
+
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import type { JobId } from '../../src/common/ids.js';
 import { ManualClock } from '../../src/ha/clock.js';
 import type { JobGraph } from '../../src/jobgraph/job-graph.js';
 import { ExecutionGraph } from '../../src/runtime/jobmaster/execution-graph.js';
@@ -13,8 +15,8 @@ import { createRestartStrategy } from '../../src/runtime/jobmaster/restart-strat
 import { Scheduler, type SchedulerActions } from '../../src/runtime/jobmaster/scheduler.js';
 import type { TaskId } from '../../src/runtime/taskexecutor/protocol.js';
 
-export const JOB = '0000000000000000000000000000a0b1';
-export const OTHER_JOB = '0000000000000000000000000000ffff';
+export const JOB = '0000000000000000000000000000a0b1' as JobId;
+export const OTHER_JOB = '0000000000000000000000000000ffff' as JobId;
 export const HEARTBEAT_MS = 1_000;
 export const CANCEL_TIMEOUT_MS = 3_000;
 export const RESTART_DELAY_MS = 500;

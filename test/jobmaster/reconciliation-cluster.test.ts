@@ -2,17 +2,21 @@
  * Reconciliation on a real cluster (a JobManager and a TaskManager as processes, heartbeat 200 ms): an
  * execution the JobMaster does not know — deployed to the TaskExecutor behind its back, as a deploy whose
  * answer was lost or a task of an old attempt — is reported with the next heartbeat and cancelled on the
- * JobMaster's word, while the job's own task keeps running; a garbage execution report is dropped.
+ * JobMaster's word, while the job's own task keeps running; bad execution reports (garbage, oversized,
+ * naming another job's attempts) are counted drops in the JobMaster's stats that change nothing.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ActorStats, STATS_TYPE } from '../../src/actors/actor.js';
 import { Rpc } from '../../src/actors/rpc.js';
 import { Subjects } from '../../src/actors/subjects.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
+import { MAX_REPORTED_EXECUTIONS } from '../../src/runtime/jobmaster/execution-reconciler.js';
 import { SluiceProcess, sluice } from '../harness/processes.js';
 
 const CLUSTER = `rec${process.pid}`;
+const OTHER_JOB = '0000000000000000000000000000ffff';
 
 describe('reconciliation between a JobMaster and a TaskExecutor', () => {
   let nats: NatsServerHandle;
@@ -66,9 +70,40 @@ describe('reconciliation between a JobMaster and a TaskExecutor', () => {
         from: 'test',
       });
       const subjects = new Subjects(CLUSTER);
-      // Garbage where a TaskExecutor's execution report goes: dropped, counted, the job unharmed.
-      rpc.tell(`${subjects.jobMaster(jobId)}.executions`, 'executions', { executions: 'everything' });
+      // Bad execution reports where a TaskExecutor's go — garbage, oversized, naming another job's
+      // attempts (as FAILED): each a counted drop in the JobMaster's stats, the job unharmed.
+      const jmSubject = subjects.jobMaster(jobId);
+      const own = { jobId, vertexId: 'endless-chain', subtaskIndex: 0, attempt: 0 };
+      const foreign = { ...own, jobId: OTHER_JOB };
+      const bad: unknown[] = [
+        { executions: 'everything' },
+        'garbage',
+        {
+          taskManagerId: 'tm-r',
+          jobId,
+          executions: Array.from({ length: MAX_REPORTED_EXECUTIONS + 1 }, () => ({
+            task: own,
+            state: 'FAILED',
+          })),
+        },
+        { taskManagerId: 'tm-r', jobId, executions: [{ task: foreign, state: 'FAILED' }] },
+        { taskManagerId: 'tm-r', jobId: OTHER_JOB, executions: [{ task: own, state: 'FAILED' }] },
+      ];
+      for (const body of bad) rpc.tell(`${jmSubject}.executions`, 'executions', body);
       await jm.waitForMessage('execution report dropped', 5_000);
+      // Stats are answered at once (not through the mailbox): wait until the mailbox has handled all five.
+      const dropped = async () =>
+        ((await rpc.ask(`${jmSubject}.${STATS_TYPE}`, STATS_TYPE, {})) as ActorStats).dropped.INVALID_MESSAGE;
+      const deadline = Date.now() + 5_000;
+      while ((await dropped()) !== bad.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(await dropped()).toBe(bad.length);
+      const afterBad = JSON.parse(
+        (await sluice(['status', ...common, '--json', jobId])).stdout,
+      ) as JobDetails;
+      expect(afterBad.status).toBe('RUNNING');
+      expect(afterBad.restarts).toBe(0);
+      expect(afterBad.vertices[0]!.subtasks.map((s) => s.state)).toEqual(['RUNNING']);
 
       // Attempt 7 of the job's subtask, unknown to its JobMaster (it runs attempt 0), into the free slot.
       const deployedAt = performance.now();

@@ -3,7 +3,7 @@
  * a JobManager and one TaskManager with one slot run the HA chaos test's exactly-once job (generator →
  * keyBy → keyed running count → exactly-once JetStream sink) at parallelism 1 whatever it was submitted
  * with; a second and a third TaskManager join and the job follows (2, then 3), each within a few seconds
- * of the TaskManager registering; one TaskManager is stopped (SIGTERM) and the job shrinks to 2 instead of
+ * (at most 10 s, measured from the JobManager's log) of the TaskManager registering; one TaskManager is stopped (SIGTERM) and the job shrinks to 2 instead of
  * failing. Then it is cancelled and its output must hold every record exactly once (per key the counts
  * 1..n each once, each counting another event of that key). The times from a TaskManager's registration to
  * the job running at the new parallelism are printed.
@@ -70,11 +70,28 @@ describe('reactive mode', () => {
 
   const status = async (jobId: string): Promise<JobDetails> =>
     JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
-  const startTaskManager = async (): Promise<number> => {
-    const tm = new SluiceProcess(['taskmanager', ...common, '--slots', '1']);
+  /** Starts a TaskManager; resolves with its id once it registered. */
+  const startTaskManager = async (): Promise<string> => {
+    const id = `tm-${tms.length + 1}`;
+    const tm = new SluiceProcess(['taskmanager', ...common, '--slots', '1', '-D', `taskmanager.id=${id}`]);
     tms.push(tm);
     await tm.waitForMessage('registered at ResourceManager');
-    return performance.now();
+    return id;
+  };
+  /**
+   * From the JobManager's log (its own clock): the TaskManager `id` registering → the job rescaled by
+   * reactive mode after it (every new task running).
+   */
+  const usedAfter = async (id: string): Promise<number> => {
+    const registered = await jm.waitForLog((l) => l.msg === 'TaskManager registered' && l.taskManager === id);
+    const rescaled = await jm.waitForLog(
+      (l) =>
+        typeof l.msg === 'string' &&
+        l.msg.startsWith('rescaled: ') &&
+        l.cause === 'reactive' &&
+        Date.parse(String(l.time)) > Date.parse(String(registered.time)),
+    );
+    return Date.parse(String(rescaled.time)) - Date.parse(String(registered.time));
   };
   /** Waits until every vertex runs at `p` with every subtask RUNNING; returns when (performance.now). */
   const runningAt = async (jobId: string, p: number, timeoutMs = 30_000): Promise<number> => {
@@ -129,14 +146,17 @@ describe('reactive mode', () => {
     await runningAt(jobId, 1);
     await nextCheckpoint();
 
-    const joined2 = await startTaskManager();
-    const took2 = (await runningAt(jobId, 2)) - joined2;
+    const took2 = await usedAfter(await startTaskManager());
+    await runningAt(jobId, 2);
     await nextCheckpoint();
-    const joined3 = await startTaskManager();
-    const took3 = (await runningAt(jobId, 3)) - joined3;
+    const took3 = await usedAfter(await startTaskManager());
+    await runningAt(jobId, 3);
     await nextCheckpoint();
+    // Stabilization 500 ms (+ the 1 s cooldown after the previous rescale) + checkpoint + switch: ~1-3 s.
+    expect(took2).toBeLessThan(10_000);
+    expect(took3).toBeLessThan(10_000);
     process.stdout.write(
-      `reactive mode: a joining TaskManager used after ${Math.round(took2)} ms and ${Math.round(took3)} ms (stabilization 500 ms, heartbeat 200 ms)\n`,
+      `reactive mode: a joining TaskManager ran tasks of the job ${took2} ms and ${took3} ms after it registered (stabilization 500 ms, heartbeat 200 ms)\n`,
     );
 
     // One leaves (SIGTERM): the job shrinks to the slots left instead of failing.

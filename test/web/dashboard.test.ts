@@ -3,7 +3,8 @@
  * cluster of real processes: nats-server, `sluice jobmanager -D rest.port=0` and one `sluice taskmanager
  * --slots 2`. A job file is uploaded and run through the submit page, twice: a bounded run seen RUNNING
  * with its graph and then FINISHED with its final record counts, and an unbounded run with live record
- * counts, a savepoint taken from the page (its path shown), and which is cancelled from the page. Screenshots of every step go to
+ * counts, a savepoint taken from the page (its path shown), a rescale to 1 over REST that the page shows
+ * (parallelism, the rescale's row), and which is cancelled from the page. Screenshots of every step go to
  * test-output/dashboard/ (the path is printed).
  */
 import { existsSync } from 'node:fs';
@@ -274,6 +275,32 @@ describe('web dashboard', () => {
     await shot('07-savepoint');
 
     expect((await api(`/jobs/${jobId}`)).vertices[0].metrics['write-records']).toBeGreaterThanOrEqual(seen);
+
+    // Rescaled to 1 over REST: the page shows the new parallelism and the rescale.
+    const requirements = await api(`/jobs/${jobId}/resource-requirements`);
+    const toOne = Object.fromEntries(
+      Object.keys(requirements).map((id) => [id, { parallelism: { lowerBound: 1, upperBound: 1 } }]),
+    );
+    const put = await fetch(`${url}/jobs/${jobId}/resource-requirements`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(toOne),
+    });
+    expect(put.status, await put.clone().text()).toBe(200);
+    const summary = page.getByTestId('rescale-summary');
+    await expect
+      .poll(() => summary.textContent(), { timeout: 15_000 })
+      .toMatch(
+        /^Scheduler mode default · parallelism v0 1 \(max 128\).* · last rescale .*, \d+ ms downtime$/,
+      );
+    const rescaleRow = page.getByRole('table', { name: 'Rescales, newest first' }).getByRole('row').nth(1);
+    expect((await rescaleRow.getByRole('cell').allTextContents()).slice(1, 4)).toEqual([
+      'user',
+      expect.stringMatching(/→ 1/),
+      'COMPLETED',
+    ]);
+    await expect.poll(() => jobState().textContent(), { timeout: 15_000 }).toBe('RUNNING');
+    await shot('07b-rescaled');
 
     await page.getByRole('button', { name: 'Cancel job' }).click();
     // Cancelling takes a moment on a loaded machine: wait for the state with a deadline, not a fixed time.

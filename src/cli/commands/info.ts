@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { JobGraph } from '../../jobgraph/job-graph.js';
+import type { JobId } from '../../jobgraph/job-id.js';
 import { table } from '../format.js';
 import { configFrom, type GlobalOptions, withGlobalOptions } from '../global-options.js';
 
@@ -37,28 +38,51 @@ export function infoCommand(): Command {
     .argument('<job>', 'the job file')
     .argument('[args...]', 'arguments of the job')
     .option('-p, --parallelism <n>', 'default parallelism (parallelism.default)')
-    .option('--json', 'print the JobGraph as JSON')
+    .option('--json', 'print the JobGraph as JSON (with its program: the bundle hash, args, parallelism)')
+    .option(
+      '--upload',
+      "store the bundle in the cluster's artifact store, so that the printed graph can be submitted by any NATS client (docs/protocol.md)",
+    )
     .option('--execution <n>', 'which execute() call of the program (default 1: the first)', '1')
     .passThroughOptions()
     .action(
       async (
         job: string,
         args: string[],
-        options: GlobalOptions & { parallelism?: string; json?: boolean; execution: string },
+        options: GlobalOptions & {
+          parallelism?: string;
+          json?: boolean;
+          upload?: boolean;
+          execution: string;
+        },
       ) => {
         const config = configFrom(options, { 'parallelism.default': options.parallelism });
         const index = Number(options.execution) - 1;
         if (!Number.isInteger(index) || index < 0) throw new Error(`--execution must be a positive integer`);
-        const { bundleJobFile, localBundleFile } = await import('../../execution/job-program.js');
+        const { bundleJobFile, localBundleFile, uploadBundle } = await import(
+          '../../execution/job-program.js'
+        );
         const { planProgram } = await import('../../execution/planner.js');
         const { toJobGraph } = await import('../../jobgraph/chaining.js');
-        const file = await localBundleFile(await bundleJobFile(job));
-        const { graph, jobName } = await planProgram(
-          file,
-          { args, executionIndex: index, entry: job, parallelism: config.parallelismDefault },
-          `info-${Date.now()}`,
-        );
-        const jobGraph = toJobGraph(graph, { jobId: '0'.repeat(32), name: jobName });
+        const bundle = await bundleJobFile(job);
+        const file = await localBundleFile(bundle);
+        const program = { args, executionIndex: index, entry: job, parallelism: config.parallelismDefault };
+        const { graph, jobName } = await planProgram(file, program, `info-${Date.now()}`);
+        if (options.upload) {
+          const { connectNats } = await import('../../nats/connection.js');
+          const nc = await connectNats(config.nats, { name: 'sluice-info', reconnect: false });
+          try {
+            await uploadBundle(nc, config.clusterId, bundle);
+          } finally {
+            await nc.close();
+          }
+        }
+        // A placeholder id: whoever submits the graph picks the job id.
+        const jobGraph = toJobGraph(graph, {
+          jobId: '0'.repeat(32) as JobId,
+          name: jobName,
+          program: { ...program, artifact: { sha256: bundle.sha256, sizeBytes: bundle.sizeBytes } },
+        });
         process.stdout.write(
           options.json ? `${JSON.stringify(jobGraph, null, 2)}\n` : `${jobGraphText(jobGraph)}\n`,
         );

@@ -17,12 +17,13 @@
  */
 
 import { ErrorCode, SluiceError } from '../../common/errors.js';
+import type { ExecutionAttemptId as TaskId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import { ackTimeoutMs, type CheckpointingConfig } from '../../config/checkpointing-config.js';
 import { type Clock, systemClock, type TimerHandle } from '../../ha/clock.js';
-import type { TaskId } from '../taskexecutor/protocol.js';
 import {
   type CheckpointAck,
+  type CheckpointComplete,
   type CheckpointDecline,
   type CheckpointKind,
   type CheckpointMetadata,
@@ -31,11 +32,17 @@ import {
   type RestoreSpec,
   type RetainedCheckpoint,
   type SubtaskStateHandle,
+  type TriggerCheckpoint,
 } from './protocol.js';
+
+/** What the coordinator tells TaskExecutors. */
+export type TaskExecutorCheckpointMessage = ['trigger', TriggerCheckpoint] | ['complete', CheckpointComplete];
+
+import type { JobId } from '../../common/ids.js';
 import type { StateStore } from './state-store.js';
 
 export interface CoordinatorHost {
-  jobId: string;
+  jobId: JobId;
   jobName: string;
   /** The leader epoch (fences the pointer writes); 1 without HA. */
   epoch: number;
@@ -47,7 +54,7 @@ export interface CoordinatorHost {
     | { attempt: number; all: Array<{ task: TaskId; taskManagerId: string; source: boolean }> }
     | undefined;
   /** Tells a TaskExecutor (`tm.<id>.<type>`), with the epoch. */
-  tellTaskExecutor(taskManagerId: string, type: 'trigger' | 'complete', body: unknown): void;
+  tellTaskExecutor(taskManagerId: string, ...message: TaskExecutorCheckpointMessage): void;
   /** Runs in the JobMaster's mailbox. */
   runInMailbox<T>(fn: () => T | Promise<T>): Promise<T>;
   /**

@@ -8,8 +8,7 @@
  *   every subtask), in the `state` object store; the `checkpoints` KV pointer lists the retained ones.
  */
 import { z } from 'zod';
-import { JobIdSchema } from '../dispatcher/protocol.js';
-import { TaskIdSchema } from '../taskexecutor/protocol.js';
+import { JobIdSchema, ExecutionAttemptIdSchema as TaskIdSchema } from '../../common/ids.js';
 import {
   CheckpointIdSchema,
   StateObjectRefSchema,

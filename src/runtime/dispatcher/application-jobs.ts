@@ -8,6 +8,7 @@
  * Refuses: nothing — a graph that is not an application's job is simply not one.
  */
 
+import type { JobId } from '../../common/ids.js';
 import type { StoredJobResult } from '../../ha/job-stores.js';
 import type { JobGraph } from '../../jobgraph/job-graph.js';
 import { applicationJobId } from '../../jobgraph/job-id.js';
@@ -48,7 +49,7 @@ export function detailsFromResult(graph: JobGraph, result: StoredJobResult): Job
   };
 }
 
-export function noCheckpoints(jobId: string): CheckpointsReply {
+export function noCheckpoints(jobId: JobId): CheckpointsReply {
   return {
     jobId,
     intervalMs: 0,

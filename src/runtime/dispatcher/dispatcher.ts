@@ -6,6 +6,7 @@ import { Actor, type ActorContext, LaterReply } from '../../actors/actor.js';
 import type { Subjects } from '../../actors/subjects.js';
 import { isTerminalJobStatus } from '../../api/job-status.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
+import type { JobId } from '../../common/ids.js';
 import { VERSION } from '../../common/version.js';
 import { type CheckpointingConfig, DEFAULT_CHECKPOINTING } from '../../config/checkpointing-config.js';
 import {
@@ -29,18 +30,13 @@ import {
 } from './application-jobs.js';
 import {
   type CheckpointsReply,
+  DispatcherProtocol,
   type JobDetails,
-  JobIdRequest,
   type JobSummary,
-  ListRequest,
   type Overview,
-  OverviewRequest,
   type RescaleReply,
-  RescaleRequestSchema,
   type ResourceRequirementsReply,
   type SavepointReply,
-  SavepointRequest,
-  SubmitRequest,
 } from './protocol.js';
 
 export interface DispatcherOptions {
@@ -93,116 +89,116 @@ export class Dispatcher extends Actor {
       for (const jobId of jobIds) this.#running.get(jobId)?.master.taskManagerLost(taskManagerId, reason);
     });
 
-    this.onAsk('submit', SubmitRequest, ({ jobGraph, client }) =>
-      this.#submit(validateJobGraph(jobGraph), client, true),
-    );
+    this.serve(DispatcherProtocol, {
+      submit: ({ jobGraph, client }) => this.#submit(validateJobGraph(jobGraph), client, true),
 
-    this.onAsk('list', ListRequest, ({ all }) => {
-      const jobs: JobSummary[] = [...this.#running.values()].map(({ master }) => master.summary());
-      if (all) for (const { details } of this.#archive.values()) jobs.push(summaryOf(details));
-      jobs.sort((a, b) => b.startTime - a.startTime);
-      return { jobs };
-    });
+      list: ({ all }) => {
+        const jobs: JobSummary[] = [...this.#running.values()].map(({ master }) => master.summary());
+        if (all) for (const { details } of this.#archive.values()) jobs.push(summaryOf(details));
+        jobs.sort((a, b) => b.startTime - a.startTime);
+        return { jobs };
+      },
 
-    this.onAsk('status', JobIdRequest, ({ jobId }) => {
-      const running = this.#running.get(jobId);
-      if (running) return running.master.details();
-      const archived = this.#archive.get(jobId);
-      if (archived) return archived.details;
-      throw unknownJob(jobId);
-    });
+      status: ({ jobId }) => {
+        const running = this.#running.get(jobId);
+        if (running) return running.master.details();
+        const archived = this.#archive.get(jobId);
+        if (archived) return archived.details;
+        throw unknownJob(jobId);
+      },
 
-    this.onAsk('cancel', JobIdRequest, async ({ jobId }) => {
-      const running = this.#running.get(jobId);
-      if (running) return { jobId, status: await running.master.cancel() };
-      const archived = this.#archive.get(jobId);
-      if (archived) {
-        throw new SluiceError(
-          ErrorCode.IllegalState,
-          `job ${jobId} has already ended (${archived.details.status}); nothing to cancel`,
-        );
-      }
-      throw unknownJob(jobId);
-    });
-
-    this.onAsk('savepoint', SavepointRequest, ({ jobId, dir, stop }): LaterReply<SavepointReply> => {
-      const running = this.#running.get(jobId);
-      if (!running) {
+      cancel: async ({ jobId }) => {
+        const running = this.#running.get(jobId);
+        if (running) return { jobId, status: await running.master.cancel() };
         const archived = this.#archive.get(jobId);
         if (archived) {
           throw new SluiceError(
             ErrorCode.IllegalState,
-            `job ${jobId} has already ended (${archived.details.status})`,
+            `job ${jobId} has already ended (${archived.details.status}); nothing to cancel`,
           );
         }
         throw unknownJob(jobId);
-      }
-      return new LaterReply(
-        running.master.triggerSavepoint(dir, stop).then((m) => ({
+      },
+
+      savepoint: ({ jobId, dir, stop }): LaterReply<SavepointReply> => {
+        const running = this.#running.get(jobId);
+        if (!running) {
+          const archived = this.#archive.get(jobId);
+          if (archived) {
+            throw new SluiceError(
+              ErrorCode.IllegalState,
+              `job ${jobId} has already ended (${archived.details.status})`,
+            );
+          }
+          throw unknownJob(jobId);
+        }
+        return new LaterReply(
+          running.master.triggerSavepoint(dir, stop).then((m) => ({
+            jobId,
+            path: m.target,
+            checkpointId: m.checkpointId,
+            sizeBytes: m.sizeBytes,
+            durationMs: m.durationMs,
+          })),
+        );
+      },
+
+      rescale: (request): LaterReply<RescaleReply> => {
+        const master = this.#runningMaster(request.jobId);
+        const target: Record<string, number> = {};
+        if (request.parallelism !== undefined) {
+          for (const id of Object.keys(master.currentParallelism())) target[id] = request.parallelism;
+        }
+        Object.assign(target, request.vertices ?? {});
+        return new LaterReply(
+          master.rescale({ target, cause: request.cause, reason: request.reason }).then((r) => ({
+            jobId: request.jobId,
+            previous: { ...r.previous },
+            target: { ...r.target },
+            ...(r.downtimeMs === undefined ? {} : { downtimeMs: r.downtimeMs }),
+          })),
+        );
+      },
+
+      'resource-requirements': ({ jobId }): ResourceRequirementsReply => {
+        const master = this.#runningMaster(jobId);
+        return {
           jobId,
-          path: m.target,
-          checkpointId: m.checkpointId,
-          sizeBytes: m.sizeBytes,
-          durationMs: m.durationMs,
-        })),
-      );
-    });
+          parallelism: { ...master.currentParallelism() },
+          maxParallelism: { ...master.maxParallelism() },
+          schedulerMode: this.#options.reactive ? 'reactive' : 'default',
+          rescales: master.rescaleHistory(),
+        };
+      },
 
-    this.onAsk('rescale', RescaleRequestSchema, (request): LaterReply<RescaleReply> => {
-      const master = this.#runningMaster(request.jobId);
-      const target: Record<string, number> = {};
-      if (request.parallelism !== undefined) {
-        for (const id of Object.keys(master.currentParallelism())) target[id] = request.parallelism;
-      }
-      Object.assign(target, request.vertices ?? {});
-      return new LaterReply(
-        master.rescale({ target, cause: request.cause, reason: request.reason }).then((r) => ({
-          jobId: r.jobId,
-          previous: { ...r.previous },
-          target: { ...r.target },
-          ...(r.downtimeMs === undefined ? {} : { downtimeMs: r.downtimeMs }),
-        })),
-      );
-    });
+      autoscaler: ({ jobId }) => {
+        if (!this.#running.has(jobId) && !this.#archive.has(jobId)) throw unknownJob(jobId);
+        return this.#autoscalerStatus(jobId);
+      },
 
-    this.onAsk('resource-requirements', JobIdRequest, ({ jobId }): ResourceRequirementsReply => {
-      const master = this.#runningMaster(jobId);
-      return {
-        jobId,
-        parallelism: { ...master.currentParallelism() },
-        maxParallelism: { ...master.maxParallelism() },
-        schedulerMode: this.#options.reactive ? 'reactive' : 'default',
-        rescales: master.rescaleHistory(),
-      };
-    });
+      checkpoints: ({ jobId }): CheckpointsReply => {
+        const running = this.#running.get(jobId);
+        if (running) return checkpointsOf(jobId, running.master);
+        const archived = this.#archive.get(jobId);
+        if (archived) return archived.checkpoints;
+        throw unknownJob(jobId);
+      },
 
-    this.onAsk('autoscaler', JobIdRequest, ({ jobId }) => {
-      if (!this.#running.has(jobId) && !this.#archive.has(jobId)) throw unknownJob(jobId);
-      return this.#autoscalerStatus(jobId);
-    });
-
-    this.onAsk('checkpoints', JobIdRequest, ({ jobId }): CheckpointsReply => {
-      const running = this.#running.get(jobId);
-      if (running) return checkpointsOf(jobId, running.master);
-      const archived = this.#archive.get(jobId);
-      if (archived) return archived.checkpoints;
-      throw unknownJob(jobId);
-    });
-
-    this.onAsk('overview', OverviewRequest, async (): Promise<Overview> => {
-      const taskManagers = await this.#rm.taskManagers();
-      const jobs: Record<string, number> = {};
-      for (const { master } of this.#running.values()) jobs[master.status] = (jobs[master.status] ?? 0) + 1;
-      for (const { details } of this.#archive.values())
-        jobs[details.status] = (jobs[details.status] ?? 0) + 1;
-      return {
-        jobManagerId: this.#options.jobManagerId,
-        version: VERSION,
-        taskManagers,
-        slotsTotal: taskManagers.reduce((n, tm) => n + tm.slotsTotal, 0),
-        slotsFree: taskManagers.reduce((n, tm) => n + tm.slotsFree, 0),
-        jobs,
-      };
+      overview: async (): Promise<Overview> => {
+        const taskManagers = await this.#rm.taskManagers();
+        const jobs: Record<string, number> = {};
+        for (const { master } of this.#running.values()) jobs[master.status] = (jobs[master.status] ?? 0) + 1;
+        for (const { details } of this.#archive.values())
+          jobs[details.status] = (jobs[details.status] ?? 0) + 1;
+        return {
+          jobManagerId: this.#options.jobManagerId,
+          version: VERSION,
+          taskManagers,
+          slotsTotal: taskManagers.reduce((n, tm) => n + tm.slotsTotal, 0),
+          slotsFree: taskManagers.reduce((n, tm) => n + tm.slotsFree, 0),
+          jobs,
+        };
+      },
     });
   }
 
@@ -467,7 +463,7 @@ export class Dispatcher extends Actor {
   }
 }
 
-function checkpointsOf(jobId: string, master: JobMaster): CheckpointsReply {
+function checkpointsOf(jobId: JobId, master: JobMaster): CheckpointsReply {
   const { intervalMs, counts, history, restored } = master.checkpointStats();
   return { jobId, intervalMs, counts, history, restored: restored ?? null };
 }

@@ -1,11 +1,16 @@
 /**
- * The Dispatcher's gateway: what a client may ask on `sluice.<cluster>.dispatcher.<type>`.
+ * The Dispatcher's protocol: what a client may ask on `sluice.<cluster>.dispatcher.<type>`, declared once
+ * ({@link DispatcherProtocol}) with request and reply schemas. Every ask is client-facing: it takes msgpack
+ * envelopes or JSON (`Content-Type: application/json`); docs/protocol.md is generated from here.
  */
 import { z } from 'zod';
+import { ask, defineProtocol } from '../../actors/protocol.js';
 import { JobStatus, TaskState } from '../../api/job-status.js';
-import { JOB_ID_PATTERN } from '../../jobgraph/job-id.js';
+import { ErrorInfoSchema, JobIdSchema } from '../../common/ids.js';
+import { AutoscalerReply } from '../autoscaler/protocol.js';
 
-export const JobIdSchema = z.string().regex(JOB_ID_PATTERN, 'job ids are 32 lower-case hex characters');
+export type { ErrorInfo } from '../../common/ids.js';
+export { ErrorInfoSchema, JobIdSchema };
 
 export const SubmitRequest = z.object({
   /** Validated further by the Dispatcher (see JobGraphSchema), so the error can name the job. */
@@ -21,16 +26,8 @@ export const OverviewRequest = z.object({}).default({});
 const JobStatusSchema = z.enum(JobStatus);
 const TaskStateSchema = z.enum(TaskState);
 
-export const ErrorInfoSchema = z.object({
-  message: z.string(),
-  stack: z.string().optional(),
-  /** Where it happened, e.g. `Source: Counter (2/4) on tm-host-1234`. */
-  location: z.string().optional(),
-});
-export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
-
 export const JobSummarySchema = z.object({
-  jobId: z.string(),
+  jobId: JobIdSchema,
   name: z.string(),
   status: JobStatusSchema,
   parallelism: z.number(),
@@ -70,7 +67,7 @@ export const JobDetailsSchema = JobSummarySchema.extend({
 export type JobDetails = z.infer<typeof JobDetailsSchema>;
 
 export const ListReply = z.object({ jobs: z.array(JobSummarySchema) });
-export const CancelReply = z.object({ jobId: z.string(), status: JobStatusSchema });
+export const CancelReply = z.object({ jobId: JobIdSchema, status: JobStatusSchema });
 
 export const TaskManagerInfoSchema = z.object({
   id: z.string(),
@@ -94,7 +91,7 @@ export type Overview = z.infer<typeof OverviewReply>;
 
 /** A job status change, published on `events.job.<jobId>`. */
 export const JobEventSchema = z.object({
-  jobId: z.string(),
+  jobId: JobIdSchema,
   name: z.string(),
   status: JobStatusSchema,
   timestamp: z.number(),
@@ -208,3 +205,65 @@ export const ResourceRequirementsReply = z.object({
   rescales: z.array(RescaleRecordSchema),
 });
 export type ResourceRequirementsReply = z.infer<typeof ResourceRequirementsReply>;
+
+export const DispatcherProtocol = defineProtocol({
+  role: 'Dispatcher',
+  subject: 'dispatcher',
+  address: (subjects) => subjects.dispatcher,
+  clientFacing: true,
+  messages: {
+    submit: ask(SubmitRequest, SubmitReply, {
+      description:
+        'Submits a JobGraph (a built-in job, or a program whose bundle is in the artifact store). Idempotent by job id: the same graph again gets the same answer, another graph under a used id JOB_ALREADY_EXISTS.',
+      idempotent: true,
+      json: true,
+    }),
+    list: ask(ListRequest, ListReply, {
+      description: 'Running jobs, newest first; with `all`, also the ended ones the Dispatcher keeps.',
+      idempotent: true,
+      json: true,
+    }),
+    status: ask(JobIdRequest, JobDetailsSchema, {
+      description:
+        "A job's details: status, vertices and subtasks, accumulators, failure cause. Poll it to follow a job to its end (or subscribe to `events.job.<jobId>`, msgpack).",
+      idempotent: true,
+      json: true,
+    }),
+    cancel: ask(JobIdRequest, CancelReply, {
+      description:
+        'Cancels a running job; answers with the status it is in afterwards (CANCELLING or CANCELED).',
+      idempotent: true,
+      json: true,
+    }),
+    savepoint: ask(SavepointRequest, SavepointReply, {
+      description:
+        'Takes a savepoint (with `stop`, the job finishes right after it); answers once it is complete.',
+      json: true,
+    }),
+    checkpoints: ask(JobIdRequest, CheckpointsReply, {
+      description: "A job's checkpoint counts, recent history and what it restored from.",
+      idempotent: true,
+      json: true,
+    }),
+    rescale: ask(RescaleRequestSchema, RescaleReply, {
+      description:
+        'Rescales a running job (`parallelism` for every vertex, `vertices` for single ones); answers once every new task runs.',
+      json: true,
+    }),
+    'resource-requirements': ask(JobIdRequest, ResourceRequirementsReply, {
+      description: "A running job's parallelism per vertex, its bounds, the scheduler mode and its rescales.",
+      idempotent: true,
+      json: true,
+    }),
+    autoscaler: ask(JobIdRequest, AutoscalerReply, {
+      description: "The autoscaler's view of a job: its metrics window and decisions.",
+      idempotent: true,
+      json: true,
+    }),
+    overview: ask(OverviewRequest, OverviewReply, {
+      description: 'The cluster: TaskManagers, slots, jobs by status, the JobManager and its version.',
+      idempotent: true,
+      json: true,
+    }),
+  },
+});

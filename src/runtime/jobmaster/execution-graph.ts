@@ -19,6 +19,7 @@
  */
 import { isTerminalJobStatus, isTerminalTaskState, JobStatus, TaskState } from '../../api/job-status.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
+import type { JobId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import { systemWallClock, type WallClock } from '../../ha/clock.js';
 import type { JobGraph } from '../../jobgraph/job-graph.js';
@@ -98,7 +99,7 @@ export class ExecutionGraph {
     }
   }
 
-  get jobId(): string {
+  get jobId(): JobId {
     return this.#jobGraph.jobId;
   }
 

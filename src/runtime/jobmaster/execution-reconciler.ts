@@ -22,9 +22,13 @@
  */
 import { z } from 'zod';
 import { isTerminalTaskState, TaskState } from '../../api/job-status.js';
+import type { JobId } from '../../common/ids.js';
+import {
+  ErrorInfoSchema,
+  type ExecutionAttemptId as TaskId,
+  ExecutionAttemptIdSchema as TaskIdSchema,
+} from '../../common/ids.js';
 import type { Clock } from '../../ha/clock.js';
-import { ErrorInfoSchema } from '../dispatcher/protocol.js';
-import { type TaskId, TaskIdSchema } from '../taskexecutor/protocol.js';
 
 /** At most this many executions in one report (a TaskManager's slots × chained vertices, with room). */
 export const MAX_REPORTED_EXECUTIONS = 4_096;
@@ -65,7 +69,7 @@ export type ReconcileResult =
   | { accepted: false; reason: string };
 
 export interface ExecutionReconcilerOptions {
-  jobId: string;
+  jobId: JobId;
   clock: Clock;
   /** How long a deployed execution may be absent from the reports before it is failed over. */
   graceMs: number;
@@ -118,7 +122,7 @@ export class ExecutionReconciler {
       const k = key(e.vertexId, e.subtaskIndex, e.attempt);
       if (e.taskManagerId !== tm || !deployed(e.state)) continue;
       const task = {
-        jobId: report.jobId,
+        jobId: this.#options.jobId,
         vertexId: e.vertexId,
         subtaskIndex: e.subtaskIndex,
         attempt: e.attempt,

@@ -10,35 +10,35 @@
  *
  * Rescales go through its {@link RescaleCoordinator} (rescale-coordinator.ts), which this actor hosts; in
  * reactive mode a {@link ReactiveScaler} (reactive-mode.ts) sizes the job to its slots.
+ *
+ * Size (~590 lines): the actor's wiring of five collaborators (execution graph, scheduler, reconciler,
+ * checkpoint coordinator, rescales) plus deployment and the read-only views (summary, details, rescale
+ * history). The next split would move deployment (#schedule / #deployAll) next to task-deployment.ts.
  */
 
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { Actor, type ActorContext } from '../../actors/actor.js';
+import { fencedGateway } from '../../actors/protocol.js';
 import type { Subjects } from '../../actors/subjects.js';
 import { JobStatus, TaskState } from '../../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
+import type { JobId } from '../../common/ids.js';
 import type { CheckpointingConfig } from '../../config/checkpointing-config.js';
 import { type Clock, systemClock } from '../../ha/clock.js';
 import { type JobGraph, requiredSlots } from '../../jobgraph/job-graph.js';
-import { CheckpointCoordinator, type CheckpointStats } from '../checkpoint/checkpoint-coordinator.js';
 import {
-  CheckpointAckSchema,
-  CheckpointDeclineSchema,
-  type CheckpointMetadata,
-  type RestoreSpec,
-} from '../checkpoint/protocol.js';
+  CheckpointCoordinator,
+  type CheckpointStats,
+  type TaskExecutorCheckpointMessage,
+} from '../checkpoint/checkpoint-coordinator.js';
+import type { CheckpointMetadata, RestoreSpec } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import type { JobDetails, JobEvent, JobSummary } from '../dispatcher/protocol.js';
 import type { ResourceManager, SlotAssignment } from '../resourcemanager/resource-manager.js';
-import {
-  type DeployRequest,
-  type TaskId,
-  TaskProgress as TaskProgressSchema,
-  TaskStateUpdate,
-} from '../taskexecutor/protocol.js';
+import { type DeployRequest, TaskExecutorProtocol, type TaskId } from '../taskexecutor/protocol.js';
 import { ExecutionGraph } from './execution-graph.js';
 import { ExecutionReconciler } from './execution-reconciler.js';
+import { JobMasterProtocol } from './protocol.js';
 import { type ReactiveModeOptions, ReactiveScaler, sameParallelism } from './reactive-mode.js';
 import {
   describeRescale,
@@ -158,18 +158,10 @@ export class JobMaster extends Actor implements Rescaler {
         leading: () => this.#leading(),
       },
     });
-    // Every TaskExecutor heartbeat: the executions it holds. Validated by the reconciler (bad ones are
-    // counted drops), so the schema here takes anything.
-    this.onTell('executions', z.unknown(), (body) => this.#scheduler.onExecutionReport(body));
     this.#silenceTimer = setInterval(() => {
       void this.runInMailbox(() => this.#scheduler.checkSilence()).catch(() => undefined);
     }, heartbeatMs);
     this.#silenceTimer.unref?.();
-    this.onTell('task-state', TaskStateUpdate, (update) => {
-      // Under HA, a task of the same job deployed by a former leader reports here too: not ours.
-      if (update.epoch !== this.#options.epoch || !this.#leading()) return;
-      this.#scheduler.onTaskState(update);
-    });
     const cp = options.checkpointing;
     this.#coordinator = cp
       ? new CheckpointCoordinator({
@@ -180,23 +172,33 @@ export class JobMaster extends Actor implements Rescaler {
           store: cp.store,
           config: cp.config,
           runningTasks: () => (this.#leading() ? this.#runningTasks() : undefined),
-          tellTaskExecutor: (tm, type, body) => this.#tellTaskExecutor(tm, type, body),
+          tellTaskExecutor: (tm, ...message) => this.#tellTaskExecutor(tm, ...message),
           runInMailbox: (fn) => this.runInMailbox(fn),
         })
       : undefined;
-    this.onTell('ack', CheckpointAckSchema, (ack) => {
-      if (ack.epoch !== this.#options.epoch || !this.#leading()) return;
-      this.#coordinator?.onAck(ack);
-    });
-    this.onTell('decline', CheckpointDeclineSchema, (decline) => {
-      if (decline.epoch !== this.#options.epoch || !this.#leading()) return;
-      this.#coordinator?.onDecline(decline);
-      if (decline.taskGone) this.#scheduler.onTaskGone(decline.task, decline.taskManagerId);
-    });
-    this.onTell('task-progress', TaskProgressSchema, (progress) => {
-      if (progress.epoch !== this.#options.epoch) return;
-      this.#scheduler.onTaskProgress(progress.task, progress.taskManagerId, progress.accumulators);
-    });
+    // Reports of tasks a former leader deployed (another epoch) are dropped by the fence, before these.
+    this.serve(
+      JobMasterProtocol,
+      {
+        'task-state': (update) => {
+          if (this.#leading()) this.#scheduler.onTaskState(update);
+        },
+        'task-progress': (p) => this.#scheduler.onTaskProgress(p.task, p.taskManagerId, p.accumulators),
+        ack: (ack) => {
+          if (this.#leading()) this.#coordinator?.onAck(ack);
+        },
+        decline: (decline) => {
+          if (!this.#leading()) return;
+          this.#coordinator?.onDecline(decline);
+          if (decline.taskGone) this.#scheduler.onTaskGone(decline.task, decline.taskManagerId);
+        },
+        // Validated by the reconciler: a bad one changes nothing and counts in stats.dropped.
+        executions: (body) => {
+          if (!this.#scheduler.onExecutionReport(body)) this.countDropped(ErrorCode.InvalidMessage);
+        },
+      },
+      { own: options.epoch },
+    );
     this.#rescales = new RescaleCoordinator({
       jobId: graph.jobId,
       log: this.log,
@@ -245,7 +247,7 @@ export class JobMaster extends Actor implements Rescaler {
       : undefined;
   }
 
-  get jobId(): string {
+  get jobId(): JobId {
     return this.#executionGraph.jobId;
   }
 
@@ -468,13 +470,8 @@ export class JobMaster extends Actor implements Rescaler {
           : {}),
       };
       const taskManagerId = e.taskManagerId!;
-      this.ctx.rpc
-        .ask(
-          `${this.#subjects.taskExecutor(taskManagerId)}.deploy`,
-          'deploy',
-          request,
-          this.#options.epoch === undefined ? {} : { epoch: this.#options.epoch },
-        )
+      this.#taskExecutor(taskManagerId)
+        .ask('deploy', request)
         .catch((err: unknown) =>
           this.runInMailbox(() =>
             this.#scheduler.deployFailed(
@@ -551,39 +548,33 @@ export class JobMaster extends Actor implements Rescaler {
     }
   }
 
-  #tellTaskExecutor(taskManagerId: string, type: 'trigger' | 'complete', body: unknown): void {
-    const epoch = this.#options.epoch;
+  /** The gateway to a TaskExecutor: every command carries this JobManager's leader epoch (HA). */
+  #taskExecutor(taskManagerId: string) {
+    return fencedGateway(
+      this.ctx.rpc,
+      this.#subjects,
+      this.#options.epoch,
+      TaskExecutorProtocol,
+      taskManagerId,
+    );
+  }
+
+  #tellTaskExecutor(taskManagerId: string, ...message: TaskExecutorCheckpointMessage): void {
     try {
-      this.ctx.rpc.tell(
-        `${this.#subjects.taskExecutor(taskManagerId)}.${type}`,
-        type,
-        body,
-        epoch === undefined ? {} : { epoch },
-      );
+      if (message[0] === 'trigger') this.#taskExecutor(taskManagerId).tell('trigger', message[1]);
+      else this.#taskExecutor(taskManagerId).tell('complete', message[1]);
     } catch (err) {
-      this.log.warn({ err, taskManagerId, type }, 'could not reach a TaskExecutor');
+      this.log.warn({ err, taskManagerId, type: message[0] }, 'could not reach a TaskExecutor');
     }
   }
 
   #tellCancel(taskManagerId: string): void {
-    const epoch = this.#options.epoch;
-    this.ctx.rpc.tell(
-      `${this.#subjects.taskExecutor(taskManagerId)}.cancel`,
-      'cancel',
-      { jobId: this.jobId },
-      epoch === undefined ? {} : { epoch },
-    );
+    this.#taskExecutor(taskManagerId).tell('cancel', { jobId: this.jobId });
   }
 
   #tellCancelExecutions(taskManagerId: string, tasks: TaskId[]): void {
-    const epoch = this.#options.epoch;
     try {
-      this.ctx.rpc.tell(
-        `${this.#subjects.taskExecutor(taskManagerId)}.cancel-executions`,
-        'cancel-executions',
-        { tasks },
-        epoch === undefined ? {} : { epoch },
-      );
+      this.#taskExecutor(taskManagerId).tell('cancel-executions', { tasks });
     } catch (err) {
       this.log.debug({ err }, 'cancel-executions not sent');
     }

@@ -162,18 +162,22 @@ export class Scheduler {
     if (e) this.graph.setAccumulators(e, accumulators);
   }
 
-  /** A TaskExecutor heartbeat's execution report (not trusted: validated by the reconciler). */
-  onExecutionReport(body: unknown): void {
-    if (!this.#actions.leading() || isTerminalJobStatus(this.status)) return;
+  /**
+   * A TaskExecutor heartbeat's execution report (not trusted: validated by the reconciler). Returns false
+   * when the report was dropped (garbage, oversized, another job's executions): nothing changed.
+   */
+  onExecutionReport(body: unknown): boolean {
+    if (!this.#actions.leading() || isTerminalJobStatus(this.status)) return true;
     const reconciler = this.#options.reconciler;
     const result = reconciler.onReport(body, this.graph.expectedExecutions());
     if (!result.accepted) {
       const dropped = reconciler.dropped;
       const level = dropped === 1 || dropped % 100 === 0 ? 'warn' : 'debug';
       this.#log[level]({ reason: result.reason, dropped }, 'execution report dropped');
-      return;
+      return false;
     }
     this.#reconcile(result.actions);
+    return true;
   }
 
   /** About once a heartbeat: TaskExecutors that stopped reporting lost their executions. */

@@ -56,7 +56,7 @@ export interface ThreadReceiver {
 
 /** The sending end of a connected thread channel, as its output gate sees it. */
 export interface ThreadSenderLink {
-  /** Sends one encoded frame (its bytes are moved to the other thread: do not use them afterwards). */
+  /** Sends one encoded frame (a copy of it is moved to the other thread). */
   send(frame: Uint8Array): void;
   /** The gate is done with the channel (finished, closed, failed). */
   close(): void;
@@ -124,12 +124,9 @@ class PeerLink {
 
   send(id: number, frame: Uint8Array): void {
     if (this.closed) throw this.#goneError();
-    // A frame of its own ArrayBuffer is moved as it is; a view into a larger buffer (the encoder's) is
-    // copied into one first.
-    const own =
-      frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && !isShared(frame.buffer)
-        ? frame
-        : Uint8Array.prototype.slice.call(frame);
+    // Copied into an ArrayBuffer of its own, which is then moved: the frame may be a view into the
+    // encoder's working buffer (even one that fills it exactly), which must never be detached.
+    const own = Uint8Array.prototype.slice.call(frame) as Uint8Array;
     this.#port.postMessage({ t: FRAME, id, data: own } satisfies PortMessage, [own.buffer as ArrayBuffer]);
   }
 
@@ -259,10 +256,6 @@ class PeerLink {
 
 function codeOf(code: string): ErrorCode {
   return isErrorCode(code) ? code : ErrorCode.Internal;
-}
-
-function isShared(buffer: ArrayBufferLike): boolean {
-  return typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer;
 }
 
 /** This thread's end of the thread channels: its peers' ports and its input gates' registrations. */

@@ -1,10 +1,13 @@
 /**
- * The ResourceManager's gateway for TaskExecutors: `sluice.<cluster>.rm.<type>`.
+ * The ResourceManager's protocol for TaskExecutors, `sluice.<cluster>.rm.<type>`, declared once
+ * ({@link ResourceManagerProtocol}). Registration and heartbeat carry the same report (the slot report), so
+ * a heartbeat from an unknown TaskManager re-registers it (e.g. at a new leader's ResourceManager).
  */
 import { z } from 'zod';
-import { SUBJECT_TOKEN } from '../../actors/subjects.js';
+import { ask, defineProtocol, tell } from '../../actors/protocol.js';
+import { TaskManagerIdSchema } from '../../common/ids.js';
 
-export const TaskManagerIdSchema = z.string().regex(SUBJECT_TOKEN, 'ids are 1-64 letters, digits, - or _');
+export { TaskManagerIdSchema };
 
 export const SlotReportSchema = z.array(
   z.object({ index: z.number().int().min(0), jobId: z.string().nullable() }),
@@ -28,4 +31,20 @@ export const RegisterReply = z.object({
 export const UnregisterRequest = z.object({
   taskManagerId: TaskManagerIdSchema,
   reason: z.string().max(1024),
+});
+
+export const ResourceManagerProtocol = defineProtocol({
+  role: 'ResourceManager',
+  subject: 'rm',
+  address: (subjects) => subjects.resourceManager,
+  clientFacing: false,
+  messages: {
+    register: ask(TaskManagerReport, RegisterReply, {
+      description: 'A TaskExecutor registers its slots; answered with the heartbeat interval.',
+    }),
+    heartbeat: tell(TaskManagerReport, {
+      description: "A TaskExecutor's heartbeat with its slot report (re-registers an unknown one).",
+    }),
+    unregister: tell(UnregisterRequest, { description: 'A TaskExecutor leaves (its slots go).' }),
+  },
 });

@@ -9,10 +9,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Actor, type ActorContext } from '../../actors/actor.js';
+import { fencedGateway, gateway } from '../../actors/protocol.js';
 import type { Subjects } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { TaskManagerInfo } from '../dispatcher/protocol.js';
-import { TaskManagerReport, UnregisterRequest } from './protocol.js';
+import { TaskExecutorProtocol } from '../taskexecutor/protocol.js';
+import { ResourceManagerProtocol, type TaskManagerReport } from './protocol.js';
 
 export interface SlotAssignment {
   taskManagerId: string;
@@ -80,14 +82,18 @@ export class ResourceManager extends Actor {
     super(ctx, 'ResourceManager', subjects.resourceManager);
     this.#subjects = subjects;
     this.#options = { now: () => performance.now(), ...options };
-    this.onAsk('register', TaskManagerReport, (report) => {
-      this.#upsert(report, 'registered');
-      return { resourceManagerId: this.#options.id, heartbeatIntervalMs: this.#options.heartbeatIntervalMs };
+    this.serve(ResourceManagerProtocol, {
+      register: (report) => {
+        this.#upsert(report, 'registered');
+        return {
+          resourceManagerId: this.#options.id,
+          heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
+        };
+      },
+      heartbeat: (report) => this.#heartbeat(report),
+      unregister: ({ taskManagerId, reason }) =>
+        this.#remove(taskManagerId, `unregistered: ${reason}`, 'info'),
     });
-    this.onTell('heartbeat', TaskManagerReport, (report) => this.#heartbeat(report));
-    this.onTell('unregister', UnregisterRequest, ({ taskManagerId, reason }) =>
-      this.#remove(taskManagerId, `unregistered: ${reason}`, 'info'),
-    );
   }
 
   override start(): void {
@@ -264,7 +270,7 @@ export class ResourceManager extends Actor {
   shutdownTaskManagers(reason: string): Promise<number> {
     return this.runInMailbox(() => {
       for (const tm of this.#taskManagers.values()) {
-        this.ctx.rpc.tell(`${this.#subjects.taskExecutor(tm.id)}.shutdown`, 'shutdown', { reason });
+        gateway(this.ctx.rpc, this.#subjects, TaskExecutorProtocol, tm.id).tell('shutdown', { reason });
       }
       return this.#taskManagers.size;
     });
@@ -335,11 +341,9 @@ export class ResourceManager extends Actor {
     const epoch = this.#options.epoch;
     if (epoch !== undefined) {
       try {
-        this.ctx.rpc.tell(
-          `${this.#subjects.taskExecutor(report.taskManagerId)}.epoch`,
+        fencedGateway(this.ctx.rpc, this.#subjects, epoch, TaskExecutorProtocol, report.taskManagerId).tell(
           'epoch',
           {},
-          { epoch },
         );
       } catch (err) {
         this.log.warn({ err, taskManager: report.taskManagerId }, 'epoch not sent');

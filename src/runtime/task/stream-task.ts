@@ -614,6 +614,11 @@ export async function runStreamTask(
           // All inputs ended: end of event time.
           if (combined !== undefined) chainInput.emitWatermark(Math.min(combined, MAX_WATERMARK));
         }
+        // The frame is processed and this task is its only reader: let go of its records. A frame's item
+        // array is large and lives in V8's old generation early on; while it holds the records, every
+        // young-generation collection finds them alive and promotes them (measured: receiving thread GC
+        // 826 ms → 146 ms per 1 M records, docs/performance.md).
+        items.length = 0;
         busyMs += performance.now() - frameStarted;
         await backpressure();
       }

@@ -1,20 +1,25 @@
 /**
- * The TaskExecutor's gateway for JobMasters (`sluice.<cluster>.tm.<tmId>.<type>`) and what it reports
- * back to a JobMaster (`sluice.<cluster>.jm.<jobId>.task-state`).
+ * The TaskExecutor's protocol (`sluice.<cluster>.tm.<tmId>.<type>`), declared once
+ * ({@link TaskExecutorProtocol}): commands from the leader's JobMasters and ResourceManager, fenced by the
+ * leader epoch of their envelope (`leader-epoch`: a command of an older leader is refused). Also the
+ * reports a TaskExecutor sends its JobMasters (their declaration is in ../jobmaster/protocol.ts).
  */
 import { z } from 'zod';
+import { ask, defineProtocol, tell } from '../../actors/protocol.js';
 import { TaskState } from '../../api/job-status.js';
+import {
+  ErrorInfoSchema,
+  type ExecutionAttemptId,
+  ExecutionAttemptIdSchema,
+  JobIdSchema,
+} from '../../common/ids.js';
 import { OperatorDescriptorSchema, ProgramSchema } from '../../jobgraph/job-graph.js';
+import { CheckpointCompleteSchema, TriggerCheckpointSchema } from '../checkpoint/protocol.js';
 import { RestoreSpecSchema } from '../checkpoint/state-handles.js';
-import { ErrorInfoSchema, JobIdSchema } from '../dispatcher/protocol.js';
 
-export const TaskIdSchema = z.object({
-  jobId: JobIdSchema,
-  vertexId: z.string(),
-  subtaskIndex: z.number().int().min(0),
-  attempt: z.number().int().min(0),
-});
-export type TaskId = z.infer<typeof TaskIdSchema>;
+/** A task: one execution attempt of one subtask (see ExecutionAttemptIdSchema). */
+export const TaskIdSchema = ExecutionAttemptIdSchema;
+export type TaskId = ExecutionAttemptId;
 
 export const DeployRequest = z.object({
   task: TaskIdSchema,
@@ -75,3 +80,42 @@ export type TaskProgress = z.infer<typeof TaskProgress>;
 export function taskName(task: TaskId, vertexName: string, parallelism: number): string {
   return `${vertexName} (${task.subtaskIndex + 1}/${parallelism})#${task.attempt}`;
 }
+
+export const DeployReply = z.object({ accepted: z.literal(true) });
+
+export const TaskExecutorProtocol = defineProtocol({
+  role: 'TaskExecutor',
+  subject: 'tm.<taskManagerId>',
+  address: (subjects, taskManagerId: string) => subjects.taskExecutor(taskManagerId),
+  clientFacing: false,
+  messages: {
+    deploy: ask(DeployRequest, DeployReply, {
+      description: 'A JobMaster deploys one task into a slot.',
+      fenced: 'leader-epoch',
+    }),
+    cancel: tell(CancelRequest, {
+      description: 'A JobMaster cancels every task of its job here.',
+      fenced: 'leader-epoch',
+    }),
+    'cancel-executions': tell(CancelExecutionsRequest, {
+      description: 'A JobMaster cancels executions reported here that it does not know (reconciliation).',
+      fenced: 'leader-epoch',
+    }),
+    epoch: tell(EpochAnnouncement, {
+      description:
+        "A new leader's ResourceManager announces its epoch (tasks of older epochs are cancelled).",
+      fenced: 'leader-epoch',
+    }),
+    trigger: tell(TriggerCheckpointSchema, {
+      description: 'A JobMaster triggers a checkpoint at a source task (a declined one says why).',
+      fenced: 'leader-epoch',
+    }),
+    complete: tell(CheckpointCompleteSchema, {
+      description: 'A JobMaster says a checkpoint is committed (sinks make its output visible).',
+      fenced: 'leader-epoch',
+    }),
+    shutdown: tell(ShutdownRequest, {
+      description: 'The ResourceManager ends the TaskManager (end of an application or per-job cluster).',
+    }),
+  },
+});

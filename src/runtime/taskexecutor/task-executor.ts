@@ -15,30 +15,24 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import { Actor, type ActorContext } from '../../actors/actor.js';
+import { type Gateway, gateway } from '../../actors/protocol.js';
 import type { Subjects } from '../../actors/subjects.js';
 import { TaskState } from '../../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
 import { EpochFence } from '../../ha/fencing.js';
 import type { TaskMetrics } from '../../metrics/task-metrics.js';
-import {
-  type CheckpointAck,
-  CheckpointCompleteSchema,
-  type CheckpointDecline,
-  TriggerCheckpointSchema,
-} from '../checkpoint/protocol.js';
+import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import type { ErrorInfo } from '../dispatcher/protocol.js';
 import type { ExecutionReport, ReportedExecution } from '../jobmaster/execution-reconciler.js';
-import { RegisterReply, type TaskManagerReport } from '../resourcemanager/protocol.js';
+import { JobMasterProtocol } from '../jobmaster/protocol.js';
+import { ResourceManagerProtocol, type TaskManagerReport } from '../resourcemanager/protocol.js';
 import type { TaskControls } from '../task/stream-task.js';
 import type { TaskContext } from './builtin-tasks.js';
 import type { PlanResolver } from './plan-resolver.js';
 import {
-  CancelExecutionsRequest,
-  CancelRequest,
-  DeployRequest,
-  EpochAnnouncement,
-  ShutdownRequest,
+  type DeployRequest,
+  TaskExecutorProtocol,
   type TaskId,
   type TaskProgress,
   type TaskStateUpdate,
@@ -107,6 +101,7 @@ export class TaskExecutor extends Actor {
    * newer epoch shows up, the tasks deployed under older ones are cancelled (the new leader redeploys).
    * Commands without an epoch (no HA) are not fenced.
    */
+  readonly #resourceManager: Gateway<(typeof ResourceManagerProtocol)['messages']>;
   readonly #fence = new EpochFence({
     onAdvance: (epoch, previous) => {
       const stale = [...this.#tasks.values()].filter((t) => t.epoch !== undefined && t.epoch < epoch);
@@ -123,58 +118,57 @@ export class TaskExecutor extends Actor {
     this.#options = options;
     this.#subjects = subjects;
     this.#slots = Array.from({ length: options.slots }, () => null);
-    this.onAsk('deploy', DeployRequest, (request, { epoch }) => {
-      if (epoch !== undefined) this.#fence.require(epoch);
-      return this.#deploy(request, epoch);
-    });
-    this.onTell('cancel', CancelRequest, ({ jobId }, { epoch }) => {
-      if (epoch !== undefined) this.#fence.require(epoch);
-      this.#cancelJob(jobId, 'cancelled by JobMaster');
-    });
-    // Reconciliation: executions this TaskExecutor reported that their JobMaster does not know.
-    this.onTell('cancel-executions', CancelExecutionsRequest, ({ tasks }, { epoch }) => {
-      if (epoch !== undefined) this.#fence.require(epoch);
-      for (const id of tasks) {
-        const running = this.#tasks.get(epoch === undefined ? taskKey(id) : `${taskKey(id)}@${epoch}`);
-        if (running === undefined) continue;
-        this.log.warn({ task: running.name }, 'cancelling a task its JobMaster does not know');
-        running.controller.abort(new Error('unknown to its JobMaster'));
-      }
-    });
-    // A new leader's ResourceManager announces its epoch when this TaskManager (re-)registers.
-    this.onTell('epoch', EpochAnnouncement, (_body, { epoch }) => {
-      if (epoch !== undefined) this.#fence.check(epoch);
-    });
-    this.onTell('trigger', TriggerCheckpointSchema, (trigger, { epoch }) => {
-      if (epoch !== undefined) this.#fence.require(epoch);
-      const key = epoch === undefined ? taskKey(trigger.task) : `${taskKey(trigger.task)}@${epoch}`;
-      const running = this.#tasks.get(key);
-      const trigger_ = running?.controls.trigger;
-      if (trigger_ === undefined) {
-        this.#sendDecline({
-          task: trigger.task,
-          taskManagerId: this.id,
-          checkpointId: trigger.checkpointId,
-          reason: running ? 'the task is not a running source' : `the task is not running on ${this.id}`,
-          ...(running ? {} : { taskGone: true }),
-          ...(epoch !== undefined ? { epoch } : {}),
-        });
-        return;
-      }
-      trigger_(trigger.checkpointId, trigger.target, trigger.stop);
-    });
-    this.onTell('complete', CheckpointCompleteSchema, ({ jobId, checkpointId }, { epoch }) => {
-      if (epoch !== undefined) this.#fence.require(epoch);
-      for (const task of this.#tasks.values()) {
-        if (task.id.jobId === jobId && (epoch === undefined || task.epoch === epoch)) {
-          task.controls.complete?.(checkpointId);
-        }
-      }
-    });
-    this.onTell('shutdown', ShutdownRequest, ({ reason }) => {
-      this.log.info({ reason }, 'shutdown requested by the ResourceManager');
-      this.#options.onShutdownRequested?.(reason);
-    });
+    this.#resourceManager = gateway(ctx.rpc, subjects, ResourceManagerProtocol);
+    // Every command of a JobMaster or ResourceManager is fenced by its leader epoch (declared in the
+    // protocol; checked by the actor base with this TaskExecutor's EpochFence before a handler runs).
+    this.serve(
+      TaskExecutorProtocol,
+      {
+        deploy: (request, { epoch }) => this.#deploy(request, epoch),
+        cancel: ({ jobId }) => this.#cancelJob(jobId, 'cancelled by JobMaster'),
+        // Reconciliation: executions this TaskExecutor reported that their JobMaster does not know.
+        'cancel-executions': ({ tasks }, { epoch }) => {
+          for (const id of tasks) {
+            const running = this.#tasks.get(epoch === undefined ? taskKey(id) : `${taskKey(id)}@${epoch}`);
+            if (running === undefined) continue;
+            this.log.warn({ task: running.name }, 'cancelling a task its JobMaster does not know');
+            running.controller.abort(new Error('unknown to its JobMaster'));
+          }
+        },
+        // A new leader's ResourceManager announces its epoch when this TaskManager (re-)registers: the fence
+        // advances (cancelling tasks of older epochs); nothing else to do.
+        epoch: () => undefined,
+        trigger: (trigger, { epoch }) => {
+          const key = epoch === undefined ? taskKey(trigger.task) : `${taskKey(trigger.task)}@${epoch}`;
+          const running = this.#tasks.get(key);
+          const trigger_ = running?.controls.trigger;
+          if (trigger_ === undefined) {
+            this.#sendDecline({
+              task: trigger.task,
+              taskManagerId: this.id,
+              checkpointId: trigger.checkpointId,
+              reason: running ? 'the task is not a running source' : `the task is not running on ${this.id}`,
+              ...(running ? {} : { taskGone: true }),
+              ...(epoch !== undefined ? { epoch } : {}),
+            });
+            return;
+          }
+          trigger_(trigger.checkpointId, trigger.target, trigger.stop);
+        },
+        complete: ({ jobId, checkpointId }, { epoch }) => {
+          for (const task of this.#tasks.values()) {
+            if (task.id.jobId === jobId && (epoch === undefined || task.epoch === epoch)) {
+              task.controls.complete?.(checkpointId);
+            }
+          }
+        },
+        shutdown: ({ reason }) => {
+          this.log.info({ reason }, 'shutdown requested by the ResourceManager');
+          this.#options.onShutdownRequested?.(reason);
+        },
+      },
+      { require: (epoch) => this.#fence.require(epoch) },
+    );
   }
 
   get id(): string {
@@ -214,7 +208,7 @@ export class TaskExecutor extends Actor {
     for (const task of running) task.controller.abort(new Error('TaskManager shutting down'));
     await Promise.allSettled(running.map((t) => t.done));
     if (this.#registered) {
-      this.ctx.rpc.tell(`${this.#subjects.resourceManager}.unregister`, 'unregister', {
+      this.#resourceManager.tell('unregister', {
         taskManagerId: this.#options.id,
         reason: 'TaskManager shut down',
       });
@@ -237,9 +231,7 @@ export class TaskExecutor extends Actor {
     let lastLog = 0;
     while (!this.#stopping) {
       try {
-        await this.ctx.rpc.ask(`${this.#subjects.resourceManager}.register`, 'register', this.#report(), {
-          reply: RegisterReply,
-        });
+        await this.#resourceManager.ask('register', this.#report());
         this.#registered = true;
         this.log.info({ slots: this.#slots.length }, 'registered at ResourceManager');
         this.#heartbeat = setInterval(() => this.#sendHeartbeat(), this.#options.heartbeatIntervalMs);
@@ -285,17 +277,13 @@ export class TaskExecutor extends Actor {
         ...(task.epoch !== undefined ? { epoch: task.epoch } : {}),
       };
       try {
-        this.ctx.rpc.tell(
-          `${this.#subjects.jobMaster(task.id.jobId)}.task-progress`,
-          'task-progress',
-          progress,
-        );
+        this.#jobMaster(task.id.jobId).tell('task-progress', progress, { epoch: task.epoch });
       } catch (err) {
         this.log.debug({ err }, 'progress not sent');
       }
     }
     try {
-      this.ctx.rpc.tell(`${this.#subjects.resourceManager}.heartbeat`, 'heartbeat', this.#report());
+      this.#resourceManager.tell('heartbeat', this.#report());
     } catch (err) {
       this.log.warn({ err }, 'heartbeat not sent');
     }
@@ -321,7 +309,7 @@ export class TaskExecutor extends Actor {
     for (const [jobId, executions] of byJob) {
       const report: ExecutionReport = { taskManagerId: this.id, jobId, executions };
       try {
-        this.ctx.rpc.tell(`${this.#subjects.jobMaster(jobId)}.executions`, 'executions', report);
+        this.#jobMaster(jobId).tell('executions', report);
       } catch (err) {
         this.log.debug({ err, job: jobId }, 'execution report not sent');
       }
@@ -469,6 +457,14 @@ export class TaskExecutor extends Actor {
     if (![...this.#tasks.values()].some((t) => t.id.jobId === jobId)) this.#options.plans.release(jobId);
   }
 
+  /**
+   * The gateway to a job's JobMaster. Task reports carry the epoch the task was deployed under in the
+   * envelope (the JobMaster's `own-epoch` fence) and, for senders of earlier builds, in the body.
+   */
+  #jobMaster(jobId: string) {
+    return gateway(this.ctx.rpc, this.#subjects, JobMasterProtocol, jobId);
+  }
+
   #cancelJob(jobId: string, reason: string): void {
     for (const task of this.#tasks.values()) {
       if (task.id.jobId === jobId) task.controller.abort(new Error(reason));
@@ -477,7 +473,7 @@ export class TaskExecutor extends Actor {
 
   #sendAck(ack: CheckpointAck): void {
     try {
-      this.ctx.rpc.tell(`${this.#subjects.jobMaster(ack.task.jobId)}.ack`, 'ack', ack);
+      this.#jobMaster(ack.task.jobId).tell('ack', ack, { epoch: ack.epoch });
     } catch (err) {
       this.log.error({ err, job: ack.task.jobId }, 'could not acknowledge a checkpoint');
     }
@@ -485,7 +481,7 @@ export class TaskExecutor extends Actor {
 
   #sendDecline(decline: CheckpointDecline): void {
     try {
-      this.ctx.rpc.tell(`${this.#subjects.jobMaster(decline.task.jobId)}.decline`, 'decline', decline);
+      this.#jobMaster(decline.task.jobId).tell('decline', decline, { epoch: decline.epoch });
     } catch (err) {
       this.log.error({ err, job: decline.task.jobId }, 'could not decline a checkpoint');
     }
@@ -498,7 +494,7 @@ export class TaskExecutor extends Actor {
   ): void {
     const update: TaskStateUpdate = { task, taskManagerId: this.id, state, ...extra };
     try {
-      this.ctx.rpc.tell(`${this.#subjects.jobMaster(task.jobId)}.task-state`, 'task-state', update);
+      this.#jobMaster(task.jobId).tell('task-state', update, { epoch: update.epoch });
     } catch (err) {
       this.log.error({ err, job: task.jobId }, 'could not report task state');
     }
