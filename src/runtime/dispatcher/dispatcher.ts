@@ -319,6 +319,17 @@ export class Dispatcher extends Actor {
       reactive: this.#options.reactive,
       epoch: ha?.epoch,
       onTerminated: (jm) => void this.runInMailbox(() => this.#archiveJob(jm)).catch(() => undefined),
+      onRescaled: ha
+        ? (rescaled) =>
+            void ha.jobs
+              .put(ha.epoch, rescaled.jobId, { jobGraph: rescaled })
+              .catch((err: unknown) =>
+                this.log.warn(
+                  { job: rescaled.jobId, err: err instanceof Error ? err.message : String(err) },
+                  'could not store the rescaled job graph: a new leader would recover the job at its former parallelism',
+                ),
+              )
+        : undefined,
     });
     this.#running.set(graph.jobId, { master, graphJson });
     this.log.info({ job: graph.jobId, name: graph.name, client }, 'job submitted');

@@ -61,6 +61,11 @@ export interface JobMasterOptions {
   cancelTimeoutMs: number;
   /** Called once, after the job reached a terminal status and the JobMaster stopped. */
   onTerminated: (jobMaster: JobMaster) => void;
+  /**
+   * A rescale ended and left the job at this graph (the new parallelism, or the old one when it failed):
+   * HA stores it, so that a new leader recovers the job at the parallelism it last ran with.
+   */
+  onRescaled?: ((graph: JobGraph) => void) | undefined;
   /** Whether (and when) a failed job restarts. */
   restartStrategy: RestartStrategy;
   /** The leader epoch of the JobManager (HA): carried by every deploy and cancel. Undefined without HA. */
@@ -224,6 +229,7 @@ export class JobMaster extends Actor implements Rescaler {
       publish: (message) => this.#publish(message),
       runInMailbox: (fn) => this.runInMailbox(fn),
       onRescaleEnded: () => {
+        options.onRescaled?.(this.graph);
         this.#reactive?.policy.rescaled();
         this.#reactive?.check();
       },
