@@ -71,7 +71,11 @@ export async function startTaskManager(
   );
   let artifacts: Promise<ArtifactCache> | undefined;
   const artifactCache = () => {
-    artifacts ??= ArtifactStore.open(nc, config.clusterId).then((store) => new ArtifactCache(store));
+    // About 8 s of retries (not 4): right after a partition heals the store's stream may still be
+    // electing its leader, and a task that fails on it restarts the whole job.
+    artifacts ??= ArtifactStore.open(nc, config.clusterId, { retries: 12 }).then(
+      (store) => new ArtifactCache(store),
+    );
     artifacts.catch(() => {
       artifacts = undefined;
     });

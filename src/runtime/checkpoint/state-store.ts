@@ -43,6 +43,14 @@ export interface StateStoreOptions {
 /** msgpack of plain data; Maps come back as objects, as on the data plane. */
 export const stateCodec = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
+/**
+ * Retries of a read (object info, chunks): at least this many, about 8 s of backoff (50 ms doubling to 1 s).
+ * A task restoring right after a partition heals meets "JetStream system temporarily unavailable" while
+ * the object store's stream elects its leader; failing the task on it restarts the whole job (chaos seed
+ * 33: four restarts in a row). Reads are idempotent; writes keep `retries`, a failed checkpoint is cheap.
+ */
+const MIN_READ_RETRIES = 12;
+
 export class StateStore {
   readonly bucket: string;
   readonly #os: ObjectStore;
@@ -50,6 +58,7 @@ export class StateStore {
   readonly #pointers: FencedKvStore<CheckpointPointer>;
   readonly #timeoutMs: number;
   readonly #retries: number;
+  readonly #readRetries: number;
 
   private constructor(
     bucket: string,
@@ -65,6 +74,7 @@ export class StateStore {
     this.#pointers = pointers;
     this.#timeoutMs = timeoutMs;
     this.#retries = retries;
+    this.#readRetries = Math.max(retries, MIN_READ_RETRIES);
   }
 
   static async open(
@@ -211,7 +221,7 @@ export class StateStore {
   async #read(info: ObjectInfo, name: string): Promise<Uint8Array> {
     const what = `reading state object ${name}`;
     const bytes = await readObjectChunks(this.#jsm, this.bucket, info, (get) =>
-      retrying(() => withTimeout(get(), this.#timeoutMs, what), this.#retries, what),
+      retrying(() => withTimeout(get(), this.#timeoutMs, what), this.#readRetries, what),
     );
     if (bytes === null) throw corrupted(name, 'a chunk is missing');
     return bytes;
@@ -221,7 +231,7 @@ export class StateStore {
     const what = `reading the info of state object ${name}`;
     const info = await retrying(
       () => withTimeout(this.#os.info(name), this.#timeoutMs, what),
-      this.#retries,
+      this.#readRetries,
       what,
     );
     return info === null || info.deleted ? null : info;
