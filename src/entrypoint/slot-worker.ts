@@ -17,7 +17,7 @@ import { createLogger } from '../common/log.js';
 import { DefaultPlanResolver } from '../execution/plan-resolver.js';
 import type { TaskCounters } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
-import { ArtifactCache, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
+import { lazyArtifactCache } from '../runtime/artifacts/artifact-store.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
 import { installThreadChannelHub, ThreadChannelHub } from '../runtime/network/thread-channels.js';
 import type { TaskControls } from '../runtime/task/stream-task.js';
@@ -75,19 +75,8 @@ connected.catch((err: unknown) => {
 });
 
 const environment: Promise<TaskRunEnvironment> = connected.then((nc) => {
-  let artifacts: Promise<ArtifactCache> | undefined;
   let stateStore: Promise<StateStore> | undefined;
-  const plans = new DefaultPlanResolver(() => {
-    // About 8 s of retries (not 4): right after a partition heals the store's stream may still be
-    // electing its leader, and a task that fails on it restarts the whole job.
-    artifacts ??= ArtifactStore.open(nc, config.clusterId, { retries: 12 }).then(
-      (store) => new ArtifactCache(store),
-    );
-    artifacts.catch(() => {
-      artifacts = undefined;
-    });
-    return artifacts;
-  });
+  const plans = new DefaultPlanResolver(lazyArtifactCache(nc, config.clusterId));
   // This thread runs no heartbeats: load the API job bundles link against before the first job comes.
   plans.warmUp();
   return {

@@ -16,7 +16,7 @@ import { DefaultPlanResolver, type InMemoryPlans } from '../execution/plan-resol
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { TaskMetrics } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
-import { ArtifactCache, ArtifactStore } from '../runtime/artifacts/artifact-store.js';
+import { lazyArtifactCache } from '../runtime/artifacts/artifact-store.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
 import { SlotWorkerPool } from '../runtime/taskexecutor/slot-workers.js';
 import { TaskExecutor } from '../runtime/taskexecutor/task-executor.js';
@@ -69,18 +69,7 @@ export async function startTaskManager(
   const taskMetrics: TaskMetrics = new TaskMetrics(metrics.registry, (): { total: number; used: number } =>
     taskExecutor.slotUsage(),
   );
-  let artifacts: Promise<ArtifactCache> | undefined;
-  const artifactCache = () => {
-    // About 8 s of retries (not 4): right after a partition heals the store's stream may still be
-    // electing its leader, and a task that fails on it restarts the whole job.
-    artifacts ??= ArtifactStore.open(nc, config.clusterId, { retries: 12 }).then(
-      (store) => new ArtifactCache(store),
-    );
-    artifacts.catch(() => {
-      artifacts = undefined;
-    });
-    return artifacts;
-  };
+  const artifactCache = lazyArtifactCache(nc, config.clusterId);
   let stateStore: Promise<StateStore> | undefined;
   // Plans held in this process's memory (the local environment) cannot cross to a worker thread.
   const isolation = hooks.plans ? 'none' : config.taskmanager.slotIsolation;

@@ -241,3 +241,21 @@ function checkSha(sha256: string): void {
 function corrupted(ref: ArtifactRef): SluiceError {
   return new SluiceError(ErrorCode.InvalidJob, `artifact ${ref.sha256} is corrupted`);
 }
+
+/**
+ * A TaskManager's artifact cache, opened on first use and opened again after a failed open. The open
+ * retries about 8 s (12 retries, not 4): right after a partition heals the store's stream may still be
+ * electing its leader, and a task that fails on it restarts the whole job.
+ */
+export function lazyArtifactCache(nc: NatsConnection, clusterId: string): () => Promise<ArtifactCache> {
+  let artifacts: Promise<ArtifactCache> | undefined;
+  return () => {
+    artifacts ??= ArtifactStore.open(nc, clusterId, { retries: 12 }).then(
+      (store) => new ArtifactCache(store),
+    );
+    artifacts.catch(() => {
+      artifacts = undefined;
+    });
+    return artifacts;
+  };
+}
