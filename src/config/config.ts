@@ -31,6 +31,8 @@ export interface SluiceConfig {
     credsFile?: string;
     tls?: { caFile?: string; certFile?: string; keyFile?: string };
     connectTimeoutMs: number;
+    pingIntervalMs: number;
+    maxPingsOut: number;
   };
   rpc: { askTimeoutMs: number; askRetries: number; maxMessageBytes: number };
   heartbeat: { intervalMs: number; timeoutMs: number };
@@ -293,6 +295,8 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
     nkeySeedFile: str('nats.nkey-seed-file'),
     credsFile: str('nats.creds-file'),
     connectTimeoutMs: num('nats.connect-timeout'),
+    pingIntervalMs: num('nats.ping-interval'),
+    maxPingsOut: num('nats.max-pings-out'),
   });
   if (Object.keys(tls).length > 0) nats.tls = tls;
 

@@ -90,6 +90,19 @@ export const OPTIONS = {
     min: 1,
     description: 'How long to wait for the connection to a NATS server.',
   },
+  'nats.ping-interval': {
+    type: 'duration',
+    default: '1 s',
+    min: 100,
+    description:
+      'How often a Sluice process pings its NATS server; a server that misses `nats.max-pings-out` pongs in a row is left for another one (so a cut-off server is left after 2–3 intervals, not minutes).',
+  },
+  'nats.max-pings-out': {
+    type: 'int',
+    default: 2,
+    min: 1,
+    description: 'How many pings may be unanswered before the connection counts as stale and reconnects.',
+  },
   'rpc.ask.timeout': {
     type: 'duration',
     default: '10 s',

@@ -85,6 +85,9 @@ export async function startJobManager(
       epoch,
       ...(stillLeading === undefined ? {} : { stillLeading }),
       onSlotShortage: (missing) => options.workerPool?.requestSlots(missing),
+      // A rescale (by hand, or by the autoscaler) beyond the free slots waits for the pool to grow.
+      growableSlots: options.workerPool ? () => options.workerPool?.headroomSlots() ?? 0 : undefined,
+      slotRequestTimeoutMs: config.slotRequestTimeoutMs,
     });
     const d = new Dispatcher(ctx, subjects, rm, {
       jobManagerId: id,
@@ -111,19 +114,6 @@ export async function startJobManager(
               const free = tms.reduce((n, tm) => n + tm.slotsFree, 0);
               const headroom = options.workerPool?.headroomSlots() ?? 0;
               return held + free + headroom;
-            },
-            // A rescale needs its slots free: a pool starts TaskManagers for the missing ones first.
-            acquireSlots: async (needed, held) => {
-              const pool = options.workerPool;
-              if (!pool) return;
-              const free = async () => (await rm.taskManagers()).reduce((n, tm) => n + tm.slotsFree, 0);
-              const missing = needed - held - (await free());
-              if (missing <= 0) return;
-              pool.requestSlots(missing);
-              const deadline = Date.now() + config.slotRequestTimeoutMs;
-              while (needed - held > (await free()) && Date.now() < deadline) {
-                await new Promise((r) => setTimeout(r, 200));
-              }
             },
           })
         : undefined,

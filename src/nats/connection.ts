@@ -1,6 +1,11 @@
 /**
  * Opens the NATS connection of a Sluice process from its configuration: servers, user/password, token,
  * NKey seed file or credentials file, TLS. Connection problems become one clear SluiceError.
+ *
+ * Liveness: a server cut off the network does not close the socket, it goes silent. The client pings it every
+ * `nats.ping-interval` and leaves it after `nats.max-pings-out` unanswered pings; it then dials the server of
+ * its pool it tried longest ago (`pickServerToDial`), never straight back the one it just left — the NATS
+ * client's own rotation would retry that one first and wait the whole connect timeout on it.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -10,6 +15,7 @@ import {
   credsAuthenticator,
   type NatsConnection,
   nkeyAuthenticator,
+  type Server,
 } from '@nats-io/transport-node';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -45,7 +51,10 @@ export function natsConnectionOptions(
     reconnect: options.reconnect ?? true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
-    pingInterval: 10_000,
+    // A server cut off the network is silent, not closed: only missed pongs reveal it (nats.ping-interval).
+    pingInterval: nats.pingIntervalMs,
+    maxPingOut: nats.maxPingsOut,
+    reconnectToServer: pickServerToDial,
   };
   if (nats.user !== undefined) opts.user = nats.user;
   if (nats.password !== undefined) opts.pass = nats.password;
@@ -59,6 +68,19 @@ export function natsConnectionOptions(
     };
   }
   return opts;
+}
+
+/**
+ * Which server of the pool to dial next: the one whose last connection attempt is the oldest (never tried
+ * first; ties keep the pool's order, which the client randomises). After a stale connection that is another
+ * server, not the silent one just left.
+ */
+export function pickServerToDial(pool: ReadonlyArray<Server>): Server | null {
+  let best: Server | null = null;
+  for (const server of pool) {
+    if (best === null || server.lastConnect < best.lastConnect) best = server;
+  }
+  return best;
 }
 
 export async function connectNats(

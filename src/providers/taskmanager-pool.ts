@@ -144,7 +144,10 @@ export class TaskManagerPool implements WorkerPool {
   }
 
   headroomSlots(): number {
-    return this.#cluster ? Math.max(0, this.#o.max - this.#members.size) * this.#o.slotsPerTaskManager : 0;
+    if (!this.#cluster) return 0;
+    // Those it may still start, and those starting (not registered yet, so not among the cluster's slots).
+    const registered = [...this.#members.values()].filter((m) => m.registered).length;
+    return Math.max(0, this.#o.max - registered) * this.#o.slotsPerTaskManager;
   }
 
   #spawn(): void {

@@ -43,7 +43,12 @@ describe('defaults', () => {
     expect(config).toEqual({
       clusterId: 'default',
       runDir: join(homedir(), '.sluice', 'clusters'),
-      nats: { servers: ['nats://127.0.0.1:4222'], connectTimeoutMs: 5_000 },
+      nats: {
+        servers: ['nats://127.0.0.1:4222'],
+        connectTimeoutMs: 5_000,
+        pingIntervalMs: 1_000,
+        maxPingsOut: 2,
+      },
       rpc: { askTimeoutMs: 10_000, askRetries: 3, maxMessageBytes: 512 * 1024 },
       heartbeat: { intervalMs: 1_000, timeoutMs: 5_000 },
       slotRequestTimeoutMs: 60_000,

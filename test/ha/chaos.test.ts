@@ -24,7 +24,10 @@
  * namespaces cannot be created the run says so, uses loopback and leaves the partitions out (nothing else).
  * In the long run a CPU-contention phase (`stress-ng --cpu 2`) covers the middle third of the events.
  * Every event is timed and printed; liveness: after every fault new output must be committed within
- * `SLUICE_CHAOS_LIVENESS_MS` (default 15 s) of the fault, else the run fails naming the fault. Then the job is cancelled and the output stream is read: per key the
+ * `SLUICE_CHAOS_LIVENESS_MS` (default 15 s) of the fault — within `SLUICE_CHAOS_NATS_LIVENESS_MS` (default 25 s)
+ * of a NATS node's kill or partition, which nats-server's own Raft timers bound (a stream whose leader went
+ * silent elects a new one after 4–9 s, and a heal in mid-election can cost a second round) —, else the run
+ * fails naming the fault. Then the job is cancelled and the output stream is read: per key the
  * counts 1..n, each exactly once, each with the event it counts. Leadership intervals (from the JobManagers'
  * `granted leadership` / `leadership revoked` lines, a SIGKILL or a SIGSTOP ending one) must not overlap, epochs
  * must increase, and every JobMaster write or deployment (`checkpoint N completed`, `job RUNNING`) must lie
@@ -80,6 +83,14 @@ const PARTITIONS = envInt('SLUICE_CHAOS_PARTITIONS', LONG ? 6 : 1);
 const LOAD = (process.env.SLUICE_CHAOS_LOAD ?? (LONG ? '1' : '0')) === '1';
 /** After every fault, new output must be committed within this long of it. */
 const LIVENESS_MS = envInt('SLUICE_CHAOS_LIVENESS_MS', 15_000);
+/**
+ * The same after a NATS node is killed or cut off: until the streams it led (the leader bucket, the state store,
+ * the output) have elected new leaders, no JobManager can be granted leadership and no checkpoint can complete.
+ * nats-server 2.9 starts such an election after 4–9 s without the leader's heartbeat (not configurable), and a
+ * partition that heals mid-election may need a second round: 20.3 s was measured once (see
+ * docs/high-availability.md).
+ */
+const NATS_LIVENESS_MS = envInt('SLUICE_CHAOS_NATS_LIVENESS_MS', 25_000);
 /** How long a partition lasts: above the heartbeat timeout (1.5 s) and the lease (3 s). */
 const PARTITION_MIN_MS = 4_000;
 const PARTITION_MAX_MS = 6_000;
@@ -573,7 +584,7 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
       const loadFrom = Math.floor(schedule.length / 3);
       const loadUntil = Math.floor((2 * schedule.length) / 3);
       const samples: Sample[] = [];
-      /** Faults after which new output took longer than LIVENESS_MS. */
+      /** Faults after which new output took longer than their bound (LIVENESS_MS, NATS_LIVENESS_MS). */
       const slow: string[] = [];
       let pauses = 0;
       for (const [n, kind] of schedule.entries()) {
@@ -599,8 +610,11 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
         }
         sample.load = loadOn;
         samples.push(sample);
-        if (sample.outputMs > LIVENESS_MS)
-          slow.push(`${name}: ${sample.what}: new output after ${(sample.outputMs / 1000).toFixed(2)} s`);
+        const bound = kind === 'nats' || kind === 'partition-nats' ? NATS_LIVENESS_MS : LIVENESS_MS;
+        if (sample.outputMs > bound)
+          slow.push(
+            `${name}: ${sample.what}: new output after ${(sample.outputMs / 1000).toFixed(2)} s (bound ${bound / 1000} s)`,
+          );
         await checkRetained(`after event ${n + 1} (${kind})`);
         const f = (ms: number | undefined) => (ms === undefined ? '' : `${(ms / 1000).toFixed(2)} s`);
         console.log(
@@ -682,9 +696,7 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
             `  WARNING: restores run by a JobMaster after its leadership ended: ${stale.join('; ')}`,
           );
       }
-      expect(slow, `faults after which no new output was committed within ${LIVENESS_MS / 1000} s`).toEqual(
-        [],
-      );
+      expect(slow, 'faults after which no new output was committed within their liveness bound').toEqual([]);
     },
     180_000 + (KILLS + PAUSES) * 60_000 + (NATS_KILLS + PARTITIONS) * 120_000,
   );

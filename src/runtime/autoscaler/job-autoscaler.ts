@@ -51,8 +51,6 @@ export interface JobAutoscalerOptions {
   view: () => AutoscaledJobView;
   /** Slots the cluster can offer this job at most (undefined: unknown, no bound). */
   slotCapacity?: () => Promise<number | undefined>;
-  /** Before a rescale: get `needed` slots free for the job (a TaskManager pool grows), within a deadline. */
-  acquireSlots?: (needed: number) => Promise<void>;
   log: Logger;
   clock: Clock;
   wallClock: WallClock;
@@ -178,8 +176,7 @@ export class JobAutoscaler {
     this.#count(record);
     this.#rescaling = true;
     try {
-      // Slot sharing: the job needs as many slots as its widest vertex.
-      await this.#o.acquireSlots?.(Math.max(...Object.values(decision.target)));
+      // Beyond the free slots, the rescale waits for a TaskManager pool to grow (the ResourceManager).
       const result = await this.#o.rescaler.rescale({
         target: decision.target,
         cause: RescaleCause.Autoscaler,

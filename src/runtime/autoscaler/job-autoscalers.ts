@@ -15,12 +15,6 @@ export interface JobAutoscalersOptions {
   config: AutoscalerConfig;
   /** Slots the cluster can offer a job holding `held` slots (free ones, its own, and what a pool can add). */
   slotCapacity?: (held: number) => Promise<number | undefined>;
-  /**
-   * Before a rescale to `needed` slots by a job holding `held`: make them free if the cluster can (a
-   * TaskManager pool starts TaskManagers) and wait for them, within a deadline. A rescale is refused when
-   * its slots are not free, so more TaskManagers must come first.
-   */
-  acquireSlots?: (needed: number, held: number) => Promise<void>;
   clock?: Clock;
   wallClock?: WallClock;
 }
@@ -68,14 +62,6 @@ export class JobAutoscalers {
             slotCapacity: () => {
               const held = Math.max(1, ...Object.values(job.rescaler.currentParallelism()));
               return this.#o.slotCapacity!(held);
-            },
-          }
-        : {}),
-      ...(this.#o.acquireSlots
-        ? {
-            acquireSlots: (needed: number) => {
-              const held = Math.max(1, ...Object.values(job.rescaler.currentParallelism()));
-              return this.#o.acquireSlots!(needed, held);
             },
           }
         : {}),

@@ -15,11 +15,16 @@ import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { TaskManagerInfo } from '../dispatcher/protocol.js';
 import { TaskExecutorProtocol } from '../taskexecutor/protocol.js';
 import { ResourceManagerProtocol, type TaskManagerReport } from './protocol.js';
+import {
+  allocateSlots,
+  freeSlots,
+  heldSlots,
+  reserveUpTo,
+  type SlotAssignment,
+  totalSlots,
+} from './slot-table.js';
 
-export interface SlotAssignment {
-  taskManagerId: string;
-  slotIndex: number;
-}
+export type { SlotAssignment };
 
 export interface ResourceManagerOptions {
   id: string;
@@ -43,6 +48,13 @@ export interface ResourceManagerOptions {
    * starts TaskManagers for them; see worker-pool.ts).
    */
   onSlotShortage?: ((missing: number) => void) | undefined;
+  /**
+   * Slots a TaskManager pool can still add to the registered ones (those it is starting included): a
+   * rescale short of slots that the pool can cover waits for them instead of being refused.
+   */
+  growableSlots?: (() => number) | undefined;
+  /** How long such a rescale waits for the pool's TaskManagers (`slot.request.timeout`; default 60 s). */
+  slotRequestTimeoutMs?: number | undefined;
 }
 
 export type TaskManagerLostListener = (taskManagerId: string, jobIds: string[], reason: string) => void;
@@ -65,8 +77,12 @@ interface PendingRequest {
   resolve: (slots: SlotAssignment[]) => void;
   reject: (err: SluiceError) => void;
   timer: NodeJS.Timeout;
-  /** Frees the job's slots that the allocation does not use (a rescale to fewer slots). */
-  replace: boolean;
+  /**
+   * `allocate`: slots for the job's tasks; `replace`: the same, freeing the job's slots that the allocation
+   * does not use (a rescale to fewer slots); `reserve`: a rescale's slots taken for the job before anything
+   * stops (resolves with no assignments).
+   */
+  kind: 'allocate' | 'replace' | 'reserve';
 }
 
 export class ResourceManager extends Actor {
@@ -143,29 +159,56 @@ export class ResourceManager extends Actor {
 
   /**
    * Rescaling: makes sure `count` slots can be had by the job without waiting, by taking free slots for it
-   * now (it keeps the ones it holds). Refuses with NO_RESOURCE_AVAILABLE, changing nothing, when the free
-   * slots and the job's own are fewer than `count`.
+   * now (it keeps the ones it holds). When the free slots and the job's own are fewer than `count`:
+   * - a TaskManager pool that can add the missing slots is asked for them, and the reservation waits for
+   *   them, at most `slotRequestTimeoutMs`; then NO_RESOURCE_AVAILABLE names the slots still missing;
+   * - otherwise it is refused at once with NO_RESOURCE_AVAILABLE, changing nothing.
+   * A reservation that waits is withdrawn by {@link releaseSlots} (the job failed or was cancelled).
    */
   reserveSlots(jobId: string, count: number): Promise<void> {
-    return this.runInMailbox(() => {
-      const held = this.#held(jobId);
-      if (held >= count) return;
-      const available = this.#available(jobId);
-      if (available < count) {
-        throw new SluiceError(
-          ErrorCode.NoResourceAvailable,
-          `job ${jobId} needs ${count} slots and could have ${available} (${this.#freeSlots()} free of ${this.#totalSlots()} in ${this.#taskManagers.size} TaskManagers)`,
-        );
-      }
-      let missing = count - held;
-      for (const tm of this.#taskManagers.values()) {
-        for (let i = 0; i < tm.slots.length && missing > 0; i++) {
-          if (tm.slots[i] === null) {
-            tm.slots[i] = jobId;
-            missing--;
-          }
+    return new Promise<void>((resolve, reject) => {
+      this.runInMailbox(() => {
+        if (this.#tryReserve(jobId, count)) {
+          resolve();
+          return;
         }
-      }
+        const available = this.#available(jobId);
+        const missing = count - available;
+        const growable = this.#options.growableSlots?.();
+        const where = `${this.#freeSlots()} free of ${this.#totalSlots()} in ${this.#taskManagers.size} TaskManagers`;
+        if (growable === undefined || growable < missing) {
+          const pool =
+            growable === undefined ? '' : `; the TaskManager pool can add ${growable} more (at its maximum)`;
+          reject(
+            new SluiceError(
+              ErrorCode.NoResourceAvailable,
+              `job ${jobId} needs ${count} slots and could have ${available} (${where})${pool}`,
+            ),
+          );
+          return;
+        }
+        const timeoutMs = this.#options.slotRequestTimeoutMs ?? 60_000;
+        this.log.info(
+          { job: jobId, needed: count, missing, timeoutMs },
+          `rescale waits for the TaskManager pool: ${missing} more slots (at most ${timeoutMs} ms, slot.request.timeout)`,
+        );
+        this.#options.onSlotShortage?.(missing);
+        const timer = setTimeout(() => {
+          void this.runInMailbox(() => {
+            const index = this.#pending.findIndex((p) => p.timer === timer);
+            if (index < 0) return;
+            this.#pending.splice(index, 1);
+            const still = count - this.#available(jobId);
+            reject(
+              new SluiceError(
+                ErrorCode.NoResourceAvailable,
+                `job ${jobId} needs ${count} slots: ${still} still missing after waiting ${timeoutMs} ms (slot.request.timeout) for the TaskManager pool to start TaskManagers (${this.#freeSlots()} free of ${this.#totalSlots()} in ${this.#taskManagers.size} TaskManagers)`,
+              ),
+            );
+          });
+        }, timeoutMs);
+        this.#pending.push({ jobId, count, resolve: () => resolve(), reject, timer, kind: 'reserve' });
+      }).catch(reject);
     });
   }
 
@@ -198,7 +241,7 @@ export class ResourceManager extends Actor {
     timeoutMs: number,
     onWait?: SlotWaitListener,
   ): Promise<SlotAssignment[]> {
-    return this.requestSlots(jobId, count, timeoutMs, onWait, true);
+    return this.requestSlots(jobId, count, timeoutMs, onWait, 'replace');
   }
 
   /**
@@ -210,12 +253,12 @@ export class ResourceManager extends Actor {
     count: number,
     timeoutMs: number,
     onWait?: SlotWaitListener,
-    replace = false,
+    kind: 'allocate' | 'replace' = 'allocate',
   ): Promise<SlotAssignment[]> {
     // The mailbox item only records the request; the promise settles later, so the mailbox never waits.
     return new Promise<SlotAssignment[]>((resolve, reject) => {
       this.runInMailbox(() => {
-        const slots = this.#tryAllocate(jobId, count, replace);
+        const slots = this.#tryAllocate(jobId, count, kind === 'replace');
         if (slots) {
           resolve(slots);
           return;
@@ -238,7 +281,7 @@ export class ResourceManager extends Actor {
             );
           });
         }, timeoutMs);
-        this.#pending.push({ jobId, count, resolve, reject, timer, replace });
+        this.#pending.push({ jobId, count, resolve, reject, timer, kind });
       }).catch(reject);
     });
   }
@@ -276,9 +319,14 @@ export class ResourceManager extends Actor {
     });
   }
 
-  /** Slots wanted by requests that wait (a TaskManager pool keeps its idle TaskManagers while any wait). */
+  /**
+   * Slots wanted by requests that wait (a TaskManager pool keeps its idle TaskManagers while any wait); a
+   * rescale's reservation wants those beyond the job's own.
+   */
   pendingSlots(): Promise<number> {
-    return this.runInMailbox(() => this.#pending.reduce((n, p) => n + p.count, 0));
+    return this.runInMailbox(() =>
+      this.#pending.reduce((n, p) => n + (p.kind === 'reserve' ? p.count - this.#held(p.jobId) : p.count), 0),
+    );
   }
 
   /** Registered TaskManagers right now. */
@@ -388,7 +436,12 @@ export class ResourceManager extends Actor {
   #servePending(): void {
     const still: PendingRequest[] = [];
     for (const request of this.#pending) {
-      const slots = this.#tryAllocate(request.jobId, request.count, request.replace);
+      const slots =
+        request.kind === 'reserve'
+          ? this.#tryReserve(request.jobId, request.count)
+            ? []
+            : undefined
+          : this.#tryAllocate(request.jobId, request.count, request.kind === 'replace');
       if (slots) {
         clearTimeout(request.timer);
         request.resolve(slots);
@@ -400,48 +453,17 @@ export class ResourceManager extends Actor {
   }
 
   #tryAllocate(jobId: string, count: number, replace = false): SlotAssignment[] | undefined {
-    // A job asking for slots holds none (a restart releases them first), so slots a TaskManager reports
-    // as held by this very job are leftovers of its run under a former leader (HA recovery): usable.
-    const free = new Map<TaskManagerRecord, number[]>();
-    let available = 0;
-    for (const tm of this.#taskManagers.values()) {
-      const indexes = tm.slots.flatMap((holder, index) =>
-        holder === null || holder === jobId ? [index] : [],
-      );
-      available += indexes.length;
-      free.set(tm, indexes);
-    }
-    if (available < count) return undefined;
-    const assignments: SlotAssignment[] = [];
-    for (let i = 0; i < count; i++) {
-      // Spread out: take from the TaskManager with the most free slots (ties: lowest id, stable).
-      let best: TaskManagerRecord | undefined;
-      for (const [tm, indexes] of free) {
-        const bestFree = best ? free.get(best)!.length : 0;
-        if (
-          indexes.length > bestFree ||
-          (indexes.length === bestFree && best && indexes.length > 0 && tm.id < best.id)
-        ) {
-          best = tm;
-        }
-      }
-      const slotIndex = free.get(best!)!.shift()!;
-      best!.slots[slotIndex] = jobId;
-      assignments.push({ taskManagerId: best!.id, slotIndex });
-    }
-    if (replace) {
-      // The job's slots the new assignment does not use are free again.
-      for (const [tm, indexes] of free)
-        for (const i of indexes) if (tm.slots[i] === jobId) tm.slots[i] = null;
-      this.#slotsChanged();
-    }
+    const assignments = allocateSlots(this.#taskManagers.values(), jobId, count, replace);
+    if (assignments && replace) this.#slotsChanged();
     return assignments;
   }
 
+  #tryReserve(jobId: string, count: number): boolean {
+    return reserveUpTo([...this.#taskManagers.values()], jobId, count);
+  }
+
   #held(jobId: string): number {
-    let n = 0;
-    for (const tm of this.#taskManagers.values()) n += tm.slots.filter((s) => s === jobId).length;
-    return n;
+    return heldSlots(this.#taskManagers.values(), jobId);
   }
 
   #available(jobId: string): number {
@@ -463,14 +485,10 @@ export class ResourceManager extends Actor {
   }
 
   #freeSlots(): number {
-    let n = 0;
-    for (const tm of this.#taskManagers.values()) n += tm.slots.filter((s) => s === null).length;
-    return n;
+    return freeSlots(this.#taskManagers.values());
   }
 
   #totalSlots(): number {
-    let n = 0;
-    for (const tm of this.#taskManagers.values()) n += tm.slots.length;
-    return n;
+    return totalSlots(this.#taskManagers.values());
   }
 }

@@ -25,6 +25,9 @@ export interface WorkerPool {
   deactivate(): void;
   /** `missing` more slots are wanted now than the registered TaskManagers have free. */
   requestSlots(missing: number): void;
-  /** Slots the pool can still add (0 at its maximum). */
+  /**
+   * Slots the pool can still add to the registered TaskManagers': those of TaskManagers it may start and of
+   * those it is starting (0 when all it may have are registered).
+   */
   headroomSlots(): number;
 }
