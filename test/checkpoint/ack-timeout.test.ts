@@ -3,7 +3,8 @@
  * a real state store on a real nats-server for the commits. A checkpoint whose ack (or trigger) was lost is
  * aborted once no ack has come for the ack timeout — `max(2 × interval, 10 s)` by default, not the 10-minute
  * checkpoint timeout — and the next one is triggered at once and completes. A slow checkpoint whose acks
- * keep coming is not aborted.
+ * keep coming is not aborted. A commit that lands after the job ended here (suspended: the leadership was
+ * lost while the pointer write was under way) stays in the pointer but is announced to no task.
  */
 
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -42,12 +43,12 @@ const JOB = '00000000000000000000000000000a11' as JobId;
 const source: TaskId = { jobId: JOB, vertexId: 'src', subtaskIndex: 0, attempt: 0 };
 const sink: TaskId = { jobId: JOB, vertexId: 'sink', subtaskIndex: 0, attempt: 0 };
 
-function setup(config: Partial<CheckpointingConfig>) {
+function setup(config: Partial<CheckpointingConfig>, jobId: JobId = JOB) {
   const clock = new ManualClock(0);
   const triggers: number[] = [];
   const completes: number[] = [];
   const coordinator = new CheckpointCoordinator({
-    jobId: JOB,
+    jobId,
     jobName: 'ack-timeout',
     epoch: 1,
     log: silentLogger(),
@@ -145,6 +146,38 @@ describe('the checkpoint ack timeout', () => {
     expect(status(1)?.status).toBe('IN_PROGRESS');
     coordinator.onAck(ack(sink, 1));
     await until(() => status(1)?.status === 'COMPLETED', 'checkpoint 1 to complete');
+    coordinator.shutdown('test over');
+  });
+});
+
+describe('a commit under way when the job ends here', () => {
+  it('lands in the pointer but is announced to no task (the next restore starts from it)', async () => {
+    const job = '00000000000000000000000000000a12' as JobId;
+    const { clock, coordinator, triggers, completes, ack, status } = setup({ intervalMs: 1_000 }, job);
+    const at = (task: TaskId): TaskId => ({ ...task, jobId: job });
+    coordinator.startPeriodic();
+    await clock.advance(1_000);
+    expect(triggers).toEqual([1]);
+    coordinator.onAck(ack(at(source), 1));
+    coordinator.onAck(ack(at(sink), 1)); // every ack: the commit starts (metadata, then the pointer)
+    coordinator.shutdown('job SUSPENDED'); // the leadership is lost while the pointer write is under way
+    await coordinator.settle();
+    expect(status(1)?.status).toBe('COMPLETED');
+    expect(completes).toEqual([]);
+    expect((await store.retained(job)).map((c) => c.checkpointId)).toEqual([1]);
+  });
+
+  it('is announced when the job still runs (the control case)', async () => {
+    const job = '00000000000000000000000000000a13' as JobId;
+    const { clock, coordinator, completes, ack, status } = setup({ intervalMs: 1_000 }, job);
+    const at = (task: TaskId): TaskId => ({ ...task, jobId: job });
+    coordinator.startPeriodic();
+    await clock.advance(1_000);
+    coordinator.onAck(ack(at(source), 1));
+    coordinator.onAck(ack(at(sink), 1));
+    await coordinator.settle();
+    expect(status(1)?.status).toBe('COMPLETED');
+    expect(completes).toEqual([1]);
     coordinator.shutdown('test over');
   });
 });

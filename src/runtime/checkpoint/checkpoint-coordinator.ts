@@ -495,11 +495,22 @@ export class CheckpointCoordinator {
       });
       return;
     }
-    await this.#host.runInMailbox(() => {
+    const landedAfterEnd = await this.#host.runInMailbox(() => {
       this.#pending.delete(p.id);
       this.#lastEnded = this.#clock.now();
       p.stats.status = 'COMPLETED';
       p.stats.durationMs = durationMs;
+      if (this.#stopped) {
+        // The job ended here (suspended: the leadership was lost) while this commit was under way, and it
+        // landed: the checkpoint is in the pointer and whoever restores the job next starts from it. This
+        // JobMaster no longer acts: it tells no task and announces nothing.
+        log.info(
+          { checkpointId: p.id, kind: p.kind, durationMs, target: p.target },
+          `${p.kind} ${p.id} committed after the job ended here: the next restore starts from it`,
+        );
+        p.resolve?.(metadata);
+        return true;
+      }
       if (p.kind === 'checkpoint' && (this.#latestCompleted?.checkpointId ?? 0) < p.id) {
         this.#latestCompleted = { checkpointId: p.id, handles };
       }
@@ -518,7 +529,9 @@ export class CheckpointCoordinator {
         `${p.kind} ${p.id} completed`,
       );
       p.resolve?.(metadata);
+      return false;
     });
+    if (landedAfterEnd) return;
     for (const c of dropped) await this.#deleteCheckpoint(c);
   }
 
