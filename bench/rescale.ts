@@ -19,7 +19,10 @@
  * at least 90 % of that size has completed. Nearest-rank percentiles (with 20 samples p99 is the maximum).
  *
  * Options: --rescales N (default 20), --rate N (default 1 000), --keys N, --value-bytes N, --small-keys N,
- * --pause MS (default 2 000), --only small|large, --quick (--rescales 6 --keys 20 000).
+ * --pause MS (default 2 000), --only small|large, --quick (--rescales 6 --keys 20 000), --cpu-prof DIR (the
+ * TaskManagers write V8 CPU profiles there when they exit; summarise them with bench/profile-summary.ts).
+ * Each rescale line also shows where the new subtasks' restore went, from their `state restored` logs
+ * (the slowest subtask's read, SHA-256, decode and fill, and how many read from the object store).
  * Bounded: each rescale has a deadline (60 s), the whole run one of 15 minutes; everything it started is
  * stopped on success, on error and on Ctrl-C / SIGTERM.
  */
@@ -31,7 +34,7 @@ import { connect } from '@nats-io/transport-node';
 import { ClusterClient } from '../src/client/cluster-client.js';
 import { loadConfig } from '../src/config/config.js';
 import { startNatsServer } from '../src/nats/launcher.js';
-import { SluiceProcess } from '../test/harness/processes.js';
+import { SLUICE_BIN, SluiceProcess } from '../test/harness/processes.js';
 import { Resources } from './resources.js';
 
 const CLUSTER = 'bench-rescale';
@@ -48,6 +51,8 @@ interface Options {
   smallKeys: number;
   pauseMs: number;
   only: 'small' | 'large' | undefined;
+  /** The TaskManagers write V8 CPU profiles into this directory when they exit. */
+  cpuProfDir: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -59,6 +64,7 @@ function parseArgs(argv: string[]): Options {
     smallKeys: 1_000,
     pauseMs: 2_000,
     only: undefined,
+    cpuProfDir: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -78,6 +84,9 @@ function parseArgs(argv: string[]): Options {
       const v = argv[++i];
       if (v !== 'small' && v !== 'large') throw new Error('--only takes small or large');
       o.only = v;
+    } else if (arg === '--cpu-prof') {
+      o.cpuProfDir = argv[++i];
+      if (!o.cpuProfDir) throw new Error('--cpu-prof needs a directory');
     } else if (arg === '--quick') {
       o.rescales = 6;
       o.keys = 20_000;
@@ -95,6 +104,24 @@ function percentile(values: number[], p: number): number {
 }
 
 const ms = (v: number) => `${Math.round(v)} ms`;
+
+/** A new subtask's `state restored` log line (the fields the bench reads). */
+interface Restore {
+  bytes?: number;
+  localBytes?: number;
+  readMs?: number;
+  hashMs?: number;
+  decodeMs?: number;
+  fillMs?: number;
+}
+
+/** The slowest restoring subtask's steps, and how many subtasks read from the object store. */
+function describeRestores(restores: Restore[]): string {
+  if (restores.length === 0) return '';
+  const max = (f: (r: Restore) => number | undefined) => Math.max(...restores.map((r) => f(r) ?? 0));
+  const remote = restores.filter((r) => (r.bytes ?? 0) > 0).length;
+  return `restore max: read ${max((r) => r.readMs)}, sha ${max((r) => r.hashMs)}, decode ${max((r) => r.decodeMs)}, fill ${max((r) => r.fillMs)} ms; ${remote}/${restores.length} read the store`;
+}
 
 interface Sample {
   from: number;
@@ -135,14 +162,34 @@ async function main(): Promise<void> {
     resources.add(() => Promise.all([...processes].map((p) => p.stop(5_000))));
     const jm = new SluiceProcess(['jobmanager', ...common, ...quiet], env);
     processes.add(jm);
+    const nodeArgs = o.cpuProfDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`, SLUICE_BIN]
+      : [SLUICE_BIN];
+    const taskManagers: SluiceProcess[] = [];
     for (let i = 0; i < 2; i++) {
-      processes.add(
-        new SluiceProcess(
-          ['taskmanager', ...common, ...quiet, '--slots', '2', '-D', `taskmanager.id=tm-${i}`],
-          env,
-        ),
+      const tm = new SluiceProcess(
+        ['taskmanager', ...common, ...quiet, '--slots', '2', '-D', `taskmanager.id=tm-${i}`],
+        env,
+        nodeArgs,
       );
+      taskManagers.push(tm);
+      processes.add(tm);
     }
+    /** The `state restored` logs the TaskManagers wrote after `marks` (their output lengths then). */
+    const restoresSince = (marks: number[]): Restore[] =>
+      taskManagers.flatMap((tm, i) =>
+        tm.output
+          .slice(marks[i])
+          .split('\n')
+          .filter((line) => line.includes('"state restored"'))
+          .flatMap((line) => {
+            try {
+              return [JSON.parse(line) as Restore];
+            } catch {
+              return [];
+            }
+          }),
+      );
     const client = await ClusterClient.connect(
       loadConfig({ overrides: { 'nats.servers': nats.url, 'cluster.id': CLUSTER } }),
     );
@@ -209,6 +256,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < o.rescales; i++) {
         await sleep(o.pauseMs);
         const oldAttempt = Math.max(...first.keys());
+        const marks = taskManagers.map((tm) => tm.output.length);
         const to = parallelism === 2 ? 4 : 2;
         const t0 = performance.now();
         const reply = await client.rescale(jobId, {
@@ -230,7 +278,7 @@ async function main(): Promise<void> {
         const sample = { from: parallelism, to, gapMs, runningMs: reply.downtimeMs ?? 0, callMs };
         samples.push(sample);
         console.log(
-          `  rescale ${String(i + 1).padStart(2)}: ${parallelism} → ${to}  output gap ${ms(gapMs).padStart(8)}  running ${ms(sample.runningMs).padStart(8)}  call ${ms(callMs).padStart(8)}`,
+          `  rescale ${String(i + 1).padStart(2)}: ${parallelism} → ${to}  output gap ${ms(gapMs).padStart(8)}  running ${ms(sample.runningMs).padStart(8)}  call ${ms(callMs).padStart(8)}  ${describeRestores(restoresSince(marks))}`,
         );
         parallelism = to;
       }

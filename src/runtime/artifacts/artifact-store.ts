@@ -161,8 +161,12 @@ export class ArtifactStore {
 
   /** The object's bytes, read chunk by chunk without a consumer; null when a chunk is missing. */
   #readChunks(info: ObjectInfo, what: string): Promise<Uint8Array | null> {
-    return readObjectChunks(this.#jsm, this.bucket, info, (get) =>
-      retrying(() => withTimeout(get(), this.#timeoutMs, what), this.#retries, what),
+    return readObjectChunks(
+      this.#jsm,
+      this.bucket,
+      info,
+      (get) => retrying(() => withTimeout(get(), this.#timeoutMs, what), this.#retries, what),
+      { direct: false },
     );
   }
 }

@@ -12,7 +12,12 @@ import { keyGroupOfKey, keyGroupRange } from '../state/key-groups.js';
 import type { SnapshotTable } from '../state/keyed-state-backend.js';
 import type { TimerSnapshot } from '../state/timer-service.js';
 import type { RestoreSpec, SubtaskStateHandle } from './protocol.js';
-import { type StateStore, stateCodec } from './state-store.js';
+import { type ReadTiming, type StateStore, stateCodec } from './state-store.js';
+
+/** Where a restore's time went (summed over the objects read, which are read concurrently). */
+export interface RestoreTiming extends ReadTiming {
+  decodeMs: number;
+}
 
 export interface OperatorState {
   keyed?: SnapshotTable[];
@@ -79,6 +84,7 @@ export async function readRestoredState(
   operators: readonly RestoreTarget[],
   subtaskIndex: number,
   parallelism: number,
+  timing?: RestoreTiming,
 ): Promise<Map<string, RestoredOperator>> {
   const result = new Map<string, RestoredOperator>();
   const mine = new Map(operators.map((o) => [o.uid, o]));
@@ -107,10 +113,13 @@ export async function readRestoredState(
     if (need) needed.push(handle);
   }
   const objects = await Promise.all(
-    needed.map(async (h) => ({
-      handle: h,
-      state: decodeSubtaskState(await store.get(h.object!), h.object!.name),
-    })),
+    needed.map(async (h) => {
+      const bytes = await store.get(h.object!, timing);
+      const started = performance.now();
+      const state = decodeSubtaskState(bytes, h.object!.name);
+      if (timing) timing.decodeMs += performance.now() - started;
+      return { handle: h, state };
+    }),
   );
   for (const { handle, state } of objects) {
     for (const op of handle.operators) {

@@ -25,6 +25,7 @@ import {
   type OperatorState,
   ownsKey,
   type RestoredOperator,
+  type RestoreTiming,
   readRestoredState,
 } from '../checkpoint/subtask-state.js';
 import { barrier, ElementKind } from '../network/elements.js';
@@ -136,6 +137,7 @@ export async function runStreamTask(
     return node;
   });
   const checkpoints = env.checkpoints;
+  const restoreTiming: RestoreTiming = { readMs: 0, hashMs: 0, bytes: 0, decodeMs: 0 };
   // State to start from: read before anything is built (sinks get theirs when their writer is created).
   const restored: Map<string, RestoredOperator> | undefined =
     checkpoints?.restore === undefined
@@ -146,6 +148,7 @@ export async function runStreamTask(
           nodes.map((n) => ({ uid: n.uid, maxParallelism: n.maxParallelism })),
           spec.subtaskIndex,
           spec.parallelism,
+          restoreTiming,
         );
   const head = nodes[0]!;
   const sourceNode = head.spec.kind === 'source' ? head : undefined;
@@ -499,6 +502,7 @@ export async function runStreamTask(
   try {
     for (let i = 0; i < links.length; i++) await links[i]!.operator.open?.(links[i]!.ctx, outputs[i]!);
     if (restored !== undefined) {
+      const filling = performance.now();
       for (const link of links) {
         const r = restored.get(link.node.uid);
         if (r === undefined) continue;
@@ -510,7 +514,19 @@ export async function runStreamTask(
           );
         }
       }
-      env.log.info({ checkpointId: checkpoints!.restore!.checkpointId }, 'state restored');
+      const t = restoreTiming;
+      const round = (v: number) => Math.round(v);
+      env.log.info(
+        {
+          checkpointId: checkpoints!.restore!.checkpointId,
+          bytes: t.bytes,
+          readMs: round(t.readMs),
+          hashMs: round(t.hashMs),
+          decodeMs: round(t.decodeMs),
+          fillMs: round(performance.now() - filling),
+        },
+        'state restored',
+      );
     }
     for (const link of links) link.operator.start?.();
     if (sourceNode?.spec.kind === 'source') {
