@@ -2,6 +2,7 @@ import { exitCodeFor, JobStatus } from '../api/job-status.js';
 import { ClusterClient } from '../client/cluster-client.js';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import type { SluiceConfig } from '../config/config.js';
+import { jobConfigurationFrom } from '../config/job-configuration.js';
 import { ClientBridge } from '../execution/client-bridge.js';
 import { bundleJobFile, localBundleFile, uploadBundle } from '../execution/job-program.js';
 import { closeLocalCluster, runLocally } from '../execution/local-bridge.js';
@@ -85,6 +86,7 @@ export async function runJobFile(
       parallelism: config.parallelismDefault,
       bufferTimeoutMs: config.bufferTimeoutMs,
       detached: options.detached === true,
+      configuration: jobConfigurationFrom(options.define ?? []),
       ...(options.fromSavepoint
         ? {
             savepoint: {

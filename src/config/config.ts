@@ -7,7 +7,12 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, SluiceError } from '../common/errors.js';
-import type { AutoscalerConfig } from './autoscaler-config.js';
+import {
+  AUTOSCALER_OPTIONS,
+  type AutoscalerConfig,
+  type AutoscalerOptionKey,
+  autoscalerRangeProblems,
+} from './autoscaler-config.js';
 import type { CheckpointingConfig } from './checkpointing-config.js';
 import { readConfigFile } from './config-file.js';
 import { envVarName, isOptionKey, OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec } from './options.js';
@@ -240,25 +245,15 @@ function crossCheckAutoscaler(
   settings: Map<OptionKey, Setting>,
   problems: string[],
 ): void {
-  const setAs = (key: OptionKey) => {
+  const value = (key: AutoscalerOptionKey) => {
+    const v = values.get(key);
+    return typeof v === 'number' || typeof v === 'boolean' ? v : undefined;
+  };
+  const shown = (key: AutoscalerOptionKey) => {
     const setting = settings.get(key);
     return setting ? `${showRaw(setting.raw)} (${setting.source})` : '';
   };
-  const shown = (key: OptionKey) => `${key} ${setAs(key)}`;
-  const window = values.get('job.autoscaler.metrics.window');
-  const loop = values.get('job.autoscaler.control-loop.interval');
-  if (typeof window === 'number' && typeof loop === 'number' && window < 2 * loop) {
-    problems.push(
-      `job.autoscaler.metrics.window: ${setAs('job.autoscaler.metrics.window')} must be at least twice ${shown('job.autoscaler.control-loop.interval')} (a window needs two samples)`,
-    );
-  }
-  const min = values.get('job.autoscaler.vertex.min-parallelism');
-  const max = values.get('job.autoscaler.vertex.max-parallelism');
-  if (typeof min === 'number' && typeof max === 'number' && min > max) {
-    problems.push(
-      `job.autoscaler.vertex.min-parallelism: ${setAs('job.autoscaler.vertex.min-parallelism')} is above ${shown('job.autoscaler.vertex.max-parallelism')}`,
-    );
-  }
+  problems.push(...autoscalerRangeProblems(value, shown));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -348,23 +343,7 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       retained: num('state.checkpoints.num-retained'),
       savepointsDir: str('state.savepoints.dir') ?? 'savepoints',
     },
-    autoscaler: {
-      enabled: values.get('job.autoscaler.enabled') === true,
-      scalingEnabled: values.get('job.autoscaler.scaling.enabled') === true,
-      controlLoopIntervalMs: num('job.autoscaler.control-loop.interval'),
-      metricsWindowMs: num('job.autoscaler.metrics.window'),
-      stabilizationIntervalMs: num('job.autoscaler.stabilization.interval'),
-      targetUtilization: num('job.autoscaler.target.utilization'),
-      targetUtilizationBoundary: num('job.autoscaler.target.utilization.boundary'),
-      catchUpDurationMs: num('job.autoscaler.catch-up.duration'),
-      scaleUpMaxFactor: num('job.autoscaler.scale-up.max-factor'),
-      scaleDownMaxFactor: num('job.autoscaler.scale-down.max-factor'),
-      scaleDownIntervalMs: num('job.autoscaler.scale-down.interval'),
-      effectivenessDetection: values.get('job.autoscaler.scaling.effectiveness.detection.enabled') === true,
-      effectivenessThreshold: num('job.autoscaler.scaling.effectiveness.threshold'),
-      vertexMinParallelism: num('job.autoscaler.vertex.min-parallelism'),
-      vertexMaxParallelism: num('job.autoscaler.vertex.max-parallelism'),
-    },
+    autoscaler: autoscalerConfigOf((key) => values.get(key)),
     restartStrategy: {
       type: optOneOf(OPTIONS['restart-strategy.type'].values, str('restart-strategy.type')),
       fixedDelay: {
@@ -439,4 +418,17 @@ function effective(values: Map<OptionKey, Value>, runDir: string): Record<string
     else out[key] = String(value);
   }
   return out;
+}
+
+/** `job.autoscaler.*` compiled into the typed form (every key has a default, so each has a value). */
+export function autoscalerConfigOf(value: (key: AutoscalerOptionKey) => Value | undefined): AutoscalerConfig {
+  const config: Record<string, number | boolean> = {};
+  for (const [key, field] of Object.entries(AUTOSCALER_OPTIONS) as Array<[AutoscalerOptionKey, string]>) {
+    const v = value(key);
+    if (typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new Error(`internal: configuration key ${key} has no value`);
+    }
+    config[field] = v;
+  }
+  return config as AutoscalerConfig;
 }

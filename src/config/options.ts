@@ -262,7 +262,7 @@ export const OPTIONS = {
     type: 'boolean',
     default: false,
     description:
-      "Run the autoscaler for every job of this JobManager: it sizes each vertex from its busy time, its records and its sources' backlog, and rescales the job (see docs/deployment.md, Elastic scaling).",
+      "Run the autoscaler for a job: it sizes each vertex from its busy time, its records and its sources' backlog, and rescales the job (see docs/deployment.md, Elastic scaling). Every `job.autoscaler.*` key set on the JobManager is the default of its jobs; a job may set its own (`sluice run -D`).",
   },
   'job.autoscaler.scaling.enabled': {
     type: 'boolean',

@@ -105,18 +105,17 @@ export async function startJobManager(
               cooldownAfterRescalingMs: config.scheduler.cooldownAfterRescalingMs,
             }
           : undefined,
-      autoscalers: config.autoscaler.enabled
-        ? new JobAutoscalers({
-            config: config.autoscaler,
-            // The job's own slots, the free ones, and what a TaskManager pool can still add.
-            slotCapacity: async (held) => {
-              const tms = await rm.taskManagers();
-              const free = tms.reduce((n, tm) => n + tm.slotsFree, 0);
-              const headroom = options.workerPool?.headroomSlots() ?? 0;
-              return held + free + headroom;
-            },
-          })
-        : undefined,
+      // Every JobManager has them: a job may turn its autoscaler on with its own configuration.
+      autoscalers: new JobAutoscalers({
+        config: config.autoscaler,
+        // The job's own slots, the free ones, and what a TaskManager pool can still add.
+        slotCapacity: async (held) => {
+          const tms = await rm.taskManagers();
+          const free = tms.reduce((n, tm) => n + tm.slotsFree, 0);
+          const headroom = options.workerPool?.headroomSlots() ?? 0;
+          return held + free + headroom;
+        },
+      }),
       ha:
         epoch !== undefined && stores
           ? { epoch, ...stores, ...(stillLeading === undefined ? {} : { stillLeading }) }

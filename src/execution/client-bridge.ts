@@ -27,6 +27,8 @@ export interface ClientBridgeOptions {
   detached: boolean;
   /** `sluice run -s`: the savepoint the job starts from. */
   savepoint?: { path: string; allowNonRestoredState: boolean };
+  /** `sluice run -D job.autoscaler.…`: the jobs' own configuration keys. */
+  configuration?: Readonly<Record<string, string>> | undefined;
   /** Progress lines for the user (job submitted, status changes). */
   report: (line: string) => void;
   onEvent?: (event: JobEvent) => void;
@@ -62,7 +64,11 @@ export class ClientBridge implements ExecutionBridge {
       defaultBufferTimeoutMs: o.bufferTimeoutMs,
       ...(applicationId ? { applicationId } : {}),
     });
-    const graph: JobGraph = o.savepoint ? { ...built, savepoint: o.savepoint } : built;
+    const graph: JobGraph = {
+      ...built,
+      ...(o.savepoint ? { savepoint: o.savepoint } : {}),
+      ...(o.configuration ? { configuration: { ...o.configuration } } : {}),
+    };
     const job = await submitJobGraph(o.client, o.nc, graph, {
       collect: request.collect,
       maxMessageBytes: o.maxMessageBytes,

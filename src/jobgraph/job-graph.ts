@@ -84,6 +84,14 @@ export const JobGraphSchema = z
         mode: z.enum(['EXACTLY_ONCE', 'AT_LEAST_ONCE']).optional(),
       })
       .optional(),
+    /**
+     * The job's own configuration keys, as given (`sluice run -D job.autoscaler.…=…`): over the JobManager's
+     * values for this job; the Dispatcher checks them at submission (src/config/job-configuration.ts).
+     */
+    configuration: z
+      .record(z.string().min(1).max(128), z.string().max(1_024))
+      .refine((c) => Object.keys(c).length <= 64, 'a job configuration has at most 64 keys')
+      .optional(),
     /** Start from this savepoint (`sluice run -s PATH`). */
     savepoint: z
       .object({

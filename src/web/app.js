@@ -587,7 +587,9 @@ function autoscalerSection(autoscaler) {
       { 'aria-label': 'Autoscaler state' },
       'State: ',
       h('span', { 'data-testid': 'autoscaler-state' }, autoscaler.state ?? '—'),
-      autoscaler.scalingEnabled ? '' : ' (advice only: job.autoscaler.scaling.enabled is false)',
+      autoscaler.scalingEnabled
+        ? ''
+        : ` (advice only: ${autoscaler.adviceOnly ?? 'job.autoscaler.scaling.enabled is false'})`,
       ` · ${autoscaler.rescales ?? 0} rescales · ${counts || 'no evaluations yet'}`,
     ),
   ];

@@ -111,11 +111,12 @@ function logSink() {
   return { lines, log: pino({ level: 'debug' }, stream) };
 }
 
-function autoscalerFor(job: TestingJob, config: AutoscalerConfig = CONFIG) {
+function autoscalerFor(job: TestingJob, config: AutoscalerConfig = CONFIG, adviceOnly?: string) {
   const { lines, log } = logSink();
   const autoscaler = new JobAutoscaler({
     jobId: 'job',
     config,
+    adviceOnly,
     topology: { vertices: [{ id: 'v1', name: 'Source: numbers -> Sink' }], edges: [] },
     rescaler: job,
     view: job.view,
@@ -191,6 +192,23 @@ describe('the autoscaler control loop', () => {
     expect(status.counts.advice).toBeGreaterThan(0);
     autoscaler.stop();
     expect(autoscaler.status().state).toBe('stopped');
+  });
+
+  it('stands down to advice when told why (reactive mode), although scaling is enabled', async () => {
+    const clock = new ManualClock();
+    const job = new TestingJob(clock);
+    job.arrival = 2_000;
+    const { autoscaler, lines } = autoscalerFor(job, CONFIG, 'scheduler-mode is reactive');
+    autoscaler.start();
+    await clock.advance(10_000);
+    expect(job.requests).toHaveLength(0);
+    const status = autoscaler.status();
+    expect(status.scalingEnabled).toBe(false);
+    expect(status.adviceOnly).toBe('scheduler-mode is reactive');
+    expect(status.latest?.outcome).toBe('advice');
+    expect(status.latest?.reason).toMatch(/\(not applied: scheduler-mode is reactive\)$/);
+    expect(lines.find((l) => l.msg === 'autoscaler started')?.scalingEnabled).toBe(false);
+    autoscaler.stop();
   });
 
   it('logs a refused rescale, counts it, and waits a stabilisation interval before trying again', async () => {

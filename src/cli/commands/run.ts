@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ClusterClient } from '../../client/cluster-client.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
+import { jobConfigurationFrom } from '../../config/job-configuration.js';
 import {
   BUILTIN_JOBS,
   BUILTIN_PREFIX,
@@ -69,7 +70,11 @@ export function runCommand(): Command {
         return;
       }
       if (isBuiltinJobRef(job)) {
-        const graph = builtinJobGraph(job, args, config.parallelismDefault, newJobId());
+        const configuration = jobConfigurationFrom(options.define ?? []);
+        const graph = {
+          ...builtinJobGraph(job, args, config.parallelismDefault, newJobId()),
+          ...(configuration ? { configuration: { ...configuration } } : {}),
+        };
         process.exitCode = options.local
           ? await onLocalCluster(config, options, (local) =>
               submitBuiltinJob(

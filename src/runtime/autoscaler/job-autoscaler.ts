@@ -45,6 +45,11 @@ export interface AutoscaledJobView {
 export interface JobAutoscalerOptions {
   jobId: string;
   config: AutoscalerConfig;
+  /**
+   * Why decisions are only advice although `scalingEnabled` was asked for (reactive mode sizes the job);
+   * the autoscaler then applies nothing and says so in each decision and its status.
+   */
+  adviceOnly?: string | undefined;
   topology: JobTopology;
   rescaler: Rescaler;
   /** The job as it is now. */
@@ -82,6 +87,8 @@ export interface AutoscalerStatus {
   jobId: string;
   enabled: true;
   scalingEnabled: boolean;
+  /** Why decisions are not applied although job.autoscaler.scaling.enabled is true (reactive mode). */
+  adviceOnly?: string;
   config: AutoscalerConfig;
   /** `rescaling` while a rescale it asked for runs; otherwise the latest evaluation's outcome. */
   state: AutoscalerEvent | 'rescaling' | 'starting' | 'stopped';
@@ -114,10 +121,15 @@ export class JobAutoscaler {
     this.#controller = new ScalingController(options.config, options.topology, options.clock.now());
   }
 
+  /** Whether decisions are applied. */
+  get #scalingEnabled(): boolean {
+    return this.#o.config.scalingEnabled && this.#o.adviceOnly === undefined;
+  }
+
   start(): void {
     this.#o.log.info(
       {
-        scalingEnabled: this.#o.config.scalingEnabled,
+        scalingEnabled: this.#scalingEnabled,
         intervalMs: this.#o.config.controlLoopIntervalMs,
         windowMs: this.#o.config.metricsWindowMs,
         stabilizationMs: this.#o.config.stabilizationIntervalMs,
@@ -137,7 +149,8 @@ export class JobAutoscaler {
     return {
       jobId: this.#o.jobId,
       enabled: true,
-      scalingEnabled: this.#o.config.scalingEnabled,
+      scalingEnabled: this.#scalingEnabled,
+      ...(this.#o.adviceOnly === undefined ? {} : { adviceOnly: this.#o.adviceOnly }),
       config: this.#o.config,
       state: this.#stopped
         ? 'stopped'
@@ -167,9 +180,9 @@ export class JobAutoscaler {
     });
     const record = this.#record(decision);
     if (decision.outcome !== ScalingOutcome.Rescale || !decision.target) return record;
-    if (!this.#o.config.scalingEnabled) {
+    if (!this.#scalingEnabled) {
       record.outcome = AutoscalerEvent.Advice;
-      record.reason = `${decision.reason} (not applied: job.autoscaler.scaling.enabled is false)`;
+      record.reason = `${decision.reason} (not applied: ${this.#o.adviceOnly ?? 'job.autoscaler.scaling.enabled is false'})`;
       this.#count(record);
       return record;
     }

@@ -42,7 +42,13 @@ export const AutoscalerReply = z.object({
   reason: z.string().optional(),
   scalingEnabled: z.boolean().optional(),
   state: z.string().optional(),
+  /** Why decisions are not applied although job.autoscaler.scaling.enabled is true (reactive mode). */
+  adviceOnly: z.string().optional(),
   config: z.record(z.string(), z.union([z.number(), z.boolean()])).optional(),
+  /** The job's effective `job.autoscaler.*` (the JobManager's, with the job's own keys over them). */
+  settings: z.record(z.string(), z.string()).optional(),
+  /** The keys the job set itself (`sluice run -D`), as given. */
+  jobSettings: z.record(z.string(), z.string()).optional(),
   latest: AutoscalerDecisionSchema.optional(),
   decisions: z.array(AutoscalerDecisionSchema).default([]),
   counts: z.record(z.string(), z.number()).default({}),

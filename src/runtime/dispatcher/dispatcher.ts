@@ -8,6 +8,7 @@ import { isTerminalJobStatus } from '../../api/job-status.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { JobId } from '../../common/ids.js';
 import { VERSION } from '../../common/version.js';
+import { DEFAULT_AUTOSCALER } from '../../config/autoscaler-config.js';
 import { type CheckpointingConfig, DEFAULT_CHECKPOINTING } from '../../config/checkpointing-config.js';
 import {
   GloballyTerminalStatus,
@@ -16,7 +17,7 @@ import {
   recoverableJobs,
 } from '../../ha/job-stores.js';
 import { type JobGraph, validateJobGraph } from '../../jobgraph/job-graph.js';
-import type { JobAutoscalers } from '../autoscaler/job-autoscalers.js';
+import { autoscalingFor, type JobAutoscalers } from '../autoscaler/job-autoscalers.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import { JobMaster } from '../jobmaster/job-master.js';
 import type { ReactiveModeOptions } from '../jobmaster/reactive-mode.js';
@@ -56,7 +57,10 @@ export interface DispatcherOptions {
   reactive?: ReactiveModeOptions | undefined;
   /** Ended jobs kept for `status` and `list --all`. */
   archiveSize?: number;
-  /** `job.autoscaler.*`: an autoscaler per job (when enabled), started and stopped with its JobMaster. */
+  /**
+   * `job.autoscaler.*`: an autoscaler per job whose settings (the JobManager's, with the job's own keys
+   * over them) enable it, started and stopped with its JobMaster.
+   */
   autoscalers?: JobAutoscalers | undefined;
   /**
    * High availability: this Dispatcher runs for the leader of `epoch`. Submitted graphs go into `jobs`,
@@ -260,6 +264,11 @@ export class Dispatcher extends Actor {
         `job id ${graph.jobId} is already used by another job`,
       );
     }
+    // The job's autoscaler settings: its own keys over the JobManager's; refused before anything is stored.
+    const autoscaling = autoscalingFor(this.#options.autoscalers?.defaults ?? DEFAULT_AUTOSCALER, graph, {
+      reactive: this.#options.reactive !== undefined,
+      recovering: !store,
+    });
     const ha = this.#options.ha;
     if (ha && store) {
       const ended = await ha.results.get(graph.jobId);
@@ -334,12 +343,10 @@ export class Dispatcher extends Actor {
     this.#running.set(graph.jobId, { master, graphJson });
     this.log.info({ job: graph.jobId, name: graph.name, client }, 'job submitted');
     master.start();
-    this.#options.autoscalers?.start({
-      graph,
-      rescaler: master,
-      view: () => master.details(),
-      log: this.log.child({ job: graph.jobId }),
-    });
+    this.#options.autoscalers?.start(
+      { graph, rescaler: master, view: () => master.details(), log: this.log.child({ job: graph.jobId }) },
+      autoscaling,
+    );
     return { jobId: graph.jobId };
   }
 
