@@ -18,12 +18,16 @@
  *
  * Reads and writes have short timeouts and are retried on retryable errors (timeouts, a leaderless stream
  * during NATS failover: `JETSTREAM_UNAVAILABLE`). Retrying a write is safe: it re-reads before it writes.
+ *
+ * Listing the keys asks the bucket stream's leader (its subjects, then each one's last message), never the
+ * client's `kv.keys()`: that ordered consumer takes its first idle heartbeat, or a consumer info saying
+ * nothing is pending, for the end of the keys — right after a NATS failover it returned no key at all
+ * without an error, and a new leader recovered none of the jobs (chaos seed 9999 on eae08b2).
  */
-import type { KV, KvEntry } from '@nats-io/kv';
-import type { QueuedIterator } from '@nats-io/transport-node';
+import { Bucket, type KV, type KvEntry } from '@nats-io/kv';
 import { z } from 'zod';
 import { ErrorCode, SluiceError } from '../common/errors.js';
-import { isCasConflict, kvCall, retrying, withTimeout } from '../nats/jetstream.js';
+import { isCasConflict, kvCall, retrying } from '../nats/jetstream.js';
 import { systemWallClock, type WallClock } from './clock.js';
 import { LeadershipLostError } from './errors.js';
 
@@ -245,26 +249,31 @@ export class FencedKvStore<T> {
     return kvCall(fn, this.#timeoutMs, what);
   }
 
-  /** One try at listing: the client's `keys()` (an ordered consumer), stopped on timeout. */
+  /**
+   * One try at listing, from the stream's leader: STREAM.INFO with a subjects filter gives every key that
+   * has a message; the last message of each (STREAM.MSG.GET, also the leader's) leaves out deleted ones.
+   */
   async #listKeys(what: string): Promise<string[]> {
-    let iter: QueuedIterator<string> | undefined;
-    let timedOut = false;
-    const collect = async () => {
-      const it = await this.#kv.keys();
-      iter = it;
-      if (timedOut) it.stop();
-      const keys: string[] = [];
-      for await (const k of it) keys.push(k);
-      return keys;
-    };
-    try {
-      return await withTimeout(collect(), 3 * this.#timeoutMs, what);
-    } catch (err) {
-      timedOut = true;
-      throw err;
-    } finally {
-      iter?.stop();
+    if (!(this.#kv instanceof Bucket)) {
+      throw new SluiceError(ErrorCode.Internal, `${what}: the bucket was not opened by @nats-io/kv's Kvm`);
     }
+    const { jsm, stream, prefix } = this.#kv;
+    const info = await this.#call(
+      () => jsm.streams.info(stream, { subjects_filter: `${prefix}.>` }),
+      `${what} (stream info)`,
+    );
+    const keys: string[] = [];
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      const last = await this.#call(
+        () => jsm.streams.getMessage(stream, { last_by_subj: subject }),
+        `${what} (${subject})`,
+      );
+      const operation = last?.header?.get('KV-Operation');
+      if (last !== null && operation !== 'DEL' && operation !== 'PURGE') {
+        keys.push(subject.slice(prefix.length + 1));
+      }
+    }
+    return keys;
   }
 }
 
