@@ -2,7 +2,8 @@
  * Choosing the checkpoint to restore, against a real nats-server: the latest retained checkpoint when it
  * is intact; the previous one (with a warning naming the damage) when an object of the latest is missing
  * or corrupted; a clear CORRUPTED_STATE error when none is usable; a store that is only unavailable for a
- * while (its server down) is waited out, never taken for damage. Also the state store's own checks.
+ * while (its server down) is waited out, never taken for damage; a restore of a job that ended meanwhile
+ * (suspended) is abandoned without judging any checkpoint. Also the state store's own checks.
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -130,6 +131,26 @@ describe('restore: which checkpoint', () => {
     expect((err as SluiceError).message).toMatch(
       /no retained checkpoint of job .* can be restored \(checkpoint 2: .*corrupted; checkpoint 1: .*missing\)/,
     );
+  });
+
+  it('abandons the restore of a job that ended meanwhile, judging no checkpoint (whose objects a new leader may have deleted)', async () => {
+    const c7 = await storeCheckpoint(7);
+    await store.writePointer(1, JOB, { checkpoints: [c7], maxCheckpointId: 7 });
+    await store.delete(c7.metadata.name); // what a new leader's subsuming commit does to an old checkpoint
+    warnings.length = 0;
+    const ended = coordinator();
+    ended.shutdown('job SUSPENDED');
+    const err = await ended.latestRestore().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SluiceError);
+    expect((err as SluiceError).code).toBe(ErrorCode.IllegalState);
+    expect((err as SluiceError).message).toMatch(/abandoned: the job ended here meanwhile \(job SUSPENDED\)/);
+    expect(warnings).toEqual([]);
+    // The control: a running job's coordinator judges that checkpoint unusable, and says so.
+    await expect(coordinator().latestRestore()).rejects.toMatchObject({ code: ErrorCode.CorruptedState });
+    expect(warnings).toContain('checkpoint 7 cannot be restored');
   });
 
   it('waits out a state store that is unavailable for a while, and never takes that for damage', async () => {

@@ -124,6 +124,7 @@ export class CheckpointCoordinator {
   #counts = { completed: 0, failed: 0, restored: 0 };
   #restoredFrom: { id: number; kind: CheckpointKind; path: string } | undefined;
   #stopped = false;
+  #stoppedReason = '';
   /** The latest checkpoint this coordinator completed, with its handles (a rescale restores from it). */
   #latestCompleted: RestoreSpec | undefined;
 
@@ -158,21 +159,32 @@ export class CheckpointCoordinator {
    * objects are intact, falling back (with a warning naming the problem) to older ones. A store that is
    * only unavailable (a retryable error) is waited out, never taken for damage: falling back then would
    * restore older state than the latest completed checkpoint.
+   * The job may end meanwhile (suspended: the leadership was lost while the store was unavailable); the
+   * restore is then abandoned at its next step, judging no checkpoint — by then a new leader may have
+   * subsumed and deleted the checkpoints this read started from.
    * @throws SluiceError CORRUPTED_STATE when checkpoints exist but none is usable; the retryable error when
-   *   the store stays unavailable longer than `restoreUnavailableWaitMs`
+   *   the store stays unavailable longer than `restoreUnavailableWaitMs`; ILLEGAL_STATE when the job ended
+   *   during the restore
    */
   async latestRestore(): Promise<RestoreSpec | undefined> {
     const { store, jobId, log } = this.#host;
     const deadline = Date.now() + (this.#host.restoreUnavailableWaitMs ?? RESTORE_UNAVAILABLE_WAIT_MS);
+    const abandoned = () =>
+      new SluiceError(
+        ErrorCode.IllegalState,
+        `the restore of job ${jobId} was abandoned: the job ended here meanwhile (${this.#stoppedReason})`,
+      );
     const waitingOut = async <T>(what: string, read: () => Promise<T>): Promise<T> => {
       for (let waited = false; ; waited = true) {
+        if (this.#stopped) throw abandoned();
         try {
           const value = await read();
+          if (this.#stopped) throw abandoned();
           if (waited) log.info(`${what}: the state store answers again`);
           return value;
         } catch (err) {
-          if (!(err instanceof SluiceError && err.retryable) || this.#stopped || Date.now() >= deadline)
-            throw err;
+          if (this.#stopped) throw abandoned();
+          if (!(err instanceof SluiceError && err.retryable) || Date.now() >= deadline) throw err;
           if (!waited) log.warn({ err: err.message }, `${what}: the state store is unavailable; waiting`);
           await new Promise((r) => setTimeout(r, RESTORE_UNAVAILABLE_RETRY_MS));
         }
@@ -200,6 +212,7 @@ export class CheckpointCoordinator {
           return { metadata: m, problem: await this.#damagedObject(m) };
         }));
       } catch (err) {
+        if (this.#stopped) throw abandoned();
         if (err instanceof SluiceError && err.retryable) throw err; // unavailable, not damaged
         problem = (err as Error).message;
       }
@@ -272,6 +285,7 @@ export class CheckpointCoordinator {
   shutdown(reason: string): void {
     this.pause(reason);
     this.#stopped = true;
+    this.#stoppedReason = reason;
   }
 
   /** Deletes every retained checkpoint of the job (it finished or was cancelled). */
