@@ -54,6 +54,8 @@ export interface SluiceConfig {
     slotIsolation: 'thread' | 'none';
     /** task.cancellation.timeout: a slot worker still busy this long after a cancel is terminated. */
     cancellationTimeoutMs: number;
+    /** `state.backend.local-recovery` and its `.max-size` (bytes). */
+    localRecovery: { enabled: boolean; maxBytes: number };
   };
   jobmanager: { id?: string; memoryProcessBytes?: number };
   /** `scheduler-mode` and `jobmanager.adaptive-scheduler.*` (reactive mode). */
@@ -315,6 +317,10 @@ function build(values: Map<OptionKey, Value>): SluiceConfig {
       memoryProcessBytes: optNum('taskmanager.memory.process.size'),
       slotIsolation: oneOf(OPTIONS['taskmanager.slot-isolation'].values, str('taskmanager.slot-isolation')),
       cancellationTimeoutMs: num('task.cancellation.timeout'),
+      localRecovery: {
+        enabled: values.get('state.backend.local-recovery') === true,
+        maxBytes: num('state.backend.local-recovery.max-size'),
+      },
     }),
     jobmanager: compact({
       id: str('jobmanager.id'),

@@ -412,6 +412,19 @@ export const OPTIONS = {
     description:
       'Completed checkpoints kept per job (older ones are deleted). Restore falls back to an older retained one when the latest is damaged, so the default is 2 (Flink: 1).',
   },
+  'state.backend.local-recovery': {
+    type: 'boolean',
+    default: true,
+    description:
+      "A TaskManager keeps in memory the state objects its subtasks stored for their job's latest checkpoint, and a subtask deployed on it restores the objects it finds there instead of reading them from the object store (a rescale places new subtasks where most of their key groups are). Flink's key (its default: off; here on, as the copy is the snapshot's own encoding, kept at no extra encoding cost).",
+  },
+  'state.backend.local-recovery.max-size': {
+    type: 'memory',
+    default: '512 mb',
+    min: 0,
+    description:
+      "Most memory a TaskManager gives local recovery, over all jobs: room for a new copy is made by dropping other jobs' copies, oldest first; a copy that does not fit is not kept (its subtask then restores from the object store).",
+  },
   'state.savepoints.dir': {
     type: 'string',
     default: 'savepoints',

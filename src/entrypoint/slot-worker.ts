@@ -5,8 +5,8 @@
  * job in this worker, shared by the job's tasks in the slot), and its thread channels: a port to each
  * other slot's worker, for the frames between subtasks of different slots (network/thread-channels.ts).
  *
- * It promises: every deployed task ends with exactly one `ended` message; `running`, `ack`, `decline`
- * and periodic `progress` (accumulators and operator counters) go to the main thread, which owns the
+ * It promises: every deployed task ends with exactly one `ended` message; `running`, `ack`, `decline`,
+ * `local-state` (a copy of stored state kept for local recovery, for the other slots) and periodic `progress` (accumulators and operator counters) go to the main thread, which owns the
  * execution table and talks to the JobMaster. It never talks to the ResourceManager or the JobMaster
  * itself, and it refuses nothing: the main thread checked the request. A task that blocks this thread
  * stalls only this slot; the main thread terminates the worker when such a task is cancelled.
@@ -18,6 +18,7 @@ import { DefaultPlanResolver } from '../execution/plan-resolver.js';
 import type { TaskCounters } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { lazyArtifactCache } from '../runtime/artifacts/artifact-store.js';
+import { LocalStateCache, localRecovery } from '../runtime/checkpoint/local-state.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
 import { installThreadChannelHub, ThreadChannelHub } from '../runtime/network/thread-channels.js';
 import type { TaskControls } from '../runtime/task/stream-task.js';
@@ -63,6 +64,10 @@ const post = (message: FromSlotWorker) => port.postMessage(message);
 const hub = new ThreadChannelHub({ process: data.processToken, slot: data.slotIndex }, log);
 installThreadChannelHub(hub);
 const tasks = new Map<number, WorkerTask>();
+// Local recovery: this thread's copies and those the other slots' workers kept (shared memory).
+const localStates = config.taskmanager.localRecovery.enabled
+  ? new LocalStateCache(config.taskmanager.localRecovery.maxBytes)
+  : undefined;
 
 const connected = connectNats(config.nats, {
   name: `sluice-taskmanager-${data.taskManagerId}-slot-${data.slotIndex}`,
@@ -85,6 +90,9 @@ const environment: Promise<TaskRunEnvironment> = connected.then((nc) => {
     clusterId: config.clusterId,
     log,
     plans,
+    ...(localStates
+      ? { localRecovery: localRecovery(localStates, (copy) => post({ type: 'local-state', copy })) }
+      : {}),
     stateStore: () => {
       stateStore ??= StateStore.open(nc, config.clusterId, { replicas: config.highAvailability.replicas });
       stateStore.catch(() => {
@@ -212,6 +220,9 @@ port.on('message', (message: ToSlotWorker) => {
     }
     case 'complete':
       tasks.get(message.id)?.controls.complete?.(message.checkpointId);
+      break;
+    case 'local-state':
+      localStates?.add(message.copy);
       break;
     case 'peer':
       hub.addPeer(message.slot, message.port);

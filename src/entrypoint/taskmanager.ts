@@ -17,6 +17,7 @@ import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { TaskMetrics } from '../metrics/task-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { lazyArtifactCache } from '../runtime/artifacts/artifact-store.js';
+import { LocalStateCache, localRecovery } from '../runtime/checkpoint/local-state.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
 import { SlotWorkerPool } from '../runtime/taskexecutor/slot-workers.js';
 import { TaskExecutor } from '../runtime/taskexecutor/task-executor.js';
@@ -105,6 +106,10 @@ export async function startTaskManager(
       },
       metrics: taskMetrics,
       ...(slotWorkers ? { slotWorkers } : {}),
+      // Slot workers keep their own copies (slot-worker.ts); tasks on this thread, these.
+      ...(!slotWorkers && config.taskmanager.localRecovery.enabled
+        ? { localRecovery: localRecovery(new LocalStateCache(config.taskmanager.localRecovery.maxBytes)) }
+        : {}),
       ...(hooks.onShutdownRequested ? { onShutdownRequested: hooks.onShutdownRequested } : {}),
     },
   );

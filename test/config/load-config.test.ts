@@ -59,6 +59,7 @@ describe('defaults', () => {
         registrationTimeoutMs: 300_000,
         slotIsolation: 'thread',
         cancellationTimeoutMs: 10_000,
+        localRecovery: { enabled: true, maxBytes: 512 * 1024 * 1024 },
       },
       jobmanager: {},
       parallelismDefault: 1,

@@ -5,7 +5,8 @@
  * (`PUT /jobs/:jobid/resource-requirements`: source 1, count 3), then down to 1 with `sluice rescale`, each
  * while it writes; then cancelled. Every output record must be there exactly once (per key the counts
  * 1..n each once, each counting another event of that key), and each rescale shows in `sluice status`,
- * REST and the rescale history.
+ * REST and the rescale history. New subtasks restore some of their state from their TaskManager's local
+ * copies (local recovery, on by default) — the exactly-once check covers that path.
  *
  * Bad input, each with its own clear error and the job unchanged: a parallelism of 0, one above the max
  * parallelism (128), an unknown vertex, a job id nobody knows, an ended job, and a rescale while another
@@ -154,6 +155,11 @@ describe('rescaling a running job', () => {
     const ended = await sluice(['rescale', ...common, jobId, '-p', '2']);
     expect(ended.code).not.toBe(0);
     expect(ended.stderr).toMatch(/has already ended \(CANCELED\)/);
+
+    // Local recovery: new subtasks restored state their TaskManager kept from the checkpoint (the rescale
+    // placed them where their key groups were), without reading it from the object store.
+    const restores = cluster.tms.flatMap((tm) => tm.lines.filter((l) => l.msg === 'state restored'));
+    expect(restores.some((l) => Number(l.localBytes) > 0)).toBe(true);
 
     const { records, problems, perKey } = await exactlyOnceProblems(cluster.nc, 'RESCALED', KEYS);
     expect(problems).toEqual([]);

@@ -38,6 +38,7 @@ import type { ResourceManager, SlotAssignment } from '../resourcemanager/resourc
 import { type DeployRequest, TaskExecutorProtocol, type TaskId } from '../taskexecutor/protocol.js';
 import { ExecutionGraph } from './execution-graph.js';
 import { ExecutionReconciler } from './execution-reconciler.js';
+import { placeForLocalRecovery } from './local-placement.js';
 import { JobMasterProtocol } from './protocol.js';
 import { type ReactiveModeOptions, ReactiveScaler, sameParallelism } from './reactive-mode.js';
 import {
@@ -109,6 +110,8 @@ export class JobMaster extends Actor implements Rescaler {
   readonly #reactive: ReactiveScaler | undefined;
   /** The slots the current attempt was deployed to. */
   #slots: SlotAssignment[] = [];
+  /** A rescale's new subtasks go where their state was stored (local-placement.ts). */
+  #rescalePlacement: ((slots: SlotAssignment[]) => SlotAssignment[]) | undefined;
 
   constructor(
     ctx: ActorContext,
@@ -215,13 +218,23 @@ export class JobMaster extends Actor implements Rescaler {
       allRunning: () => this.#executionGraph.allInState(TaskState.RUNNING),
       slots: () => this.#slots,
       startNewAttempt: (target, restore, message) => {
+        // Where the old subtasks ran (subtask i of every vertex in slot i): they stored the state the new
+        // ones restore, and their TaskManagers keep a copy of it (local recovery).
+        const oldSlots = [...this.#slots];
+        this.#rescalePlacement = (slots) =>
+          placeForLocalRecovery(
+            slots,
+            this.graph,
+            restore,
+            (_, subtaskIndex) => oldSlots[subtaskIndex]?.taskManagerId,
+          );
         if (!this.#scheduler.rescaling(message)) return false;
         this.#executionGraph.rescale(withParallelism(this.graph, target), true);
         this.#reconciler.reset();
         this.#restore = restore;
         return true;
       },
-      deploy: (slots) => this.#deployAll(slots),
+      deploy: (slots) => this.#deployAll(this.#rescalePlacement?.(slots) ?? slots),
       newAttemptFailed: (message, fallback) => {
         if (!this.#reactive) this.#executionGraph.rescale(withParallelism(this.graph, fallback), false);
         this.#scheduler.rescaleFailed(message);

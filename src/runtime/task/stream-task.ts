@@ -17,6 +17,7 @@ import type { ConnectorContext, SourceContext } from '../../api/connector.js';
 import type { Logger } from '../../common/log.js';
 import type { StreamGraph, StreamNode } from '../../jobgraph/stream-graph.js';
 import type { TaskCountersSink } from '../../metrics/task-metrics.js';
+import type { LocalRecovery } from '../checkpoint/local-state.js';
 import type { RestoreSpec, SubtaskStateHandle } from '../checkpoint/protocol.js';
 import { subtaskObjectName } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
@@ -96,6 +97,8 @@ export interface TaskCheckpointing {
   mode: 'EXACTLY_ONCE' | 'AT_LEAST_ONCE';
   /** The checkpoint or savepoint to start from. */
   restore: RestoreSpec | undefined;
+  /** Local recovery (`state.backend.local-recovery`): the TaskManager's copies of stored state. */
+  local?: LocalRecovery | undefined;
   /** The subtask's state is stored: tell the JobMaster. */
   ack(checkpointId: number, handle: SubtaskStateHandle, syncMs: number): void;
   /** The subtask cannot take part in the checkpoint. */
@@ -137,7 +140,7 @@ export async function runStreamTask(
     return node;
   });
   const checkpoints = env.checkpoints;
-  const restoreTiming: RestoreTiming = { readMs: 0, hashMs: 0, bytes: 0, decodeMs: 0 };
+  const restoreTiming: RestoreTiming = { readMs: 0, hashMs: 0, bytes: 0, decodeMs: 0, localBytes: 0 };
   // State to start from: read before anything is built (sinks get theirs when their writer is created).
   const restored: Map<string, RestoredOperator> | undefined =
     checkpoints?.restore === undefined
@@ -149,6 +152,7 @@ export async function runStreamTask(
           spec.subtaskIndex,
           spec.parallelism,
           restoreTiming,
+          checkpoints.local,
         );
   const head = nodes[0]!;
   const sourceNode = head.spec.kind === 'source' ? head : undefined;
@@ -461,7 +465,7 @@ export async function runStreamTask(
           });
         }
       }
-      if (handleOps.length > 0) bytes = encodeSubtaskState(operators);
+      if (handleOps.length > 0) bytes = encodeSubtaskState(operators, cp.local?.allocate);
     } catch (err) {
       cp.decline(id, `snapshot failed: ${err instanceof Error ? err.message : String(err)}`);
       return;
@@ -481,7 +485,10 @@ export async function runStreamTask(
     }
     const upload = cp.store
       .put(subtaskObjectName(target, spec.vertexId, spec.subtaskIndex), bytes)
-      .then((ref) => cp.ack(id, handle(ref), syncMs))
+      .then((ref) => {
+        cp.local?.keep({ jobId: spec.jobId, checkpointId: id, ref, bytes: bytes! });
+        cp.ack(id, handle(ref), syncMs);
+      })
       .catch((err: unknown) =>
         cp.decline(id, `storing the state failed: ${err instanceof Error ? err.message : String(err)}`),
       )
@@ -520,6 +527,7 @@ export async function runStreamTask(
         {
           checkpointId: checkpoints!.restore!.checkpointId,
           bytes: t.bytes,
+          localBytes: t.localBytes,
           readMs: round(t.readMs),
           hashMs: round(t.hashMs),
           decodeMs: round(t.decodeMs),

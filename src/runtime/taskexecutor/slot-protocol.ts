@@ -2,14 +2,16 @@
  * What crosses the boundary between a TaskExecutor (main thread) and the worker thread of one of its
  * slots (`taskmanager.slot-isolation: thread`). Plain structured-clone data only: requests as the
  * JobMaster sent them, counters as numbers, errors as name/message/stack. No function, no connection and
- * no plan crosses: the worker has its own NATS connection and plans the job's bundle itself. The one
- * exception is a MessagePort (transferred) to each other slot's worker, for thread channels.
+ * no plan crosses: the worker has its own NATS connection and plans the job's bundle itself. The
+ * exceptions: a MessagePort (transferred) to each other slot's worker, for thread channels, and local
+ * recovery's copies of stored state, whose bytes are in a SharedArrayBuffer (shared between the threads).
  *
  * Both ends are this code base (the worker is started from the same installation), so messages are typed
  * but not schema-checked; anything from outside (the JobMaster) was validated before it got here.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { SluiceConfig } from '../../config/config.js';
+import type { LocalStateCopy } from '../checkpoint/local-state.js';
 import type { SubtaskStateHandle } from '../checkpoint/protocol.js';
 import type { DeployRequest } from './protocol.js';
 
@@ -32,6 +34,8 @@ export type ToSlotWorker =
   | { type: 'cancel'; id: number; reason: string }
   | { type: 'trigger'; id: number; checkpointId: number; target: string; stop: boolean }
   | { type: 'complete'; id: number; checkpointId: number }
+  /** Local recovery: a copy another slot's task kept (its bytes in shared memory: shared, not copied). */
+  | { type: 'local-state'; copy: LocalStateCopy }
   /** A port to the worker of slot `slot` (its thread channels); replaces an earlier one. Transferred. */
   | { type: 'peer'; slot: number; port: MessagePort }
   | { type: 'stop' };
@@ -68,6 +72,8 @@ export type FromSlotWorker =
   | { type: 'progress'; tasks: TaskProgressSnapshot[] }
   | { type: 'ack'; id: number; checkpointId: number; handle: SubtaskStateHandle; syncMs: number }
   | { type: 'decline'; id: number; checkpointId: number; reason: string }
+  /** Local recovery: a task kept a copy of its stored state; the main thread hands it to the other slots. */
+  | { type: 'local-state'; copy: LocalStateCopy }
   | { type: 'ended'; id: number; accumulators: Record<string, number>; error?: ThreadError };
 
 export function toThreadError(err: unknown): ThreadError {

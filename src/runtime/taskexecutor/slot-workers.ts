@@ -11,6 +11,9 @@
  * execution table and JobMaster messages never leave the main thread, so none of this can stop them.
  * It refuses (ILLEGAL_STATE) a task for a slot it has no worker for (being restarted, or stopped).
  *
+ * Local recovery: a copy of stored state one worker kept (its bytes in a SharedArrayBuffer) is handed to
+ * every other worker, so that a subtask deployed into any slot of this TaskManager finds it.
+ *
  * Every two workers get a MessageChannel between them (again for a worker started anew): their thread
  * channels (`network/thread-channels.ts`) carry the frames between subtasks of different slots of this
  * TaskManager without NATS. A worker that dies closes its ports: the channels through them fail.
@@ -21,6 +24,7 @@ import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { SluiceConfig } from '../../config/config.js';
 import type { TaskCountersSink } from '../../metrics/task-metrics.js';
+import type { LocalStateCopy } from '../checkpoint/local-state.js';
 import {
   type CountersSnapshot,
   type FromSlotWorker,
@@ -68,6 +72,8 @@ class SlotThread {
   readonly #processToken: string;
   /** Called with each new worker, to connect it with the other slots' workers. */
   readonly #onSpawn: (index: number, worker: Worker) => void;
+  /** Called with each copy of stored state a task of this slot kept (local recovery). */
+  readonly #onLocalState: (index: number, copy: LocalStateCopy) => void;
   readonly #log: Logger;
   readonly #tasks = new Map<number, PendingTask>();
   #worker: Worker | undefined;
@@ -81,11 +87,13 @@ class SlotThread {
     options: SlotWorkerPoolOptions,
     processToken: string,
     onSpawn: (index: number, worker: Worker) => void,
+    onLocalState: (index: number, copy: LocalStateCopy) => void,
   ) {
     this.#index = index;
     this.#options = options;
     this.#processToken = processToken;
     this.#onSpawn = onSpawn;
+    this.#onLocalState = onLocalState;
     this.#log = options.log.child({ slot: index });
   }
 
@@ -157,6 +165,11 @@ class SlotThread {
     const timer = setTimeout(() => void worker.terminate(), STOP_TIMEOUT_MS);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** Hands another slot's copy of stored state to this slot's worker (local recovery). */
+  shareLocalState(copy: LocalStateCopy): void {
+    this.#post({ type: 'local-state', copy });
   }
 
   #post(message: ToSlotWorker): void {
@@ -257,6 +270,10 @@ class SlotThread {
       }
       return;
     }
+    if (message.type === 'local-state') {
+      this.#onLocalState(this.#index, message.copy);
+      return;
+    }
     const task = this.#tasks.get(message.id);
     if (!task) return;
     switch (message.type) {
@@ -306,7 +323,17 @@ export class SlotWorkerPool {
     const token = randomUUID();
     this.#threads = Array.from(
       { length: options.slots },
-      (_, i) => new SlotThread(i, options, token, (index, worker) => this.#connectPeers(index, worker)),
+      (_, i) =>
+        new SlotThread(
+          i,
+          options,
+          token,
+          (index, worker) => this.#connectPeers(index, worker),
+          (index, copy) => {
+            for (const [other, thread] of this.#threads.entries())
+              if (other !== index) thread.shareLocalState(copy);
+          },
+        ),
     );
     for (const thread of this.#threads) thread.start();
   }

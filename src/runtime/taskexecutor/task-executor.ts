@@ -21,6 +21,7 @@ import { TaskState } from '../../api/job-status.js';
 import { ErrorCode, isSluiceError, SluiceError } from '../../common/errors.js';
 import { EpochFence } from '../../ha/fencing.js';
 import type { TaskMetrics } from '../../metrics/task-metrics.js';
+import type { LocalRecovery } from '../checkpoint/local-state.js';
 import type { CheckpointAck, CheckpointDecline } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import type { ErrorInfo } from '../dispatcher/protocol.js';
@@ -58,6 +59,8 @@ export interface TaskExecutorOptions {
   metrics?: TaskMetrics;
   /** Where checkpoint state goes (opened on first use). */
   stateStore?: () => Promise<StateStore>;
+  /** Local recovery for tasks run on this thread (`taskmanager.slot-isolation: none`); absent when off. */
+  localRecovery?: LocalRecovery;
   /**
    * `taskmanager.slot-isolation: thread`: tasks run in their slot's worker thread (which has its own
    * plans, state store and NATS connection); `plans`, `stateStore` and `metrics` then serve nothing here.
@@ -441,6 +444,7 @@ export class TaskExecutor extends Actor {
           plans: this.#options.plans,
           ...(this.#options.stateStore ? { stateStore: this.#options.stateStore } : {}),
           ...(this.#options.metrics ? { metrics: this.#options.metrics } : {}),
+          ...(this.#options.localRecovery ? { localRecovery: this.#options.localRecovery } : {}),
         },
         launch,
       );

@@ -12,6 +12,7 @@ import type { Subjects } from '../../actors/subjects.js';
 import { ErrorCode, SluiceError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { TaskCountersSink } from '../../metrics/task-metrics.js';
+import type { LocalRecovery } from '../checkpoint/local-state.js';
 import type { SubtaskStateHandle } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import { runStreamTask, type TaskControls } from '../task/stream-task.js';
@@ -30,6 +31,8 @@ export interface TaskRunEnvironment {
   stateStore?: () => Promise<StateStore>;
   /** Live per-operator counters. */
   metrics?: TaskCountersSink;
+  /** Local recovery (`state.backend.local-recovery`); absent when off. */
+  localRecovery?: LocalRecovery;
 }
 
 /** One task to run, with the callbacks it reports through. */
@@ -109,6 +112,7 @@ export async function runTask(env: TaskRunEnvironment, launch: TaskLaunch): Prom
               periodic: checkpointing !== undefined,
               mode: checkpointing?.mode ?? 'EXACTLY_ONCE',
               restore: stream.restore,
+              local: env.localRecovery,
               controls,
               ack: launch.ack,
               decline: launch.decline,
