@@ -144,8 +144,11 @@ describe('autoscaler settings per job', () => {
     try {
       // A: utilisation ~0.2 against its own 0.1 ± 0.05 → the count goes to 2 (the JobManager's bound).
       await expect.poll(() => countParallelism(a), { timeout: 60_000, interval: 500 }).toBe(2);
+      // The autoscaler's rescale call returns once every new task runs: then its decision has the result.
+      await expect
+        .poll(async () => (await autoscalerOf(a)).rescales, { timeout: 30_000 })
+        .toBeGreaterThanOrEqual(1);
       const scaled = await autoscalerOf(a);
-      expect(scaled.rescales).toBeGreaterThanOrEqual(1);
       const up = scaled.decisions.find((d) => d.rescale !== undefined)!;
       expect(up.reason).toMatch(/Keyed Reduce.* 1 → 2 \(utilisation [\d.]+ outside 0\.05\.\.0\.15/);
       // B: no autoscaler, the same load, still at 1.
