@@ -25,9 +25,17 @@ export function withGlobalOptions(command: Command): Command {
     .option('-D, --define <key=value>', 'set a configuration key (repeatable)', collect);
 }
 
-/** Loads and validates the configuration; `extra` are command-specific overrides (e.g. --slots). */
-export function configFrom(options: GlobalOptions, extra: ConfigSources['overrides'] = {}): SluiceConfig {
+/**
+ * Loads and validates the configuration; `extra` are command-specific overrides (e.g. --slots);
+ * `jobSubmission` for `sluice run` to a session cluster (see {@link ConfigSources}).
+ */
+export function configFrom(
+  options: GlobalOptions,
+  extra: ConfigSources['overrides'] = {},
+  jobSubmission = false,
+): SluiceConfig {
   const sources: ConfigSources = {
+    jobSubmission,
     env: process.env,
     dynamic: options.define ?? [],
     overrides: { 'nats.servers': options.nats, 'cluster.id': options.clusterId, ...extra },

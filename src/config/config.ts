@@ -103,6 +103,12 @@ export interface ConfigSources {
   dynamic?: string[];
   /** From specific command-line flags (`--nats`, `--cluster-id`, `--slots`); undefined entries are skipped. */
   overrides?: Record<string, OverrideValue>;
+  /**
+   * A client submitting jobs to a session cluster (`sluice run`): its `job.autoscaler.*` keys are the jobs'
+   * own and are checked key by key only; how they fit together is checked by the Dispatcher, merged with
+   * the JobManager's (a job's window against the JobManager's control-loop interval, not the client's).
+   */
+  jobSubmission?: boolean;
 }
 
 export const CONFIG_FILE_ENV = 'SLUICE_CONFIG_FILE';
@@ -174,7 +180,7 @@ export function loadConfig(sources: ConfigSources = {}): SluiceConfig {
     }
   }
 
-  crossCheck(values, settings, problems);
+  crossCheck(values, settings, problems, sources.jobSubmission !== true);
 
   if (problems.length > 0) {
     const message =
@@ -223,8 +229,9 @@ function crossCheck(
   values: Map<OptionKey, Value>,
   settings: Map<OptionKey, Setting>,
   problems: string[],
+  autoscaler: boolean,
 ): void {
-  crossCheckAutoscaler(values, settings, problems);
+  if (autoscaler) crossCheckAutoscaler(values, settings, problems);
   const interval = values.get('heartbeat.interval');
   const timeout = values.get('heartbeat.timeout');
   const intervalSetting = settings.get('heartbeat.interval');

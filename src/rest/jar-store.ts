@@ -19,6 +19,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ErrorCode, isSluiceError, SluiceError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { SluiceConfig } from '../config/config.js';
+import { jobAutoscalerConfig } from '../config/job-configuration.js';
 import { bundleJobFile, uploadBundle } from '../execution/job-program.js';
 import { type ProgramChild, runProgramInChild } from '../execution/run-program-in-child.js';
 import { badRequest, notFound } from './errors.js';
@@ -54,6 +55,8 @@ export interface RunOptions {
   /** Start from this savepoint (`sluice run -s`). */
   savepointPath?: string;
   allowNonRestoredState?: boolean;
+  /** The jobs' own configuration keys (`flinkConfiguration`): checked here, passed as `-D` to the run. */
+  configuration?: Record<string, string>;
 }
 
 export class JarStore {
@@ -140,6 +143,8 @@ export class JarStore {
   /** Runs the jar's main in a child process; resolves with the ids of the jobs it submitted. */
   async run(id: string, options: RunOptions): Promise<string[]> {
     const jar = this.get(id);
+    // Refused before the main runs (INVALID_CONFIG: 400), as the Dispatcher would refuse each job.
+    if (options.configuration) jobAutoscalerConfig(this.#config.autoscaler, options.configuration);
     await this.#turn();
     try {
       return await this.#runChild(jar, options);
@@ -184,6 +189,9 @@ export class JarStore {
       args: options.args,
       detached: true,
       config: this.#config,
+      ...(options.configuration
+        ? { clientArgs: Object.entries(options.configuration).flatMap(([k, v]) => ['-D', `${k}=${v}`]) }
+        : {}),
       ...(options.parallelism !== undefined ? { parallelism: options.parallelism } : {}),
       ...(options.savepointPath !== undefined
         ? {

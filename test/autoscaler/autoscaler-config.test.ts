@@ -68,4 +68,13 @@ describe('job.autoscaler.* configuration', () => {
       "job.autoscaler.vertex.min-parallelism: '8' (from -D) is above job.autoscaler.vertex.max-parallelism '4' (from -D)",
     ]);
   });
+
+  it('checks a submitting client’s job.autoscaler.* key by key only (the Dispatcher checks them merged)', () => {
+    const dynamic = ['job.autoscaler.metrics.window=4 s', 'job.autoscaler.target.utilization=0.5'];
+    expect(() => loadConfig({ dynamic })).toThrow(/must be at least twice job\.autoscaler\.control-loop/);
+    expect(loadConfig({ dynamic, jobSubmission: true }).autoscaler.metricsWindowMs).toBe(4_000);
+    expect(() =>
+      loadConfig({ dynamic: ['job.autoscaler.target.utilization=2'], jobSubmission: true }),
+    ).toThrow(/job\.autoscaler\.target\.utilization: '2' \(from -D\) is out of range/);
+  });
 });

@@ -15,19 +15,15 @@
  * - the output holds every event exactly once (per key the counts 1..n once each, each counting another
  *   event of that key, and as many records as events published).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import { terminate } from '../../src/providers/standalone.js';
 import type { AutoscalerReply } from '../../src/runtime/autoscaler/protocol.js';
 import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
-import { SluiceProcess, sluice } from '../harness/processes.js';
-import { createOutputStream, exactlyOnceProblems } from '../rescale/helpers.js';
+import { startTestCluster, type TestCluster } from '../harness/cluster.js';
+import { exactlyOnceProblems } from '../harness/exactly-once.js';
+import { sluice } from '../harness/processes.js';
 
 const JOB = fileURLToPath(new URL('../fixtures/jobs/autoscaled-count.ts', import.meta.url));
 const KEYS = 16;
@@ -36,72 +32,47 @@ const HIGH = 60;
 const enc = new TextEncoder();
 
 describe('the autoscaler follows a 4× step of a JetStream input and back, exactly once', () => {
-  let nats: NatsServerHandle;
+  let cluster: TestCluster;
   let nc: NatsConnection;
-  let dir: string;
   let common: string[];
-  let jm: SluiceProcess;
   let rest: string;
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
-    dir = await mkdtemp(join(tmpdir(), 'sluice-autoscaler-'));
-    common = [
-      '--nats',
-      nats.url,
-      '--cluster-id',
-      'autoscaled',
-      '-D',
-      `cluster.run-dir=${dir}`,
-      '-D',
-      'heartbeat.interval=250 ms',
-      '-D',
-      'heartbeat.timeout=3 s',
-      '-D',
-      'metrics.enabled=false',
-    ];
-    const settings = [
-      'rest.port=0',
-      'taskmanager.numberOfTaskSlots=1',
-      'resourcemanager.taskmanager-timeout=3 s',
-      'job.autoscaler.enabled=true',
-      'job.autoscaler.control-loop.interval=1 s',
-      'job.autoscaler.metrics.window=5 s',
-      'job.autoscaler.stabilization.interval=5 s',
-      'job.autoscaler.target.utilization=0.3',
-      'job.autoscaler.target.utilization.boundary=0.15',
-      'job.autoscaler.catch-up.duration=10 s',
-      'job.autoscaler.scale-down.interval=10 s',
-      'job.autoscaler.scale-down.max-factor=1',
-      'job.autoscaler.vertex.max-parallelism=4',
-    ];
-    jm = new SluiceProcess([
-      'jobmanager',
-      ...common,
-      '--taskmanager-pool',
-      '1..4',
-      ...settings.flatMap((s) => ['-D', s]),
-    ]);
-    rest = String((await jm.waitForMessage('REST API listening')).url);
+    cluster = await startTestCluster({
+      clusterId: 'autoscaled',
+      settings: ['heartbeat.interval=250 ms', 'heartbeat.timeout=3 s', 'metrics.enabled=false'],
+      jobManagerSettings: [
+        'rest.port=0',
+        'taskmanager.numberOfTaskSlots=1',
+        'resourcemanager.taskmanager-timeout=3 s',
+        'job.autoscaler.enabled=true',
+        'job.autoscaler.control-loop.interval=1 s',
+        'job.autoscaler.metrics.window=5 s',
+        'job.autoscaler.stabilization.interval=5 s',
+        'job.autoscaler.target.utilization=0.3',
+        'job.autoscaler.target.utilization.boundary=0.15',
+        'job.autoscaler.catch-up.duration=10 s',
+        'job.autoscaler.scale-down.interval=10 s',
+        'job.autoscaler.scale-down.max-factor=1',
+        'job.autoscaler.vertex.max-parallelism=4',
+      ],
+      jobManagerArgs: ['--taskmanager-pool', '1..4'],
+      outputStreams: [{ name: 'COUNTS', subject: 'counts.out' }],
+    });
+    nc = cluster.nc;
+    common = cluster.common;
+    rest = cluster.rest!;
     for (const deadline = Date.now() + 30_000; (await taskManagers()) < 1; ) {
       if (Date.now() > deadline) throw new Error('the pool started no TaskManager');
       await new Promise((r) => setTimeout(r, 200));
     }
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: 'EVENTS', subjects: ['events.in'] });
-    await createOutputStream(nc, 'COUNTS', 'counts.out');
   });
 
   afterAll(async () => {
-    await jm?.stop();
-    // The pool's TaskManagers outlive a stopped JobManager (the next leader would adopt them): stop them.
-    const pool = await readFile(join(dir, 'autoscaled', 'pool.json'), 'utf8').catch(() => '{"processes":[]}');
-    const pids = (JSON.parse(pool) as { processes: Array<{ pid: number }> }).processes.map((p) => p.pid);
-    await Promise.all(pids.map((pid) => terminate(pid)));
-    await nc?.close();
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
+    // The pool's TaskManagers outlive the JobManager: the harness stops them too.
+    await cluster?.stop();
   });
 
   async function get<T>(path: string): Promise<T> {

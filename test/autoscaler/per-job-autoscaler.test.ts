@@ -77,6 +77,9 @@ describe('autoscaler settings per job', () => {
       'job.autoscaler.target.utilization=0.1',
       '-D',
       'job.autoscaler.target.utilization.boundary=0.05',
+      // Shorter than two of the client's default loop intervals (10 s), fine with the JobManager's (1 s).
+      '-D',
+      'job.autoscaler.metrics.window=4 s',
       JOB,
       'EVENTS_A',
       'perjob.a.out',
@@ -109,11 +112,14 @@ describe('autoscaler settings per job', () => {
       'job.autoscaler.enabled': 'true',
       'job.autoscaler.target.utilization': '0.1',
       'job.autoscaler.target.utilization.boundary': '0.05',
+      'job.autoscaler.metrics.window': '4 s',
     });
     expect(atStart.settings).toMatchObject({
       'job.autoscaler.enabled': 'true',
       'job.autoscaler.target.utilization': '0.1',
-      'job.autoscaler.metrics.window': '5 s',
+      'job.autoscaler.metrics.window': '4 s',
+      'job.autoscaler.control-loop.interval': '1 s',
+      'job.autoscaler.stabilization.interval': '3 s',
       'job.autoscaler.vertex.max-parallelism': '2',
     });
     const off = await autoscalerOf(b);
@@ -144,8 +150,11 @@ describe('autoscaler settings per job', () => {
     try {
       // A: utilisation ~0.2 against its own 0.1 ± 0.05 → the count goes to 2 (the JobManager's bound).
       await expect.poll(() => countParallelism(a), { timeout: 60_000, interval: 500 }).toBe(2);
+      // The autoscaler's rescale call returns once every new task runs: then its decision has the result.
+      await expect
+        .poll(async () => (await autoscalerOf(a)).rescales, { timeout: 30_000 })
+        .toBeGreaterThanOrEqual(1);
       const scaled = await autoscalerOf(a);
-      expect(scaled.rescales).toBeGreaterThanOrEqual(1);
       const up = scaled.decisions.find((d) => d.rescale !== undefined)!;
       expect(up.reason).toMatch(/Keyed Reduce.* 1 → 2 \(utilisation [\d.]+ outside 0\.05\.\.0\.15/);
       // B: no autoscaler, the same load, still at 1.
@@ -170,6 +179,17 @@ describe('autoscaler settings per job', () => {
     ]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/job\.autoscaler\.target\.utilization: '2' \(from -D\) is out of range/);
+    // A window the client cannot judge (it is checked against the JobManager's loop): the Dispatcher refuses.
+    const short = await cluster.cli('run', [
+      '-d',
+      '-D',
+      'job.autoscaler.metrics.window=1500 ms',
+      'builtin:endless',
+    ]);
+    expect(short.code).not.toBe(0);
+    expect(short.stderr).toContain(
+      "job.autoscaler.metrics.window: '1500 ms' (from the job's configuration) must be at least twice job.autoscaler.control-loop.interval 1 s (the JobManager's)",
+    );
 
     // A JobGraph over the protocol, as any client could send it: checked by the Dispatcher.
     const graph = {

@@ -17,7 +17,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import { terminate } from '../../src/providers/standalone.js';
 import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
-import { createOutputStream } from '../rescale/helpers.js';
+import { createOutputStream } from './exactly-once.js';
 import { type CliResult, SluiceProcess, sluice } from './processes.js';
 
 export interface TestClusterOptions {

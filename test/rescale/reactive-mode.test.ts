@@ -8,74 +8,48 @@
  * 1..n each once, each counting another event of that key). The times from a TaskManager's registration to
  * the job running at the new parallelism are printed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
-import { SluiceProcess, sluice } from '../harness/processes.js';
-import { createOutputStream, exactlyOnceProblems } from './helpers.js';
+import { startTestCluster, type TestCluster } from '../harness/cluster.js';
+import { exactlyOnceProblems } from '../harness/exactly-once.js';
+import { type SluiceProcess, sluice } from '../harness/processes.js';
 
 const JOB = fileURLToPath(new URL('../fixtures/jobs/chaos-count.ts', import.meta.url));
 const KEYS = 6;
 
 describe('reactive mode', () => {
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
-  let dir: string;
+  let cluster: TestCluster;
   let common: string[];
   let jm: SluiceProcess;
-  const tms: SluiceProcess[] = [];
+  let tms: SluiceProcess[];
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
-    dir = await mkdtemp(join(tmpdir(), 'sluice-reactive-'));
-    common = [
-      '--nats',
-      nats.url,
-      '--cluster-id',
-      'reactive',
-      '-D',
-      'heartbeat.interval=200 ms',
-      '-D',
-      'heartbeat.timeout=2 s',
-    ];
-    jm = new SluiceProcess([
-      'jobmanager',
-      ...common,
-      '-D',
-      'scheduler-mode=reactive',
-      '-D',
-      'jobmanager.adaptive-scheduler.resource-stabilization-timeout=500 ms',
-      '-D',
-      'jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling=1 s',
-      '-D',
-      'restart-strategy.exponential-delay.initial-backoff=200 ms',
-    ]);
-    await jm.waitForMessage('JobManager started');
-    await createOutputStream(nc, 'REACTIVE', 'reactive.out');
+    cluster = await startTestCluster({
+      clusterId: 'reactive',
+      settings: ['heartbeat.interval=200 ms', 'heartbeat.timeout=2 s'],
+      jobManagerSettings: [
+        'scheduler-mode=reactive',
+        'jobmanager.adaptive-scheduler.resource-stabilization-timeout=500 ms',
+        'jobmanager.adaptive-scheduler.executing.cooldown-after-rescaling=1 s',
+        'restart-strategy.exponential-delay.initial-backoff=200 ms',
+      ],
+      outputStreams: [{ name: 'REACTIVE', subject: 'reactive.out' }],
+    });
+    common = cluster.common;
+    jm = cluster.leader();
+    tms = cluster.tms;
   });
 
   afterAll(async () => {
-    await nc?.close();
-    await Promise.all(tms.map((tm) => tm.stop()));
-    await jm?.stop();
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
-  const status = async (jobId: string): Promise<JobDetails> =>
-    JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+  const status = (jobId: string) => cluster.status(jobId);
   /** Starts a TaskManager; resolves with its id once it registered. */
   const startTaskManager = async (): Promise<string> => {
     const id = `tm-${tms.length + 1}`;
-    const tm = new SluiceProcess(['taskmanager', ...common, '--slots', '1', '-D', `taskmanager.id=${id}`]);
-    tms.push(tm);
-    await tm.waitForMessage('registered at ResourceManager');
+    await cluster.startTaskManager(1, [`taskmanager.id=${id}`]);
     return id;
   };
   /**
@@ -118,14 +92,7 @@ describe('reactive mode', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
   };
-  const nextCheckpoint = async () => {
-    const seen = jm.lines.length;
-    await jm.waitForLog(
-      (l) =>
-        jm.lines.indexOf(l) >= seen && typeof l.msg === 'string' && /^checkpoint \d+ completed$/.test(l.msg),
-      20_000,
-    );
-  };
+  const nextCheckpoint = () => cluster.nextCheckpoint();
 
   it('follows TaskManagers 1 → 2 → 3 → 2 with exactly-once output', async () => {
     await startTaskManager();
@@ -175,7 +142,7 @@ describe('reactive mode', () => {
       (l) => typeof l.msg === 'string' && l.msg.startsWith('rescaled: ') && l.cause === 'reactive',
     );
     expect(reactiveRescales.length).toBe(2);
-    const { records, problems, perKey } = await exactlyOnceProblems(nc, 'REACTIVE', KEYS);
+    const { records, problems, perKey } = await exactlyOnceProblems(cluster.nc, 'REACTIVE', KEYS);
     expect(problems).toEqual([]);
     expect(perKey.size).toBe(KEYS);
     expect(records).toBeGreaterThan(100);

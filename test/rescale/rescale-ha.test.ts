@@ -5,76 +5,41 @@
  * job at 3 — the rescaled graph is what the HA job store holds, not the submitted one — from its latest
  * checkpoint, and after a cancel every output record is there exactly once.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
 import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
-import { SluiceProcess, sluice } from '../harness/processes.js';
-import { createOutputStream, exactlyOnceProblems } from './helpers.js';
+import { parallelismOf, startTestCluster, type TestCluster } from '../harness/cluster.js';
+import { exactlyOnceProblems } from '../harness/exactly-once.js';
+import { type SluiceProcess, sluice } from '../harness/processes.js';
 
 const JOB = fileURLToPath(new URL('../fixtures/jobs/chaos-count.ts', import.meta.url));
 const KEYS = 8;
 
 describe('a rescaled job after a JobManager failover', () => {
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
-  let dir: string;
+  let cluster: TestCluster;
   let common: string[];
-  const jms: SluiceProcess[] = [];
-  const tms: SluiceProcess[] = [];
+  let jms: SluiceProcess[];
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
-    dir = await mkdtemp(join(tmpdir(), 'sluice-rescale-ha-'));
-    common = [
-      '--nats',
-      nats.url,
-      '--cluster-id',
-      'rescale-ha',
-      '-D',
-      'high-availability.type=nats',
-      '-D',
-      'heartbeat.interval=200 ms',
-      '-D',
-      'heartbeat.timeout=2 s',
-    ];
-    for (let i = 0; i < 2; i++) {
-      jms.push(
-        new SluiceProcess([
-          'jobmanager',
-          ...common,
-          '-D',
-          'rest.enabled=false',
-          '-D',
-          'metrics.enabled=false',
-        ]),
-      );
-    }
-    await Promise.any(jms.map((jm) => jm.waitForMessage('leadership active')));
-    for (let i = 0; i < 2; i++) {
-      tms.push(new SluiceProcess(['taskmanager', ...common, '--slots', '2', '-D', 'metrics.enabled=false']));
-    }
-    await Promise.all(tms.map((tm) => tm.waitForMessage('registered at ResourceManager')));
-    await createOutputStream(nc, 'RESCALEDHA', 'rescale-ha.out');
+    cluster = await startTestCluster({
+      clusterId: 'rescale-ha',
+      settings: ['high-availability.type=nats', 'heartbeat.interval=200 ms', 'heartbeat.timeout=2 s'],
+      jobManagers: 2,
+      jobManagerSettings: ['rest.enabled=false', 'metrics.enabled=false'],
+      taskManagers: { count: 2, slots: 2, settings: ['metrics.enabled=false'] },
+      outputStreams: [{ name: 'RESCALEDHA', subject: 'rescale-ha.out' }],
+    });
+    common = cluster.common;
+    jms = cluster.jms;
   });
 
   afterAll(async () => {
-    await nc?.close();
-    await Promise.all(tms.map((tm) => tm.stop()));
-    await Promise.all(jms.map((jm) => jm.stop()));
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
-  const status = async (jobId: string): Promise<JobDetails> =>
-    JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
-  const parallelism = (d: JobDetails) => Object.fromEntries(d.vertices.map((v) => [v.id, v.parallelism]));
-  const leading = () => jms.find((jm) => jm.lines.some((l) => l.msg === 'leadership active'))!;
+  const status = (jobId: string) => cluster.status(jobId);
+  const parallelism = parallelismOf;
+  const leading = () => cluster.leader();
 
   it('is recovered by the new leader at its rescaled parallelism, exactly once', async () => {
     const leader = leading();
@@ -133,7 +98,7 @@ describe('a rescaled job after a JobManager failover', () => {
 
     const cancelled = await sluice(['cancel', ...common, jobId]);
     expect(cancelled.code, cancelled.stderr).toBe(0);
-    const { records, problems } = await exactlyOnceProblems(nc, 'RESCALEDHA', KEYS);
+    const { records, problems } = await exactlyOnceProblems(cluster.nc, 'RESCALEDHA', KEYS);
     expect(problems).toEqual([]);
     expect(records).toBeGreaterThan(0);
   });

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parallelismOf, startTestCluster, type TestCluster } from '../harness/cluster.js';
-import { exactlyOnceProblems } from './helpers.js';
+import { exactlyOnceProblems } from '../harness/exactly-once.js';
 
 const JOB = fileURLToPath(new URL('../fixtures/jobs/chaos-count.ts', import.meta.url));
 const KEYS = 6;

@@ -12,70 +12,42 @@
  * parallelism (128), an unknown vertex, a job id nobody knows, an ended job, and a rescale while another
  * one runs (RESCALE_IN_PROGRESS).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NatsServerHandle, startNatsServer } from '../../src/nats/launcher.js';
-import type { JobDetails } from '../../src/runtime/dispatcher/protocol.js';
-import { SluiceProcess, sluice } from '../harness/processes.js';
-import { createOutputStream, exactlyOnceProblems } from './helpers.js';
+import { parallelismOf, startTestCluster, type TestCluster } from '../harness/cluster.js';
+import { exactlyOnceProblems } from '../harness/exactly-once.js';
+import { type SluiceProcess, sluice } from '../harness/processes.js';
 
 const JOB = fileURLToPath(new URL('../fixtures/jobs/chaos-count.ts', import.meta.url));
 const KEYS = 8;
 
 describe('rescaling a running job', () => {
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
-  let dir: string;
+  let cluster: TestCluster;
   let common: string[];
   let jm: SluiceProcess;
   let rest: string;
-  const tms: SluiceProcess[] = [];
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
-    dir = await mkdtemp(join(tmpdir(), 'sluice-rescale-'));
-    common = [
-      '--nats',
-      nats.url,
-      '--cluster-id',
-      'rescale',
-      '-D',
-      'heartbeat.interval=200 ms',
-      '-D',
-      'heartbeat.timeout=2 s',
-    ];
-    jm = new SluiceProcess(['jobmanager', ...common, '-D', 'rest.port=0']);
-    rest = String((await jm.waitForMessage('REST API listening')).url);
-    for (let i = 0; i < 2; i++) tms.push(new SluiceProcess(['taskmanager', ...common, '--slots', '2']));
-    await Promise.all(tms.map((tm) => tm.waitForMessage('registered at ResourceManager')));
-    await createOutputStream(nc, 'RESCALED', 'rescale.out');
+    cluster = await startTestCluster({
+      clusterId: 'rescale',
+      settings: ['heartbeat.interval=200 ms', 'heartbeat.timeout=2 s'],
+      jobManagerSettings: ['rest.port=0'],
+      taskManagers: { count: 2, slots: 2 },
+      outputStreams: [{ name: 'RESCALED', subject: 'rescale.out' }],
+    });
+    common = cluster.common;
+    jm = cluster.leader();
+    rest = cluster.rest!;
   });
 
   afterAll(async () => {
-    await nc?.close();
-    await Promise.all(tms.map((tm) => tm.stop()));
-    await jm?.stop();
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
-  const status = async (jobId: string): Promise<JobDetails> =>
-    JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
-  const parallelism = (d: JobDetails) => Object.fromEntries(d.vertices.map((v) => [v.id, v.parallelism]));
+  const status = (jobId: string) => cluster.status(jobId);
+  const parallelism = parallelismOf;
   /** Waits until a checkpoint completes after now (output committed at the current parallelism). */
-  const nextCheckpoint = async () => {
-    const seen = jm.lines.length;
-    await jm.waitForLog(
-      (l) =>
-        jm.lines.indexOf(l) >= seen && typeof l.msg === 'string' && /^checkpoint \d+ completed$/.test(l.msg),
-      20_000,
-    );
-  };
+  const nextCheckpoint = () => cluster.nextCheckpoint();
   const put = (jobId: string, body: unknown) =>
     fetch(`${rest}/jobs/${jobId}/resource-requirements`, {
       method: 'PUT',
@@ -186,10 +158,10 @@ describe('rescaling a running job', () => {
 
     // Local recovery: new subtasks restored state their TaskManager kept from the checkpoint (the rescale
     // placed them where their key groups were), without reading it from the object store.
-    const restores = tms.flatMap((tm) => tm.lines.filter((l) => l.msg === 'state restored'));
+    const restores = cluster.tms.flatMap((tm) => tm.lines.filter((l) => l.msg === 'state restored'));
     expect(restores.some((l) => Number(l.localBytes) > 0)).toBe(true);
 
-    const { records, problems, perKey } = await exactlyOnceProblems(nc, 'RESCALED', KEYS);
+    const { records, problems, perKey } = await exactlyOnceProblems(cluster.nc, 'RESCALED', KEYS);
     expect(problems).toEqual([]);
     expect(perKey.size).toBe(KEYS);
     expect(records).toBeGreaterThan(100);

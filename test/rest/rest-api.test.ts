@@ -426,6 +426,42 @@ describe('REST API', () => {
       expect(second.parallelism).toBe(1);
     });
 
+    it('takes per-job keys in flinkConfiguration (FLIP-256) and refuses others before the main runs', async () => {
+      const { status, body } = await post(`/jars/${jarId}/run`, {
+        programArgsList: ['x'],
+        flinkConfiguration: {
+          'job.autoscaler.enabled': true,
+          'job.autoscaler.scaling.enabled': 'false',
+          'job.autoscaler.target.utilization': 0.5,
+        },
+      });
+      expect(status, JSON.stringify(body)).toBe(200);
+      await jobState(body.jobid, 'FINISHED');
+      const autoscaler = await api(`/jobs/${body.jobid}/autoscaler`);
+      expect(autoscaler.status).toBe(200);
+      expect(autoscaler.body.jobSettings).toEqual({
+        'job.autoscaler.enabled': 'true',
+        'job.autoscaler.scaling.enabled': 'false',
+        'job.autoscaler.target.utilization': '0.5',
+      });
+      expect(autoscaler.body.settings['job.autoscaler.target.utilization']).toBe('0.5');
+
+      const before = await overview();
+      const refused = await post(`/jars/${jarId}/run`, {
+        flinkConfiguration: { 'scheduler-mode': 'reactive', 'job.autoscaler.target.utilization': '3' },
+      });
+      expect(refused.status).toBe(400);
+      const errors = JSON.stringify(refused.body.errors);
+      expect(errors).toContain('scheduler-mode: cannot be set per job');
+      expect(errors).toContain(
+        "job.autoscaler.target.utilization: '3' (from the job's configuration) is out of range",
+      );
+      const after = await overview();
+      expect(Number(after['jobs-finished']) + Number(after['jobs-running'])).toBe(
+        Number(before['jobs-finished']) + Number(before['jobs-running']),
+      );
+    });
+
     it('answers 400 to malformed JSON and to bodies the schema refuses, naming the field', async () => {
       const malformed = await post(`/jars/${jarId}/run`, '{"parallelism": 2,');
       expect(malformed.status).toBe(400);

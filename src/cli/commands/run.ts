@@ -43,8 +43,13 @@ export function runCommand(): Command {
     .addHelpText('after', `\nBuilt-in jobs:\n${builtins}`)
     .action(async (job: string, args: string[], options: RunOptions) => {
       exitWithParent();
-      const config = configFrom(options, { 'parallelism.default': options.parallelism });
       const target = options.target ?? 'session';
+      // A job's job.autoscaler.* go with it to a session cluster, checked there against the JobManager's.
+      const config = configFrom(
+        options,
+        { 'parallelism.default': options.parallelism },
+        target === 'session',
+      );
       if (!(TARGETS as readonly string[]).includes(target)) {
         throw new SluiceError(
           ErrorCode.InvalidConfig,

@@ -36,6 +36,10 @@ export const RunRequest = z
       .nullish(),
     allowNonRestoredState: z.boolean().nullish(),
     restoreMode: z.string().nullish(),
+    /** FLIP-256: configuration of the job(s); only per-job keys (`job.autoscaler.*`), as `sluice run -D`. */
+    flinkConfiguration: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .nullish(),
   })
   .refine((r) => r.programArgs == null || r.programArgsList == null, {
     message:
@@ -84,6 +88,7 @@ export function jarRoutes(
       ...(request.parallelism == null ? {} : { parallelism: request.parallelism }),
       ...(request.savepointPath == null ? {} : { savepointPath: request.savepointPath }),
       ...(request.allowNonRestoredState === true ? { allowNonRestoredState: true } : {}),
+      ...(request.flinkConfiguration == null ? {} : { configuration: request.flinkConfiguration }),
       args,
     });
     return ok({ jobid: jobIds[0], jobids: jobIds });

@@ -1,6 +1,10 @@
 /**
  * One subtask's state in a checkpoint: per chained operator (by uid) its keyed state, its timers and its
  * connector state (a source's position, a sink's pending transactions), msgpack-encoded into one object.
+ * Keyed state is encoded per key group (version 2: `keyedGroups`, each key group's tables a msgpack of
+ * their own inside the object), so a restoring subtask decodes only the key groups it gets; version 1
+ * objects (`keyed`: all tables in one, filtered key by key) are still read. An older Sluice refuses a
+ * version 2 object (CORRUPTED_STATE) rather than miss its keyed state.
  *
  * Restoring reads the objects that matter to a subtask: for keyed state, those of the old subtasks whose
  * key groups overlap the new subtask's (a rescaled job reads parts of several); for connector state, every
@@ -23,15 +27,26 @@ export interface RestoreTiming extends ReadTiming {
 }
 
 export interface OperatorState {
+  /** Version 1: every key's state in one list of tables. */
   keyed?: SnapshotTable[];
+  /** Version 2: [keyGroup, msgpack of that key group's tables], ascending (see {@link encodeKeyGroups}). */
+  keyedGroups?: Array<[number, Uint8Array]>;
   timers?: TimerSnapshot;
   /** Present (possibly null) when the operator has connector state. */
   connector?: unknown;
 }
 
 interface SubtaskStateObject {
-  v: 1;
+  v: 1 | 2;
   operators: Record<string, OperatorState>;
+}
+
+/** Each key group's tables encoded on their own (for {@link OperatorState.keyedGroups}). */
+export function encodeKeyGroups(
+  groups: ReadonlyArray<[number, SnapshotTable[]]>,
+): Array<[number, Uint8Array]> {
+  // msgpackr may reuse its buffer for the next encoding: each is copied.
+  return groups.map(([group, tables]) => [group, Uint8Array.prototype.slice.call(stateCodec.pack(tables))]);
 }
 
 /** `allocate` gives the memory the encoding is copied into (local recovery: shared memory). */
@@ -39,7 +54,7 @@ export function encodeSubtaskState(
   operators: Record<string, OperatorState>,
   allocate: (size: number) => Uint8Array = (size) => new Uint8Array(size),
 ): Uint8Array {
-  const packed = stateCodec.pack({ v: 1, operators } satisfies SubtaskStateObject);
+  const packed = stateCodec.pack({ v: 2, operators } satisfies SubtaskStateObject);
   // msgpackr may reuse its buffer for the next encoding: keep a copy.
   const bytes = allocate(packed.byteLength);
   bytes.set(packed);
@@ -63,7 +78,7 @@ function decodeSubtaskState(bytes: Uint8Array, name: string): SubtaskStateObject
   if (
     obj === null ||
     typeof obj !== 'object' ||
-    obj.v !== 1 ||
+    (obj.v !== 1 && obj.v !== 2) ||
     typeof obj.operators !== 'object' ||
     obj.operators === null
   ) {
@@ -72,10 +87,32 @@ function decodeSubtaskState(bytes: Uint8Array, name: string): SubtaskStateObject
   return obj as SubtaskStateObject;
 }
 
+function decodeKeyGroup(packed: unknown, name: string, group: number): SnapshotTable[] {
+  let tables: unknown;
+  try {
+    if (!(packed instanceof Uint8Array)) throw new Error('not bytes');
+    tables = stateCodec.unpack(packed);
+  } catch (err) {
+    throw new SluiceError(
+      ErrorCode.CorruptedState,
+      `state object ${name}: key group ${group} is not msgpack: ${(err as Error).message}`,
+    );
+  }
+  if (!Array.isArray(tables)) {
+    throw new SluiceError(
+      ErrorCode.CorruptedState,
+      `state object ${name}: key group ${group} holds no tables`,
+    );
+  }
+  return tables as SnapshotTable[];
+}
+
 /** What one operator of a new subtask gets back. */
 export interface RestoredOperator {
-  /** Keyed state tables of every old subtask read (the backend keeps its key groups). */
+  /** Keyed state tables of every version 1 object read (the backend keeps its key groups). */
   keyed: SnapshotTable[][];
+  /** Keyed state of version 2 objects: the new subtask's key groups only, [keyGroup, tables]. */
+  keyedGroups: Array<[number, SnapshotTable[]]>;
   timers: TimerSnapshot[];
   /** Connector state by old subtask index; undefined when no old subtask had any. */
   connector: unknown[] | undefined;
@@ -144,10 +181,20 @@ export async function readRestoredState(
       if (saved === undefined) continue;
       let r = result.get(op.uid);
       if (!r) {
-        r = { keyed: [], timers: [], connector: undefined };
+        r = { keyed: [], keyedGroups: [], timers: [], connector: undefined };
         result.set(op.uid, r);
       }
       if (saved.keyed) r.keyed.push(saved.keyed);
+      if (saved.keyedGroups) {
+        const started = performance.now();
+        const target = mine.get(op.uid)!;
+        const [first, last] = keyGroupRange(subtaskIndex, target.maxParallelism, parallelism);
+        for (const [group, packed] of saved.keyedGroups) {
+          if (group < first || group > last) continue;
+          r.keyedGroups.push([group, decodeKeyGroup(packed, handle.object!.name, group)]);
+        }
+        if (timing) timing.decodeMs += performance.now() - started;
+      }
       if (saved.timers) r.timers.push(saved.timers);
       if (op.connector) {
         r.connector ??= [];

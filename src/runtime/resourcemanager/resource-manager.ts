@@ -178,7 +178,9 @@ export class ResourceManager extends Actor {
         const where = `${this.#freeSlots()} free of ${this.#totalSlots()} in ${this.#taskManagers.size} TaskManagers`;
         if (growable === undefined || growable < missing) {
           const pool =
-            growable === undefined ? '' : `; the TaskManager pool can add ${growable} more (at its maximum)`;
+            growable === undefined
+              ? ''
+              : `; the TaskManager pool can add ${growable} more before its maximum`;
           reject(
             new SluiceError(
               ErrorCode.NoResourceAvailable,

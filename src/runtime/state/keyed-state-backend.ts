@@ -190,6 +190,32 @@ export class KeyedStateBackend {
   }
 
   /**
+   * The state for a checkpoint per key group, ascending: [keyGroup, tables] for every key group holding
+   * state (a restoring subtask then decodes only its own key groups). As {@link snapshot} otherwise.
+   */
+  snapshotByKeyGroup(): Array<[keyGroup: number, tables: SnapshotTable[]]> {
+    const groups = new Map<number, SnapshotTable[]>();
+    for (const [name, table] of this.#tables) {
+      if (table.size === 0) continue;
+      const isMap = this.#mapTables.has(name);
+      /** This state's table in each key group, by key group. */
+      const mine = new Map<number, SnapshotTable>();
+      for (const e of table.values()) {
+        let t = mine.get(e.keyGroup);
+        if (t === undefined) {
+          t = { name, map: isMap, entries: [] };
+          mine.set(e.keyGroup, t);
+          const tables = groups.get(e.keyGroup);
+          if (tables) tables.push(t);
+          else groups.set(e.keyGroup, [t]);
+        }
+        t.entries.push(e.key, isMap ? [...(e.value as Map<string, unknown>).values()] : e.value);
+      }
+    }
+    return [...groups].sort((a, b) => a[0] - b[0]);
+  }
+
+  /**
    * Adds restored state: the entries of `tables` whose key falls into the key groups [first, last] (a
    * rescaled job reads the snapshots of several old subtasks and keeps its share). Returns entries kept.
    */
@@ -203,16 +229,26 @@ export class KeyedStateBackend {
         const ks = keyString(key);
         const keyGroup = keyGroupOf(ks, this.maxParallelism);
         if (keyGroup < first || keyGroup > last) continue;
-        let value = entries[i + 1];
-        if (map) {
-          const m = new Map<string, [unknown, unknown]>();
-          for (const pair of value as Array<[unknown, unknown]>) m.set(keyString(pair[0]), pair);
-          value = m;
-        }
-        const entry: Entry = { key, keyGroup, value };
-        if (typeof key === 'string') table.strings.set(key, entry);
-        else if (typeof key === 'number') table.numbers.set(key, entry);
-        else table.others.set(ks, entry);
+        insert(table, key, ks, keyGroup, entries[i + 1], map);
+        kept++;
+      }
+    }
+    return kept;
+  }
+
+  /**
+   * Adds the restored state of one key group (from {@link snapshotByKeyGroup}): its keys are taken to
+   * belong to `keyGroup`, none is hashed. Returns the entries added.
+   */
+  restoreKeyGroup(keyGroup: number, tables: readonly SnapshotTable[]): number {
+    let kept = 0;
+    for (const { name, map, entries } of tables) {
+      const table = this.#table(name);
+      if (map) this.#mapTables.add(name);
+      for (let i = 0; i + 1 < entries.length; i += 2) {
+        const key = entries[i];
+        const ks = typeof key === 'string' || typeof key === 'number' ? '' : keyString(key);
+        insert(table, key, ks, keyGroup, entries[i + 1], map);
         kept++;
       }
     }
@@ -276,6 +312,26 @@ export class KeyedStateBackend {
         noKey();
     }
   }
+}
+
+/** Puts a restored entry into its table (`ks`: the key string, needed for keys neither string nor number). */
+function insert(
+  table: Table,
+  key: unknown,
+  ks: string,
+  keyGroup: number,
+  value: unknown,
+  map: boolean,
+): void {
+  if (map) {
+    const m = new Map<string, [unknown, unknown]>();
+    for (const pair of value as Array<[unknown, unknown]>) m.set(keyString(pair[0]), pair);
+    value = m;
+  }
+  const entry: Entry = { key, keyGroup, value };
+  if (typeof key === 'string') table.strings.set(key, entry);
+  else if (typeof key === 'number') table.numbers.set(key, entry);
+  else table.others.set(ks, entry);
 }
 
 function noKey(): never {

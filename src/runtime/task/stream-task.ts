@@ -22,6 +22,7 @@ import type { RestoreSpec, SubtaskStateHandle } from '../checkpoint/protocol.js'
 import { subtaskObjectName } from '../checkpoint/protocol.js';
 import type { StateStore } from '../checkpoint/state-store.js';
 import {
+  encodeKeyGroups,
   encodeSubtaskState,
   type OperatorState,
   ownsKey,
@@ -443,7 +444,7 @@ export async function runStreamTask(
         const state: OperatorState = {};
         let keyed = false;
         if (link.keyed && link.keyed.size > 0) {
-          state.keyed = link.keyed.snapshot();
+          state.keyedGroups = encodeKeyGroups(link.keyed.snapshotByKeyGroup());
           keyed = true;
         }
         const timers = link.timers.snapshot();
@@ -514,7 +515,10 @@ export async function runStreamTask(
         const r = restored.get(link.node.uid);
         if (r === undefined) continue;
         const range = keyGroupRange(spec.subtaskIndex, link.node.maxParallelism, spec.parallelism);
-        if (link.keyed) for (const tables of r.keyed) link.keyed.restore(tables, range[0], range[1]);
+        if (link.keyed) {
+          for (const tables of r.keyed) link.keyed.restore(tables, range[0], range[1]);
+          for (const [group, tables] of r.keyedGroups) link.keyed.restoreKeyGroup(group, tables);
+        }
         for (const timers of r.timers) {
           link.timers.restore(timers, (key) =>
             key === undefined ? spec.parallelism === 1 : ownsKey(key, link.node.maxParallelism, range),

@@ -1,5 +1,5 @@
 /**
- * Shared by the rescale tests: the exactly-once check of test/fixtures/jobs/chaos-count.ts's output when
+ * Test harness, shared by the rescale and autoscaler tests: output streams, and the exactly-once check of test/fixtures/jobs/chaos-count.ts's output when
  * the job ran at several parallelisms (a key's events may then come from several source subtasks, so the
  * event behind the n-th count is not fixed; the counts and the events counted are).
  */
