@@ -169,8 +169,14 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 interface Incarnation {
   id: string;
   proc: SluiceProcess;
-  /** SIGKILL time: a leadership it held ends there. */
+  /** When the SIGKILL was sent (faults are timed from here). */
   killedAt?: number;
+  /**
+   * When its exit was seen: a leadership it held ends there. Not `killedAt`: the signal takes a moment to
+   * land, and a line the process logged meanwhile was logged alive (seed 90 on 8082390: `checkpoint 150
+   * completed` stamped 1 ms after the test had noted the kill).
+   */
+  exitedAt?: number;
   /** SIGSTOP / SIGCONT times; `linesAtCont`: how many of its lines had arrived when it was resumed. */
   pauses: Array<{
     stoppedAt: number;
@@ -709,6 +715,7 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
     old.inc.proc.kill('SIGKILL');
     old.inc.killedAt = killedAt;
     await old.inc.proc.exited;
+    old.inc.exitedAt = Date.now();
     // The latest checkpoint the dead leader committed (its log line follows the pointer write).
     const lastCompleted = Math.max(
       0,
@@ -994,8 +1001,9 @@ describe(`HA chaos (${KILLS} leader kills, ${PAUSES} pauses, ${NATS_KILLS} NATS 
     const intervals = grants().map((g) => {
       const { inc, epoch, at } = g;
       const revoke = revoked(inc, epoch);
-      let to = revoke !== undefined ? timeOf(revoke) : (inc.killedAt ?? Number.POSITIVE_INFINITY);
-      if (inc.killedAt !== undefined) to = Math.min(to, inc.killedAt);
+      const died = inc.exitedAt ?? inc.killedAt;
+      let to = revoke !== undefined ? timeOf(revoke) : (died ?? Number.POSITIVE_INFINITY);
+      if (died !== undefined) to = Math.min(to, died);
       const pause = inc.pauses.find((p) => p.epoch === epoch);
       if (pause !== undefined && revoke !== undefined) {
         // Stopped, it could not act; resumed, it must revoke before anything else: nothing of a leader may be
