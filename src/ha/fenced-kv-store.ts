@@ -19,12 +19,16 @@
  * Reads and writes have short timeouts and are retried on retryable errors (timeouts, a leaderless stream
  * during NATS failover: `JETSTREAM_UNAVAILABLE`). Retrying a write is safe: it re-reads before it writes.
  *
- * Listing the keys asks the bucket stream's leader (its subjects, then each one's last message), never the
- * client's `kv.keys()`: that ordered consumer takes its first idle heartbeat, or a consumer info saying
- * nothing is pending, for the end of the keys — right after a NATS failover it returned no key at all
- * without an error, and a new leader recovered none of the jobs (chaos seed 9999 on eae08b2).
+ * Every read asks the bucket stream's leader, never a replica. Listing the keys takes the stream's subjects,
+ * then each one's last message, never the client's `kv.keys()`: that ordered consumer takes its first idle
+ * heartbeat, or a consumer info saying nothing is pending, for the end of the keys — right after a NATS
+ * failover it returned no key at all without an error, and a new leader recovered none of the jobs (chaos
+ * seed 9999 on eae08b2). A single key is read with STREAM.MSG.GET too, not the client's `kv.get()`: that is
+ * a Direct Get, which any replica may answer, and a replica that lags after a NATS-node loss can answer
+ * "absent" or an older value for a key written just before it — a new leader that fenced the store and then
+ * read an older checkpoint pointer would restore from a subsumed checkpoint.
  */
-import { Bucket, type KV, type KvEntry } from '@nats-io/kv';
+import { Bucket, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { ErrorCode, SluiceError } from '../common/errors.js';
 import { isCasConflict, kvCall, retrying } from '../nats/jetstream.js';
@@ -61,6 +65,14 @@ export interface FencedValue<T> {
   /** The writer's wall clock (informational). */
   writtenAt: number;
   revision: number;
+}
+
+/** One key's last message, as read from the stream's leader. */
+interface Entry {
+  operation: 'PUT' | 'DEL' | 'PURGE';
+  /** The message's stream sequence: the KV revision. */
+  revision: number;
+  value: Uint8Array;
 }
 
 export class FencedKvStore<T> {
@@ -185,7 +197,7 @@ export class FencedKvStore<T> {
    * (null when the key never held a value; a delete marker when it was removed); starts again on
    * compare-and-set misses.
    */
-  async #casLoop<R>(epoch: number, key: string, write: (current: KvEntry | null) => Promise<R>): Promise<R> {
+  async #casLoop<R>(epoch: number, key: string, write: (current: Entry | null) => Promise<R>): Promise<R> {
     for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
       if (!(await this.#raiseFence(epoch))) continue;
       const current = await this.#getOnce(key);
@@ -236,13 +248,35 @@ export class FencedKvStore<T> {
     }
   }
 
-  #get(key: string): Promise<KvEntry | null> {
+  #get(key: string): Promise<Entry | null> {
     const what = `reading ${this.bucket}/${key}`;
     return retrying(() => this.#getOnce(key), this.#retries, what);
   }
 
-  #getOnce(key: string): Promise<KvEntry | null> {
-    return this.#call(() => this.#kv.get(key), `reading ${this.bucket}/${key}`);
+  /** One try at reading `key`'s last message from the stream's leader (null when it never had one). */
+  async #getOnce(key: string): Promise<Entry | null> {
+    const { jsm, stream, prefix } = this.#bucket(`reading ${this.bucket}/${key}`);
+    return this.#lastMessage(jsm, stream, `${prefix}.${key}`, `reading ${this.bucket}/${key}`);
+  }
+
+  async #lastMessage(
+    jsm: Bucket['jsm'],
+    stream: string,
+    subject: string,
+    what: string,
+  ): Promise<Entry | null> {
+    const last = await this.#call(() => jsm.streams.getMessage(stream, { last_by_subj: subject }), what);
+    if (last === null) return null;
+    const header = last.header?.get('KV-Operation');
+    const operation = header === 'DEL' || header === 'PURGE' ? header : 'PUT';
+    return { operation, revision: last.seq, value: last.data };
+  }
+
+  #bucket(what: string): Bucket {
+    if (!(this.#kv instanceof Bucket)) {
+      throw new SluiceError(ErrorCode.Internal, `${what}: the bucket was not opened by @nats-io/kv's Kvm`);
+    }
+    return this.#kv;
   }
 
   #call<R>(fn: () => Promise<R>, what: string): Promise<R> {
@@ -254,24 +288,15 @@ export class FencedKvStore<T> {
    * has a message; the last message of each (STREAM.MSG.GET, also the leader's) leaves out deleted ones.
    */
   async #listKeys(what: string): Promise<string[]> {
-    if (!(this.#kv instanceof Bucket)) {
-      throw new SluiceError(ErrorCode.Internal, `${what}: the bucket was not opened by @nats-io/kv's Kvm`);
-    }
-    const { jsm, stream, prefix } = this.#kv;
+    const { jsm, stream, prefix } = this.#bucket(what);
     const info = await this.#call(
       () => jsm.streams.info(stream, { subjects_filter: `${prefix}.>` }),
       `${what} (stream info)`,
     );
     const keys: string[] = [];
     for (const subject of Object.keys(info.state.subjects ?? {})) {
-      const last = await this.#call(
-        () => jsm.streams.getMessage(stream, { last_by_subj: subject }),
-        `${what} (${subject})`,
-      );
-      const operation = last?.header?.get('KV-Operation');
-      if (last !== null && operation !== 'DEL' && operation !== 'PURGE') {
-        keys.push(subject.slice(prefix.length + 1));
-      }
+      const last = await this.#lastMessage(jsm, stream, subject, `${what} (${subject})`);
+      if (last?.operation === 'PUT') keys.push(subject.slice(prefix.length + 1));
     }
     return keys;
   }
@@ -281,7 +306,7 @@ function encode(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
 }
 
-function parseJson(entry: KvEntry): unknown {
+function parseJson(entry: Entry): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(entry.value));
   } catch {
@@ -289,13 +314,13 @@ function parseJson(entry: KvEntry): unknown {
   }
 }
 
-function decodeEnvelope(entry: KvEntry): z.infer<typeof EnvelopeSchema> | undefined {
+function decodeEnvelope(entry: Entry): z.infer<typeof EnvelopeSchema> | undefined {
   const parsed = EnvelopeSchema.safeParse(parseJson(entry));
   return parsed.success ? parsed.data : undefined;
 }
 
 /** The fence's epoch; undefined when unreadable (then any writer may overwrite it, by compare-and-set). */
-function decodeFence(entry: KvEntry): number | undefined {
+function decodeFence(entry: Entry): number | undefined {
   const parsed = FenceSchema.safeParse(parseJson(entry));
   return parsed.success ? parsed.data.epoch : undefined;
 }

@@ -114,6 +114,32 @@ describe('JobGraphStore and JobResultStore', () => {
     expect(await jobs.get(a)).toMatchObject({ epoch: 8, jobGraph: graph('a') });
   });
 
+  it('reads from the stream leader, not by Direct Get (which a lagging replica may answer)', async () => {
+    const { id, jobs } = await stores();
+    const a = newJobId();
+    const stream = `KV_${bucketName(id, 'jobs')}`;
+    // A plain subscriber sees every request on these subjects (the server's own handlers answer them).
+    const seen = { direct: 0, leader: 0 };
+    const direct = nc.subscribe(`$JS.API.DIRECT.GET.${stream}.>`, { callback: () => void seen.direct++ });
+    const directAll = nc.subscribe(`$JS.API.DIRECT.GET.${stream}`, { callback: () => void seen.direct++ });
+    const leader = nc.subscribe(`$JS.API.STREAM.MSG.GET.${stream}`, { callback: () => void seen.leader++ });
+    await nc.flush();
+    await jobs.put(3, a, { jobGraph: graph('a') });
+    expect(await jobs.get(a)).toMatchObject({ epoch: 3, jobGraph: graph('a') });
+    expect(await jobs.list()).toEqual([a]);
+    expect(await jobs.fenceEpoch()).toBe(3);
+    expect(await jobs.remove(3, a)).toBe(true);
+    expect(await jobs.get(a)).toBeNull();
+    await nc.flush();
+    // The NATS client's own get on a bucket it created (as the stores open theirs) is a Direct Get: the
+    // counter sees it.
+    await (await new Kvm(nc).create(bucketName(id, 'jobs'))).get(a);
+    await nc.flush();
+    for (const sub of [direct, directAll, leader]) sub.unsubscribe();
+    expect(seen.direct).toBe(1);
+    expect(seen.leader).toBeGreaterThanOrEqual(6);
+  });
+
   it('reports bytes it did not write as CORRUPTED_HA_DATA, and can overwrite them', async () => {
     const { id, jobs, results } = await stores();
     const a = newJobId();
