@@ -45,7 +45,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const bundle = await bundleJobFile(JOB);
-    const { ref } = await uploadBundle(client.nc, config.clusterId, bundle);
+    const { ref } = await uploadBundle(client.nc, config.clusterId, bundle, config.highAvailability.replicas);
     const file = await localBundleFile(bundle);
     const program = { artifact: ref, args: [], executionIndex: 0, entry: JOB, parallelism: 2 };
     const { graph, jobName } = await planProgram(file, program, 'bench');

@@ -69,7 +69,12 @@ export async function runJobFile(
   }
   const client = await ClusterClient.connect(config, clientLogger(config));
   try {
-    const { ref, uploaded } = await uploadBundle(client.nc, config.clusterId, bundle);
+    const { ref, uploaded } = await uploadBundle(
+      client.nc,
+      config.clusterId,
+      bundle,
+      config.highAvailability.replicas,
+    );
     err(
       uploaded
         ? `Uploaded job bundle ${ref.sha256.slice(0, 12)} (${Math.ceil(ref.sizeBytes / 1024)} KiB)`

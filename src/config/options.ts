@@ -555,7 +555,7 @@ export const OPTIONS = {
     min: 1,
     max: 5,
     description:
-      'Replicas of the HA KV buckets when they are created (1, 3 or 5; 3 on a 3-node NATS cluster).',
+      'Replicas of the HA buckets (leader, job graphs, job results, checkpoints and state, job bundles) when they are created (1, 3 or 5; 3 on a 3-node NATS cluster).',
   },
   'log.level': {
     type: 'enum',

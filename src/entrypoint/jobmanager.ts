@@ -19,6 +19,7 @@ import { registerJobManagerMetrics } from '../metrics/jobmanager-metrics.js';
 import { startProcessMetrics } from '../metrics/process-metrics.js';
 import { connectNats } from '../nats/connection.js';
 import { type RestServer, startRestServer } from '../rest/server.js';
+import { ArtifactStore } from '../runtime/artifacts/artifact-store.js';
 import { JobAutoscalers } from '../runtime/autoscaler/job-autoscalers.js';
 import { StateStore } from '../runtime/checkpoint/state-store.js';
 import { Dispatcher } from '../runtime/dispatcher/dispatcher.js';
@@ -165,6 +166,10 @@ export async function startJobManager(
       jobs: await JobGraphStore.open(nc, config.clusterId, storeOptions),
       results: await JobResultStore.open(nc, config.clusterId, storeOptions),
     };
+    // The bucket of job bundles is created here, replicated like the HA stores, before any client or
+    // TaskManager would create it with what it was configured with (one replica unless told): a bundle on
+    // one NATS node only could not be read by a TaskManager while that node is down.
+    await ArtifactStore.open(nc, config.clusterId, storeOptions);
     election = await LeaderElectionService.createOnNats(nc, {
       clusterId: config.clusterId,
       rpcAddress: subjects.prefix,

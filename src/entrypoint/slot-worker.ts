@@ -81,7 +81,9 @@ connected.catch((err: unknown) => {
 
 const environment: Promise<TaskRunEnvironment> = connected.then((nc) => {
   let stateStore: Promise<StateStore> | undefined;
-  const plans = new DefaultPlanResolver(lazyArtifactCache(nc, config.clusterId));
+  const plans = new DefaultPlanResolver(
+    lazyArtifactCache(nc, config.clusterId, config.highAvailability.replicas),
+  );
   // This thread runs no heartbeats: load the API job bundles link against before the first job comes.
   plans.warmUp();
   return {

@@ -70,7 +70,7 @@ export async function startTaskManager(
   const taskMetrics: TaskMetrics = new TaskMetrics(metrics.registry, (): { total: number; used: number } =>
     taskExecutor.slotUsage(),
   );
-  const artifactCache = lazyArtifactCache(nc, config.clusterId);
+  const artifactCache = lazyArtifactCache(nc, config.clusterId, config.highAvailability.replicas);
   let stateStore: Promise<StateStore> | undefined;
   // Plans held in this process's memory (the local environment) cannot cross to a worker thread.
   const isolation = hooks.plans ? 'none' : config.taskmanager.slotIsolation;

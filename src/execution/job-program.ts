@@ -30,11 +30,16 @@ export async function localBundleFile(bundle: JobBundle): Promise<string> {
   return file;
 }
 
+/**
+ * Stores a bundle in the cluster's artifact bucket (`replicas`: `high-availability.replicas`, used when
+ * this call creates the bucket; a JobManager with HA creates it at start).
+ */
 export async function uploadBundle(
   nc: NatsConnection,
   clusterId: string,
   bundle: JobBundle,
+  replicas: number,
 ): Promise<{ ref: ArtifactRef; uploaded: boolean }> {
-  const store = await ArtifactStore.open(nc, clusterId);
+  const store = await ArtifactStore.open(nc, clusterId, { replicas });
   return store.put(bundle);
 }

@@ -20,7 +20,7 @@ export function runRemotely(options: RemoteEnvironmentOptions): ExecutionBridge 
     if (!entry) throw new Error('createRemoteEnvironment: no job file to ship (set jobFile)');
     const bundle = await bundleJobFile(entry);
     const client = await ClusterClient.connect(config);
-    const { ref } = await uploadBundle(client.nc, config.clusterId, bundle);
+    const { ref } = await uploadBundle(client.nc, config.clusterId, bundle, config.highAvailability.replicas);
     return {
       client,
       bridge: new ClientBridge({

@@ -11,8 +11,18 @@
  * - `STREAM.INFO` (which opening a bucket and `status()` use) can hang: every call gets its own timeout.
  * - A compare-and-set miss (`Nats-Expected-Last-Subject-Sequence` not matching) is JetStream API error
  *   10071 (or 10164): see {@link isCasConflict}. It is an answer, not a failure.
+ * - A stream just created in a cluster is not usable at once: for a moment a request to it can be answered
+ *   "stream not found" (chaos seed 2015 on 7bd4703: a client created the artifact bucket and its first read
+ *   of it failed so, 0.1 s before nats-server logged the new stream's leader). Opening a bucket therefore
+ *   returns only once its stream answers with a leader ({@link waitForStreamLeader}).
  */
-import { JetStreamApiCodes, JetStreamApiError, jetstream } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstream,
+  type StreamInfo,
+} from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
 import {
@@ -56,7 +66,8 @@ export async function openKvBucket(
   name: string,
   options: OpenBucketOptions,
 ): Promise<KV> {
-  const kvm = new Kvm(jetstream(nc, { timeout: options.timeoutMs }));
+  const js = jetstream(nc, { timeout: options.timeoutMs });
+  const kvm = new Kvm(js);
   const what = `opening KV bucket ${name}`;
   const kv = await retrying(
     () =>
@@ -74,6 +85,7 @@ export async function openKvBucket(
     options.retries,
     what,
   );
+  await waitForStreamLeader(await js.jetstreamManager(false), `KV_${name}`, options);
   const status = await retrying(
     () => withTimeout(kv.status(), options.timeoutMs, `reading the status of KV bucket ${name}`),
     options.retries,
@@ -106,9 +118,10 @@ export async function openObjectStore(
   name: string,
   options: OpenObjectStoreOptions,
 ): Promise<ObjectStore> {
-  const objm = new Objm(jetstream(nc, { timeout: options.timeoutMs }));
+  const js = jetstream(nc, { timeout: options.timeoutMs });
+  const objm = new Objm(js);
   const what = `opening object store ${name}`;
-  return retrying(
+  const store = await retrying(
     () =>
       withTimeout(
         objm.create(name, {
@@ -122,6 +135,42 @@ export async function openObjectStore(
     options.retries,
     what,
   );
+  await waitForStreamLeader(await js.jetstreamManager(false), `OBJ_${name}`, options);
+  return store;
+}
+
+/**
+ * Waits until `stream` answers `STREAM.INFO` as a stream with a leader (a stream of a single server has
+ * no cluster info: answering is enough). "Stream not found", no leader yet and retryable errors are waited
+ * out, up to `timeoutMs × (retries + 1)` in all; then `JETSTREAM_UNAVAILABLE`. Other errors are thrown.
+ */
+export async function waitForStreamLeader(
+  jsm: JetStreamManager,
+  stream: string,
+  options: { timeoutMs: number; retries: number },
+): Promise<StreamInfo> {
+  const deadline = Date.now() + options.timeoutMs * (options.retries + 1);
+  const what = `waiting for stream ${stream} to have a leader`;
+  let last = 'no answer yet';
+  for (let pause = 50; ; pause = Math.min(1_000, pause * 2)) {
+    try {
+      const info = await withTimeout(
+        jsm.streams.info(stream),
+        Math.max(1, Math.min(options.timeoutMs, deadline - Date.now())),
+        what,
+      );
+      if (info.cluster === undefined || info.cluster.leader) return info;
+      last = 'it has no leader';
+    } catch (err) {
+      const mapped = natsError(err, what);
+      if (!isStreamNotFound(err) && !mapped.retryable) throw mapped;
+      last = isStreamNotFound(err) ? 'stream not found' : mapped.message;
+    }
+    if (Date.now() + pause >= deadline) {
+      throw new SluiceError(ErrorCode.JetStreamUnavailable, `${what}: gave up, last: ${last}`);
+    }
+    await new Promise((r) => setTimeout(r, pause));
+  }
 }
 
 /** Whether `err` is JetStream's answer to a compare-and-set whose expected revision did not match. */

@@ -119,7 +119,12 @@ export class JarStore {
     } finally {
       await rm(work, { recursive: true, force: true });
     }
-    const { uploaded: stored } = await uploadBundle(this.#nc, this.#config.clusterId, bundle);
+    const { uploaded: stored } = await uploadBundle(
+      this.#nc,
+      this.#config.clusterId,
+      bundle,
+      this.#config.highAvailability.replicas,
+    );
     const jar: JarInfo = {
       id,
       name,

@@ -72,7 +72,7 @@ export function infoCommand(): Command {
           const { connectNats } = await import('../../nats/connection.js');
           const nc = await connectNats(config.nats, { name: 'sluice-info', reconnect: false });
           try {
-            await uploadBundle(nc, config.clusterId, bundle);
+            await uploadBundle(nc, config.clusterId, bundle, config.highAvailability.replicas);
           } finally {
             await nc.close();
           }

@@ -251,10 +251,14 @@ function corrupted(ref: ArtifactRef): SluiceError {
  * retries about 8 s (12 retries, not 4): right after a partition heals the store's stream may still be
  * electing its leader, and a task that fails on it restarts the whole job.
  */
-export function lazyArtifactCache(nc: NatsConnection, clusterId: string): () => Promise<ArtifactCache> {
+export function lazyArtifactCache(
+  nc: NatsConnection,
+  clusterId: string,
+  replicas: number,
+): () => Promise<ArtifactCache> {
   let artifacts: Promise<ArtifactCache> | undefined;
   return () => {
-    artifacts ??= ArtifactStore.open(nc, clusterId, { retries: 12 }).then(
+    artifacts ??= ArtifactStore.open(nc, clusterId, { replicas, retries: 12 }).then(
       (store) => new ArtifactCache(store),
     );
     artifacts.catch(() => {
