@@ -32,7 +32,7 @@ export interface TaskManager {
   readonly id: string;
   readonly taskExecutor: TaskExecutor;
   readonly nc: NatsConnection;
-  /** Cancels running tasks, unregisters, drains the connection. Idempotent. */
+  /** Unregisters, cancels running tasks, drains the connection. Idempotent. */
   stop(): Promise<void>;
 }
 

@@ -85,8 +85,10 @@ export interface JobMasterOptions {
    */
   heartbeatIntervalMs?: number | undefined;
   /**
-   * `heartbeat.timeout`: a TaskExecutor holding executions of the job that sends no report for it this
-   * long (at least 3 intervals) has lost them (it restarted under the same id). Default 5000.
+   * `heartbeat.timeout`: a TaskExecutor holding executions of the job that sends no report for it for
+   * this long plus one interval (at least 3 intervals) has lost them (it restarted under the same id).
+   * The extra interval leaves a TaskManager that went silent altogether to the ResourceManager's check
+   * (`heartbeat.timeout`), which also takes its slots out of the table. Default 5000.
    */
   heartbeatTimeoutMs?: number | undefined;
   /** Time for failover decisions (restart delays, cancel timeouts, reconciliation). Default: the system's. */
@@ -131,7 +133,7 @@ export class JobMaster extends Actor implements Rescaler {
       jobId: graph.jobId,
       clock,
       graceMs: heartbeatMs,
-      silenceMs: Math.max(3 * heartbeatMs, options.heartbeatTimeoutMs ?? 5_000),
+      silenceMs: Math.max(3 * heartbeatMs, (options.heartbeatTimeoutMs ?? 5_000) + heartbeatMs),
       epoch: options.epoch,
     });
     this.#scheduler = new Scheduler({

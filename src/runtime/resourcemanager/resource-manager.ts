@@ -3,8 +3,9 @@
  *
  * TaskExecutors register (ask) and then heartbeat (tell) with their slot report. One that stays silent
  * for `heartbeat.timeout` is declared lost: its slots leave the table and the jobs that held them are
- * told. JobMasters in the same process request and release slots through the methods below, which run
- * in the ResourceManager's mailbox like its messages. Slot listeners (reactive mode) hear of every change
+ * told. The check runs every min(interval, timeout/4) and before every allocation or reservation, so a
+ * slot of a TaskManager past its timeout is never handed out. JobMasters in the same process request and
+ * release slots through the methods below, which run in the ResourceManager's mailbox like its messages. Slot listeners (reactive mode) hear of every change
  * of the cluster's slots: TaskManagers registering, leaving or lost, slots released.
  */
 import { performance } from 'node:perf_hooks';
@@ -455,12 +456,17 @@ export class ResourceManager extends Actor {
   }
 
   #tryAllocate(jobId: string, count: number, replace = false): SlotAssignment[] | undefined {
+    // A TaskManager already past its heartbeat timeout is lost even if the periodic check has not run
+    // yet: its slots must not be handed out (a JobMaster that noticed the loss first and restarted
+    // would deploy there, fail again and restart once more).
+    this.#checkHeartbeats();
     const assignments = allocateSlots(this.#taskManagers.values(), jobId, count, replace);
     if (assignments && replace) this.#slotsChanged();
     return assignments;
   }
 
   #tryReserve(jobId: string, count: number): boolean {
+    this.#checkHeartbeats();
     return reserveUpTo([...this.#taskManagers.values()], jobId, count);
   }
 

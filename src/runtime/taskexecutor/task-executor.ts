@@ -202,20 +202,24 @@ export class TaskExecutor extends Actor {
     void this.#register();
   }
 
-  /** Cancels running tasks, tells the ResourceManager it is leaving, stops. */
+  /**
+   * Tells the ResourceManager it is leaving, then cancels running tasks and stops. Unregistering first
+   * takes its slots out of the table before its tasks end: a job that fails over because of them cannot
+   * be given a slot here again (its deploy would fail and cost a second restart).
+   */
   protected override async onStop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#heartbeat);
     this.#heartbeatRequests?.unsubscribe();
-    const running = [...this.#tasks.values()];
-    for (const task of running) task.controller.abort(new Error('TaskManager shutting down'));
-    await Promise.allSettled(running.map((t) => t.done));
     if (this.#registered) {
       this.#resourceManager.tell('unregister', {
         taskManagerId: this.#options.id,
         reason: 'TaskManager shut down',
       });
     }
+    const running = [...this.#tasks.values()];
+    for (const task of running) task.controller.abort(new Error('TaskManager shutting down'));
+    await Promise.allSettled(running.map((t) => t.done));
   }
 
   #report(): TaskManagerReport {
