@@ -29,6 +29,7 @@ import {
   ClosedConnectionError,
   ConnectionError,
   DrainingConnectionError,
+  millis,
   type NatsConnection,
   NoRespondersError,
   TimeoutError,
@@ -85,13 +86,9 @@ export async function openKvBucket(
     options.retries,
     what,
   );
-  await waitForStreamLeader(await js.jetstreamManager(false), `KV_${name}`, options);
-  const status = await retrying(
-    () => withTimeout(kv.status(), options.timeoutMs, `reading the status of KV bucket ${name}`),
-    options.retries,
-    `reading the status of KV bucket ${name}`,
-  );
-  const ttl = status.ttl; // ms; 0 = none
+  // The leader's STREAM.INFO also carries the bucket's TTL (what `kv.status()` would ask for again).
+  const info = await waitForStreamLeader(await js.jetstreamManager(false), `KV_${name}`, options);
+  const ttl = millis(info.config.max_age); // ms; 0 = none
   const wanted = options.ttlMs ?? 0;
   if (ttl !== wanted) {
     throw new SluiceError(
