@@ -117,7 +117,7 @@ describe('restarts on a cluster', () => {
     expect(run.stderr).toMatch(/boom: map function failed on record 200[01]/);
     expect(run.stderr).toMatch(/RESTARTING|restarting in 100 ms/);
     const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
-    const details = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    const details = await jobDetails(jobId);
     expect(details.status).toBe('FAILED');
     expect(details.restarts).toBe(2);
     expect(details.vertices[0]!.subtasks.every((s) => s.attempt === 2)).toBe(true);
@@ -128,7 +128,7 @@ describe('restarts on a cluster', () => {
     const run = await sluice(['run', ...common, join(JOBS, 'fails-once.ts'), join(dir, 'marker'), output]);
     expect(run.code, run.stderr).toBe(0);
     const jobId = /JobID ([0-9a-f]{32})/.exec(run.stdout)![1]!;
-    const details = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    const details = await jobDetails(jobId);
     expect(details.restarts).toBe(1);
     const lines = (await readFile(output, 'utf8')).trim().split('\n').map(Number);
     expect(lines).toEqual([...Array(1_000).keys()].map((i) => i * 2));
@@ -140,8 +140,7 @@ describe('restarts on a cluster', () => {
    * job's state and the JobManager's log lines about the job and the TaskManagers.
    */
   async function expectFailoverAway(jobId: string, goneId: string): Promise<void> {
-    const status = async () =>
-      JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    const status = () => jobDetails(jobId);
     try {
       await expect
         .poll(
@@ -182,10 +181,7 @@ describe('restarts on a cluster', () => {
   }
 
   it('restarts a job whose TaskManager was killed on the surviving one', async () => {
-    const submitted = await sluice(['run', ...common, '-d', '-p', '2', 'builtin:endless']);
-    expect(submitted.code, submitted.stderr).toBe(0);
-    const jobId = /JobID ([0-9a-f]{32})/.exec(submitted.stdout)![1]!;
-    await expect.poll(async () => jobStatus(jobId), { timeout: 10_000 }).toBe('RUNNING');
+    const jobId = await runEndless();
     const victim = tms.shift()!;
     const victimId = String((await victim.waitForMessage('registered at ResourceManager')).taskManager);
     victim.kill('SIGKILL');
@@ -195,17 +191,23 @@ describe('restarts on a cluster', () => {
   it('fails over when a TaskManager running a subtask shuts down gracefully', async () => {
     const extra = new SluiceProcess(['taskmanager', ...common, '--slots', '2']);
     const extraId = String((await extra.waitForMessage('registered at ResourceManager')).taskManager);
-    const submitted = await sluice(['run', ...common, '-d', '-p', '2', 'builtin:endless']);
-    expect(submitted.code, submitted.stderr).toBe(0);
-    const jobId = /JobID ([0-9a-f]{32})/.exec(submitted.stdout)![1]!;
-    await expect.poll(async () => jobStatus(jobId), { timeout: 10_000 }).toBe('RUNNING');
-    const details = JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
+    const jobId = await runEndless();
+    const details = await jobDetails(jobId);
     expect(details.vertices[0]!.subtasks.map((s) => s.taskManagerId)).toContain(extraId);
     expect(await extra.stop()).toBe(0);
     await expectFailoverAway(jobId, extraId);
   });
 
-  async function jobStatus(jobId: string): Promise<string> {
-    return (JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails).status;
+  /** Submits `builtin:endless` at parallelism 2, detached; resolves with its id once it runs. */
+  async function runEndless(): Promise<string> {
+    const submitted = await sluice(['run', ...common, '-d', '-p', '2', 'builtin:endless']);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const jobId = /JobID ([0-9a-f]{32})/.exec(submitted.stdout)![1]!;
+    await expect.poll(async () => (await jobDetails(jobId)).status, { timeout: 10_000 }).toBe('RUNNING');
+    return jobId;
+  }
+
+  async function jobDetails(jobId: string): Promise<JobDetails> {
+    return JSON.parse((await sluice(['status', ...common, '--json', jobId])).stdout) as JobDetails;
   }
 });

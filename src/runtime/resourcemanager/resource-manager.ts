@@ -5,8 +5,9 @@
  * for `heartbeat.timeout` is declared lost: its slots leave the table and the jobs that held them are
  * told. The check runs every min(interval, timeout/4) and before every allocation or reservation, so a
  * slot of a TaskManager past its timeout is never handed out. JobMasters in the same process request and
- * release slots through the methods below, which run in the ResourceManager's mailbox like its messages. Slot listeners (reactive mode) hear of every change
- * of the cluster's slots: TaskManagers registering, leaving or lost, slots released.
+ * release slots through the methods below, which run in the ResourceManager's mailbox like its messages.
+ * Slot listeners (reactive mode) hear of every change of the cluster's slots: TaskManagers registering,
+ * leaving or lost, slots released.
  */
 import { performance } from 'node:perf_hooks';
 import { Actor, type ActorContext } from '../../actors/actor.js';
